@@ -1,0 +1,135 @@
+//! Extractive composition: the reply text built word for word from knowledge-base sections.
+//! Nothing a citizen typed is ever copied into it.
+
+use crate::kb::{Aspect, DocKind, Document, Situation};
+
+/// The sections a general "how do I do this" question gets, per kind of document.
+fn overview_aspects(kind: DocKind) -> &'static [Aspect] {
+    match kind {
+        DocKind::Guide => &[
+            Aspect::Materials,
+            Aspect::Process,
+            Aspect::Fees,
+            Aspect::TimeLimit,
+        ],
+        DocKind::LifeEvent => &[Aspect::Items, Aspect::Materials, Aspect::Process],
+        DocKind::Policy | DocKind::Faq => &[],
+    }
+}
+
+fn materials_text(situation: &Situation) -> String {
+    situation
+        .materials
+        .iter()
+        .map(|m| format!("- {m}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The text of one aspect of a document, if the document has it.
+fn aspect_text(doc: &Document, aspect: Aspect, situation: Option<&Situation>) -> Option<String> {
+    if aspect == Aspect::Materials
+        && let Some(s) = situation
+    {
+        return Some(materials_text(s));
+    }
+    let section = doc.section(aspect)?;
+    if section.situations.is_empty() {
+        Some(section.body.clone())
+    } else {
+        // All situations, each under its name (used when only one exists).
+        Some(
+            section
+                .situations
+                .iter()
+                .map(|s| format!("{}：\n{}", s.name, materials_text(s)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    }
+}
+
+/// An answer about `doc`: the aspect asked, or an overview; `fallback` is the best passage
+/// text for documents without guide elements.
+pub fn about(
+    doc: &Document,
+    aspect: Option<Aspect>,
+    situation: Option<&Situation>,
+    fallback: &str,
+) -> String {
+    let mut head = format!("关于“{}”", doc.meta.title);
+    if let Some(s) = situation {
+        head.push_str(&format!("（{}）", s.name));
+    }
+    head.push('：');
+    let mut parts = vec![head];
+    let wanted: Vec<Aspect> = match aspect {
+        Some(a) if doc.section(a).is_some() => vec![a],
+        Some(_) => Vec::new(),
+        None => overview_aspects(doc.meta.kind).to_vec(),
+    };
+    let mut any = false;
+    for a in wanted {
+        if let Some(text) = aspect_text(doc, a, situation) {
+            parts.push(format!("{}：\n{}", a.label(), text));
+            any = true;
+        }
+    }
+    if !any {
+        parts.push(fallback.trim().to_string());
+    }
+    parts.push(format!(
+        "（以上内容摘自{}发布的《{}》，请以办理部门最新公布为准。）",
+        doc.meta.issuing_body, doc.meta.title
+    ));
+    parts.join("\n")
+}
+
+pub fn clarify_situation(doc: &Document) -> String {
+    let list: Vec<String> = doc
+        .situations()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{}. {}", i + 1, s.name))
+        .collect();
+    format!(
+        "“{}”分几种情况，所需材料不同。请问您属于哪一种？\n{}",
+        doc.meta.title,
+        list.join("\n")
+    )
+}
+
+pub fn clarify_documents(titles: &[&str]) -> String {
+    let list: Vec<String> = titles
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{}. {t}", i + 1))
+        .collect();
+    format!(
+        "您的问题可能涉及以下几项，请问您想办理的是哪一项？\n{}",
+        list.join("\n")
+    )
+}
+
+pub fn out_of_scope(reason: &str) -> String {
+    let why = match reason {
+        "medical" => "涉及医疗健康的问题，请咨询医生或医疗机构。",
+        "legal_judgement" => "涉及个案法律判断的问题，请咨询律师或拨打12348公共法律服务热线。",
+        "finance" => "我不能提供投资理财方面的建议。",
+        "political" => "这类话题不在政务服务咨询范围内。",
+        "chitchat" => {
+            "我是示例市政务服务助手“小办”，可以回答办事指南和政策方面的问题，比如“身份证过期了怎么换”。"
+        }
+        _ => "知识库中没有找到与您的问题相关的办事指南或政策。您可以换个说法再问。",
+    };
+    format!(
+        "抱歉，{why}\n如需进一步帮助，请拨打12345政务服务便民热线（7×24小时），或点击“转人工”。"
+    )
+}
+
+pub fn handoff(reason: &str) -> String {
+    match reason {
+        "case_status" => "查询个人办件进度需要核实您的身份，我无法在这里查询。请登录示例市政务服务网“我的办件”查看，或拨打12345政务服务便民热线，也可以点击“转人工”由工作人员为您查询。请不要在对话中发送完整的身份证号码或密码。".to_string(),
+        _ => "好的，正在为您转接人工服务。人工服务时间为工作日9:00—17:30；其他时间请拨打12345政务服务便民热线（7×24小时）。".to_string(),
+    }
+}

@@ -1,0 +1,428 @@
+//! The answer pipeline: guard → route → follow-up → retrieve → decide → compose → cite.
+//! `answer` reads as the whole pipeline; each stage is a small function with its own tests.
+//! Nothing here knows about HTTP or storage.
+
+pub mod aspect;
+pub mod compose;
+pub mod reply;
+pub mod route;
+
+pub use reply::{Citation, Mode, Outcome, Reply};
+
+use crate::kb::{Aspect, DocId, DocKind, Document};
+use crate::search::KnowledgeIndex;
+use crate::search::index::Retrieval;
+use crate::search::segment::normalise;
+use anyhow::Result;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Longest question accepted, in characters.
+pub const MAX_QUESTION_CHARS: usize = 500;
+
+/// A citizen's question: not empty, at most `MAX_QUESTION_CHARS` characters.
+#[derive(Clone)]
+pub struct Question(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuestionError {
+    #[error("问题不能为空，请输入您想咨询的内容。")]
+    Empty,
+    #[error("问题太长了（{0}个字），请控制在500字以内。")]
+    TooLong(usize),
+}
+
+impl Question {
+    pub fn parse(text: &str) -> Result<Question, QuestionError> {
+        let t = text.trim();
+        let n = t.chars().count();
+        if n == 0 {
+            Err(QuestionError::Empty)
+        } else if n > MAX_QUESTION_CHARS {
+            Err(QuestionError::TooLong(n))
+        } else {
+            Ok(Question(t.to_string()))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Question {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Question({} chars)", self.0.chars().count())
+    }
+}
+
+/// What the conversation so far leaves open: the item under discussion and a pending choice.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub topic: Option<DocId>,
+    pub pending: Option<Pending>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Pending {
+    /// Asked which situation of a guide applies.
+    Situation { doc: DocId, aspect: Option<Aspect> },
+    /// Asked which of several items is meant.
+    Document {
+        docs: Vec<DocId>,
+        aspect: Option<Aspect>,
+    },
+}
+
+/// Thresholds of the decide stage (configuration; measured with `xiaoban eval`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Tuning {
+    /// Below this BM25 score nothing counts as relevant.
+    pub min_score: f32,
+    /// Without a topical word, a runner-up within this ratio of the best makes it a choice.
+    pub close_ratio: f32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            min_score: 6.0,
+            close_ratio: 0.8,
+        }
+    }
+}
+
+/// Answers one question in a conversation, returning the reply and the conversation after it.
+pub fn answer(
+    index: &KnowledgeIndex,
+    tuning: &Tuning,
+    question: &Question,
+    conv: &Conversation,
+    today: NaiveDate,
+) -> Result<(Reply, Conversation)> {
+    let text = question.as_str();
+    let routes = &index.catalog.settings.routes;
+    if let Some(reason) = route::matches(&routes.handoff, text) {
+        return Ok((routed(Outcome::Handoff, reason), Conversation::default()));
+    }
+    let aspect = aspect::detect(text);
+    if let Some(pending) = &conv.pending
+        && let Some(done) = resolve_pending(index, pending, text, aspect)
+    {
+        return Ok(done);
+    }
+    let found = index.search(text, today, 10)?;
+    let ranked: Vec<DocId> = found
+        .docs
+        .iter()
+        .map(|d| index.doc_at(d.doc).meta.id.clone())
+        .collect();
+    let topical = |pos: u32| topical_terms(index, &found, pos);
+    let top = found.docs.first().copied();
+    let top_topical = top.map_or(0, |t| topical(t.doc));
+
+    if let Some(topic) = &conv.topic
+        && let Some(pos) = index.doc_pos(topic)
+        && is_follow_up(text, aspect, top.map(|t| t.doc), top_topical, pos)
+    {
+        let mut r = about(index, pos, aspect, text, None, &found)?;
+        r.0.ranked = with_first(ranked, topic);
+        return Ok(r);
+    }
+    if let Some(reason) = route::matches(&routes.out_of_scope, text)
+        && (top_topical == 0 || reason == "political")
+    {
+        let mut r = routed(Outcome::OutOfScope, reason);
+        r.ranked = ranked;
+        return Ok((r, conv.clone()));
+    }
+    let Some(top) = top.filter(|t| t.score >= tuning.min_score) else {
+        let mut r = routed(Outcome::OutOfScope, "no_match");
+        r.ranked = ranked;
+        return Ok((r, conv.clone()));
+    };
+    if top_topical == 0 {
+        let close: Vec<u32> = found
+            .docs
+            .iter()
+            .filter(|d| d.score >= top.score * tuning.close_ratio)
+            .take(3)
+            .map(|d| d.doc)
+            .collect();
+        if close.len() > 1 {
+            return Ok(clarify_documents(index, &close, aspect, ranked));
+        }
+    }
+    let mut r = about(index, top.doc, aspect, text, None, &found)?;
+    r.0.ranked = ranked;
+    Ok(r)
+}
+
+fn with_first(mut ranked: Vec<DocId>, first: &DocId) -> Vec<DocId> {
+    ranked.retain(|d| d != first);
+    ranked.insert(0, first.clone());
+    ranked
+}
+
+/// Query terms of two or more characters that occur in a document's title or aliases.
+fn topical_terms(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> usize {
+    let names = index.topic_terms(pos);
+    found
+        .terms
+        .iter()
+        .filter(|t| t.chars().count() >= 2 && names.contains(*t) && !aspect::is_cue_word(t))
+        .count()
+}
+
+/// A follow-up ("那要多少钱？") is about the item under discussion unless it names another.
+fn is_follow_up(
+    text: &str,
+    aspect: Option<Aspect>,
+    top: Option<u32>,
+    top_topical: usize,
+    topic: u32,
+) -> bool {
+    let q = normalise(text);
+    let connective = ["那", "那么", "还有", "另外", "然后", "如果", "这个", "那个"]
+        .iter()
+        .any(|c| q.starts_with(c));
+    (aspect.is_some() || connective) && (top_topical == 0 || top == Some(topic))
+}
+
+fn routed(outcome: Outcome, reason: &str) -> Reply {
+    Reply {
+        answer: match outcome {
+            Outcome::Handoff => compose::handoff(reason),
+            _ => compose::out_of_scope(reason),
+        },
+        outcome,
+        mode: Mode::Extractive,
+        citations: Vec::new(),
+        choices: Vec::new(),
+        reason: Some(reason.to_string()),
+        ranked: Vec::new(),
+    }
+}
+
+/// The answer about one document; asks for the situation when the materials depend on it.
+fn about(
+    index: &KnowledgeIndex,
+    pos: u32,
+    aspect: Option<Aspect>,
+    text: &str,
+    situation: Option<usize>,
+    found: &Retrieval,
+) -> Result<(Reply, Conversation)> {
+    let doc = index.doc_at(pos);
+    let situations = doc.situations();
+    let situation = situation.or_else(|| match_situation(index, doc, text));
+    let needs_situation = matches!(aspect, None | Some(Aspect::Materials))
+        && doc.meta.kind == DocKind::Guide
+        && situations.len() > 1
+        && situation.is_none();
+    if needs_situation {
+        let reply = Reply {
+            answer: compose::clarify_situation(doc),
+            outcome: Outcome::Clarify,
+            mode: Mode::Extractive,
+            citations: vec![Citation::of(doc)],
+            choices: situations.iter().map(|s| s.name.clone()).collect(),
+            reason: Some("situation".into()),
+            ranked: Vec::new(),
+        };
+        let conv = Conversation {
+            topic: Some(doc.meta.id.clone()),
+            pending: Some(Pending::Situation {
+                doc: doc.meta.id.clone(),
+                aspect,
+            }),
+        };
+        return Ok((reply, conv));
+    }
+    let best = found
+        .passages
+        .iter()
+        .map(|p| index.passage(p.passage))
+        .find(|p| p.doc == pos)
+        .or_else(|| index.passages_of(pos).next())
+        .map(|p| {
+            if p.section.starts_with("问：") {
+                format!("{}\n{}", p.section, p.text)
+            } else {
+                p.text.clone()
+            }
+        })
+        .unwrap_or_default();
+    let sit = situation.and_then(|i| situations.get(i));
+    let reply = Reply {
+        answer: compose::about(doc, aspect, sit, &best),
+        outcome: Outcome::Answered,
+        mode: Mode::Extractive,
+        citations: vec![Citation::of(doc)],
+        choices: Vec::new(),
+        reason: None,
+        ranked: vec![doc.meta.id.clone()],
+    };
+    let conv = Conversation {
+        topic: Some(doc.meta.id.clone()),
+        pending: None,
+    };
+    Ok((reply, conv))
+}
+
+/// The situation whose name or cues the question mentions, if exactly one scores best.
+fn match_situation(index: &KnowledgeIndex, doc: &Document, text: &str) -> Option<usize> {
+    let q = normalise(text);
+    let words = index.segmenter().words(text);
+    let mut best: Option<(usize, usize)> = None;
+    let mut tie = false;
+    for (i, s) in doc.situations().iter().enumerate() {
+        let mut score = 0;
+        for cue in s.cues.iter().chain(std::iter::once(&s.name)) {
+            let cue = normalise(cue);
+            if q.contains(&cue) {
+                score += 3 * cue.chars().count();
+            } else {
+                score += words
+                    .iter()
+                    .filter(|w| w.chars().count() >= 2 && cue.contains(w.as_str()))
+                    .count();
+            }
+        }
+        match best {
+            _ if score == 0 => {}
+            Some((_, b)) if score == b => tie = true,
+            Some((_, b)) if score < b => {}
+            _ => {
+                best = Some((i, score));
+                tie = false;
+            }
+        }
+    }
+    best.filter(|_| !tie).map(|(i, _)| i)
+}
+
+/// "1", "第二个", "后者" → a 0-based choice index.
+fn ordinal(text: &str) -> Option<usize> {
+    let q = normalise(text);
+    let q = q.trim_matches(|c: char| !c.is_alphanumeric());
+    let core = q
+        .trim_start_matches('第')
+        .trim_end_matches(['个', '种', '项', '条']);
+    let n = match core {
+        "1" | "一" => 1,
+        "2" | "二" | "两" => 2,
+        "3" | "三" => 3,
+        "4" | "四" => 4,
+        "5" | "五" => 5,
+        "前者" => 1,
+        _ => return None,
+    };
+    Some(n - 1)
+}
+
+fn resolve_pending(
+    index: &KnowledgeIndex,
+    pending: &Pending,
+    text: &str,
+    aspect: Option<Aspect>,
+) -> Option<(Reply, Conversation)> {
+    let empty = Retrieval::default();
+    match pending {
+        Pending::Situation { doc, aspect: asked } => {
+            let pos = index.doc_pos(doc)?;
+            let d = index.doc_at(pos);
+            let pick = ordinal(text)
+                .filter(|&i| i < d.situations().len())
+                .or_else(|| match_situation(index, d, text))?;
+            about(index, pos, aspect.or(*asked), text, Some(pick), &empty).ok()
+        }
+        Pending::Document {
+            docs,
+            aspect: asked,
+        } => {
+            let pick = ordinal(text).and_then(|i| docs.get(i)).or_else(|| {
+                let q = normalise(text);
+                let hits: Vec<&DocId> = docs
+                    .iter()
+                    .filter(|id| {
+                        index.document(id).is_some_and(|d| {
+                            q.contains(&normalise(core_title(&d.meta.title)))
+                                || d.meta.aliases.iter().any(|a| q.contains(&normalise(a)))
+                        })
+                    })
+                    .collect();
+                (hits.len() == 1).then(|| hits[0])
+            })?;
+            let pos = index.doc_pos(pick)?;
+            about(index, pos, aspect.or(*asked), text, None, &empty).ok()
+        }
+    }
+}
+
+/// A title without its parenthesised qualifier: 出生登记(新生儿入户) → 出生登记.
+fn core_title(title: &str) -> &str {
+    title.split(['（', '(']).next().unwrap_or(title)
+}
+
+fn clarify_documents(
+    index: &KnowledgeIndex,
+    docs: &[u32],
+    aspect: Option<Aspect>,
+    ranked: Vec<DocId>,
+) -> (Reply, Conversation) {
+    let chosen: Vec<&Document> = docs.iter().map(|&p| index.doc_at(p)).collect();
+    let titles: Vec<&str> = chosen.iter().map(|d| d.meta.title.as_str()).collect();
+    let reply = Reply {
+        answer: compose::clarify_documents(&titles),
+        outcome: Outcome::Clarify,
+        mode: Mode::Extractive,
+        citations: chosen.iter().map(|d| Citation::of(d)).collect(),
+        choices: titles.iter().map(|t| t.to_string()).collect(),
+        reason: Some("ambiguous".into()),
+        ranked,
+    };
+    let conv = Conversation {
+        topic: None,
+        pending: Some(Pending::Document {
+            docs: chosen.iter().map(|d| d.meta.id.clone()).collect(),
+            aspect,
+        }),
+    };
+    (reply, conv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn questions_must_be_present_and_short() {
+        assert_eq!(Question::parse("  ").unwrap_err(), QuestionError::Empty);
+        let long = "问".repeat(501);
+        assert_eq!(
+            Question::parse(&long).unwrap_err(),
+            QuestionError::TooLong(501)
+        );
+        assert!(Question::parse(&"问".repeat(500)).is_ok());
+        assert_eq!(
+            format!("{:?}", Question::parse("我的号码").unwrap()),
+            "Question(4 chars)"
+        );
+    }
+
+    #[test]
+    fn ordinals_pick_choices() {
+        assert_eq!(ordinal("1"), Some(0));
+        assert_eq!(ordinal("第二个"), Some(1));
+        assert_eq!(ordinal("第3种。"), Some(2));
+        assert_eq!(ordinal("前者"), Some(0));
+        assert_eq!(ordinal("身份证"), None);
+    }
+
+    #[test]
+    fn core_titles_drop_qualifiers() {
+        assert_eq!(core_title("出生登记(新生儿入户)"), "出生登记");
+        assert_eq!(core_title("企业注销登记（含简易注销）"), "企业注销登记");
+    }
+}

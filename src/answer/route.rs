@@ -1,0 +1,41 @@
+//! Routing by phrase: questions for a human, and questions the assistant must not answer.
+
+use crate::search::segment::normalise;
+use std::collections::BTreeMap;
+
+/// The first reason (in the table's order) one of whose phrases occurs in the question.
+pub fn matches<'a>(table: &'a BTreeMap<String, Vec<String>>, question: &str) -> Option<&'a str> {
+    let q = format!("{} ", normalise(question));
+    table
+        .iter()
+        .find(|(_, phrases)| phrases.iter().any(|p| q.contains(&normalise(p))))
+        .map(|(reason, _)| reason.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kb::settings::default_routes;
+
+    #[test]
+    fn shipped_routes_catch_humans_and_off_topic() {
+        // DOMAIN.md: "hands over to a human (12345 / 转人工) instead of guessing";
+        // "no legal, medical or financial advice; no political or off-topic chatter".
+        let r = default_routes();
+        assert_eq!(matches(&r.handoff, "帮我转人工"), Some("human"));
+        assert_eq!(
+            matches(&r.handoff, "我的申请办到哪一步了"),
+            Some("case_status")
+        );
+        assert_eq!(
+            matches(&r.out_of_scope, "孩子发烧吃什么药"),
+            Some("medical")
+        );
+        assert_eq!(
+            matches(&r.out_of_scope, "被辞退能赔多少"),
+            Some("legal_judgement")
+        );
+        assert_eq!(matches(&r.out_of_scope, "Hi there"), Some("chitchat"));
+        assert_eq!(matches(&r.out_of_scope, "身份证过期了怎么换"), None);
+    }
+}

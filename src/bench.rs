@@ -1,0 +1,154 @@
+//! `xiaoban bench`: retrieval and extractive-reply latency for 1 and 16 concurrent clients on
+//! the knowledge base padded to N passages, the build time of that index, and resident memory.
+//! A measurement for the closing note, not a test.
+
+use crate::answer::{self, Conversation, Question};
+use crate::config::Config;
+use crate::eval::load_cases;
+use crate::search::{self, KnowledgeIndex};
+use anyhow::Result;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(((v.len().max(1) - 1) as f64 * p).round() as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// Copies the knowledge base and adds renamed copies of its documents (as if from other
+/// districts) until it has at least `passages` passages.
+fn pad(kb: &Path, out: &Path, passages: usize) -> Result<usize> {
+    let docs_out = out.join("documents");
+    std::fs::create_dir_all(&docs_out)?;
+    for f in ["synonyms.txt", "user_dict.txt", "routes.toml"] {
+        if kb.join(f).exists() {
+            std::fs::copy(kb.join(f), out.join(f))?;
+        }
+    }
+    let corpus = crate::kb::load(kb)?;
+    let per_round: usize = corpus
+        .documents
+        .iter()
+        .map(|d| search::passage::split(d, 0, 0).len())
+        .sum();
+    let mut total = 0;
+    let mut round = 0;
+    while total < passages {
+        for d in &corpus.documents {
+            let src = std::fs::read_to_string(
+                crate::kb::documents_dir(kb).join(format!("{}.md", d.meta.id)),
+            )?;
+            let (id, text) = if round == 0 {
+                (d.meta.id.to_string(), src)
+            } else {
+                let id = format!("{}-d{round}", d.meta.id);
+                let text = src
+                    .replacen(
+                        &format!("id = \"{}\"", d.meta.id),
+                        &format!("id = \"{id}\""),
+                        1,
+                    )
+                    .replacen(
+                        &format!("title = \"{}\"", d.meta.title),
+                        &format!("title = \"{}（第{round}区）\"", d.meta.title),
+                        1,
+                    )
+                    .replace("superseded_by", "# superseded_by");
+                (id, text)
+            };
+            std::fs::write(docs_out.join(format!("{id}.md")), text)?;
+        }
+        total += per_round;
+        round += 1;
+    }
+    Ok(total)
+}
+
+pub fn run(config: &Config, passages: usize, questions: &Path, rounds: usize) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let kb = tmp.path().join("kb");
+    let data = tmp.path().join("data");
+    let padded = pad(&config.kb_dir, &kb, passages)?;
+    let started = Instant::now();
+    let report = search::build(&kb, &data)?;
+    let build_s = started.elapsed().as_secs_f64();
+    println!(
+        "padded knowledge base: {} documents, {} passages (target {padded}); build {build_s:.2} s",
+        report.documents, report.passages
+    );
+    let index = Arc::new(KnowledgeIndex::open_current(&data)?);
+    let cases: Vec<String> = load_cases(questions)?
+        .into_iter()
+        .map(|(_, c)| c.question)
+        .filter_map(|q| Question::parse(&q).ok().map(|q| q.as_str().to_string()))
+        .collect();
+    let today = chrono::Local::now().date_naive();
+    let tuning = config.answer;
+    for clients in [1usize, 16] {
+        let per_client = (rounds * 16 / clients).max(1);
+        let threads: Vec<_> = (0..clients)
+            .map(|c| {
+                let index = index.clone();
+                let cases = cases.clone();
+                std::thread::spawn(move || {
+                    let mut search_ms = Vec::new();
+                    let mut reply_ms = Vec::new();
+                    for r in 0..per_client {
+                        for (i, q) in cases.iter().enumerate() {
+                            if (i + r + c) % 4 != 0 {
+                                continue;
+                            }
+                            let t = Instant::now();
+                            let _ = index.search(q, today, 10);
+                            search_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                            let t = Instant::now();
+                            let q = Question::parse(q).expect("parsed above");
+                            let _ = answer::answer(
+                                &index,
+                                &tuning,
+                                &q,
+                                &Conversation::default(),
+                                today,
+                            );
+                            reply_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                        }
+                    }
+                    (search_ms, reply_ms)
+                })
+            })
+            .collect();
+        let wall = Instant::now();
+        let (mut s, mut r) = (Vec::new(), Vec::new());
+        for t in threads {
+            let (a, b) = t.join().expect("bench thread");
+            s.extend(a);
+            r.extend(b);
+        }
+        let secs = wall.elapsed().as_secs_f64();
+        println!(
+            "{clients:>2} client(s): retrieval p50 {:.2} ms p99 {:.2} ms | extractive reply p50 {:.2} ms p99 {:.2} ms | {} replies, {:.0} replies/s",
+            pct(&mut s, 0.5),
+            pct(&mut s, 0.99),
+            pct(&mut r, 0.5),
+            pct(&mut r, 0.99),
+            r.len(),
+            r.len() as f64 / secs
+        );
+    }
+    println!("resident memory: {:.0} MB", rss_mb());
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! Xiaoban (小办): a self-hostable assistant for government service platforms.
+//! See ARCHITECTURE.md for the map of this crate.
+
+pub mod answer;
+pub mod assistant;
+pub mod bench;
+pub mod config;
+pub mod eval;
+pub mod ident;
+pub mod kb;
+pub mod metrics;
+pub mod privacy;
+pub mod search;
+pub mod server;
+pub mod store;
+pub mod web;

@@ -1,0 +1,411 @@
+//! The `xiaoban` command line: glue over the library.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use xiaoban::config::{Config, Overrides};
+use xiaoban::ident::{CreditCode, IdNumber};
+
+#[derive(Parser)]
+#[command(
+    name = "xiaoban",
+    version,
+    about = "小办：政务服务智能助手 / a self-hostable government service assistant"
+)]
+struct Cli {
+    /// Configuration file (default: ./xiaoban.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Knowledge base folder (default: ./knowledge_base).
+    #[arg(long = "kb", global = true)]
+    kb: Option<PathBuf>,
+    /// Data folder for the index, the SQLite database and keys (default: ./data).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Database URL (sqlite://… or postgres://…); default SQLite in the data folder.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (the default command).
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Build or rebuild the index from the knowledge base; a running server picks it up.
+    Index {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the top passages for a question, with scores and the terms that matched.
+    Search {
+        question: String,
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a question and print the reply the API would give.
+    Ask {
+        question: String,
+        /// Continue this conversation.
+        #[arg(long)]
+        session: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate retrieval and outcomes on a JSONL set of questions.
+    Eval {
+        file: PathBuf,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import a FAQ or guide table (CSV, JSONL or XLSX) into the knowledge base.
+    Import {
+        file: PathBuf,
+        /// Overwrite documents that already exist.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// What people asked that got no answer, grouped, most frequent first.
+    Unanswered {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check identifiers read one per line from stdin.
+    Validate { kind: IdKind },
+    /// Measure retrieval and reply latency, build time and memory on a padded knowledge base.
+    Bench {
+        /// Pad the knowledge base to this many passages.
+        #[arg(long, default_value_t = 10_000)]
+        passages: usize,
+        /// Questions to time (JSONL as for `eval`).
+        #[arg(long, default_value = "tests/eval/questions.jsonl")]
+        questions: PathBuf,
+        /// Rounds over the questions per client.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum IdKind {
+    /// Resident identity number (GB 11643).
+    Ric,
+    /// Unified social credit code (GB 32100).
+    Uscc,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("XIAOBAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Some(Command::Serve { listen }) => listen.clone(),
+        _ => None,
+    };
+    let config = Config::load(
+        cli.config.as_deref(),
+        &Overrides {
+            listen,
+            data_dir: cli.data_dir.clone(),
+            kb_dir: cli.kb.clone(),
+            database_url: cli.database_url.clone(),
+        },
+    )?;
+    let rt = tokio::runtime::Runtime::new()?;
+    match cli.command.unwrap_or(Command::Serve { listen: None }) {
+        Command::Serve { .. } => {
+            init_logging();
+            rt.block_on(async {
+                let server = xiaoban::server::bind(config).await?;
+                eprintln!("小办已启动：http://{}/widget", server.local_addr());
+                server.run(xiaoban::server::shutdown_signal()).await
+            })
+        }
+        Command::Index { json } => cmd_index(&config, json),
+        Command::Search {
+            question,
+            limit,
+            json,
+        } => cmd_search(&config, &question, limit, json),
+        Command::Ask {
+            question,
+            session,
+            json,
+        } => rt.block_on(cmd_ask(config, question, session, json)),
+        Command::Eval { file, json } => cmd_eval(&config, &file, json),
+        Command::Import { file, replace } => {
+            let report = xiaoban::kb::import::import(&file, &config.kb_dir, replace)?;
+            println!(
+                "读取 {} 行，写入 {} 份文档：",
+                report.rows,
+                report.written.len()
+            );
+            for id in &report.written {
+                println!("  + {id}");
+            }
+            for (row, why) in &report.skipped {
+                println!("  跳过第 {row} 行：{why}");
+            }
+            println!("请运行 `xiaoban index` 重建索引。");
+            Ok(())
+        }
+        Command::Unanswered { limit, json } => rt.block_on(async {
+            let store = xiaoban::store::Store::connect(&config.database_url()).await?;
+            let rows = store.unanswered(limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!("没有未能回答的问题。");
+            } else {
+                for r in rows {
+                    let last = chrono::DateTime::from_timestamp(r.last_asked, 0)
+                        .map(|t| {
+                            t.with_timezone(&chrono::Local)
+                                .format("%Y-%m-%d %H:%M")
+                                .to_string()
+                        })
+                        .unwrap_or_default();
+                    println!("{:>4} 次  最近 {last}  {}", r.times, r.question);
+                }
+            }
+            Ok(())
+        }),
+        Command::Validate { kind } => cmd_validate(kind),
+        Command::Bench {
+            passages,
+            questions,
+            rounds,
+        } => xiaoban::bench::run(&config, passages, &questions, rounds),
+    }
+}
+
+fn cmd_index(config: &Config, json: bool) -> Result<()> {
+    let report = xiaoban::search::build(&config.kb_dir, &config.data_dir)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "索引 {}：{} 个文件，{} 份文档，{} 个段落，用时 {:.2} 秒",
+            report.generation, report.files, report.documents, report.passages, report.seconds
+        );
+        if !report.documents_not_in_force.is_empty() {
+            println!(
+                "不在有效期内或已被替代（不会被检索）：{}",
+                report.documents_not_in_force.join("、")
+            );
+        }
+        for w in &report.warnings {
+            println!("警告：{w}");
+        }
+        for e in &report.errors {
+            println!("错误：{e}");
+        }
+    }
+    if !report.errors.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn open_index(config: &Config) -> Result<xiaoban::search::KnowledgeIndex> {
+    if xiaoban::search::index::current_generation(&config.data_dir).is_none() {
+        xiaoban::search::build(&config.kb_dir, &config.data_dir)?;
+    }
+    xiaoban::search::KnowledgeIndex::open_current(&config.data_dir)
+}
+
+fn cmd_search(config: &Config, question: &str, limit: usize, json: bool) -> Result<()> {
+    let index = open_index(config)?;
+    let today = chrono::Local::now().date_naive();
+    let found = index.search(question, today, limit)?;
+    let hits: Vec<serde_json::Value> = found
+        .passages
+        .iter()
+        .map(|h| {
+            let p = index.passage(h.passage);
+            let d = index.doc_at(p.doc);
+            serde_json::json!({
+                "score": h.score,
+                "doc_id": d.meta.id,
+                "title": d.meta.title,
+                "section": p.section,
+                "text": p.text,
+                "matched": index.explain(&found.terms, h.passage)
+                    .into_iter().map(|(f, t)| (f, t)).collect::<std::collections::BTreeMap<_, _>>(),
+            })
+        })
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "terms": found.terms, "expanded": found.expanded, "passages": hits
+            }))?
+        );
+        return Ok(());
+    }
+    println!("检索词：{}", found.terms.join(" "));
+    if !found.expanded.is_empty() {
+        println!("同义扩展：{}", found.expanded.join("、"));
+    }
+    for (i, h) in hits.iter().enumerate() {
+        println!(
+            "\n{}. [{:.2}] {} › {}  ({})",
+            i + 1,
+            h["score"].as_f64().unwrap_or(0.0),
+            h["title"].as_str().unwrap_or(""),
+            h["section"].as_str().unwrap_or(""),
+            h["doc_id"].as_str().unwrap_or("")
+        );
+        println!("   命中：{}", h["matched"]);
+        let text: String = h["text"].as_str().unwrap_or("").chars().take(120).collect();
+        println!("   {}", text.replace('\n', " "));
+    }
+    Ok(())
+}
+
+async fn cmd_ask(
+    config: Config,
+    question: String,
+    session: Option<String>,
+    json: bool,
+) -> Result<()> {
+    let store = xiaoban::store::Store::connect(&config.database_url()).await?;
+    let index = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || open_index(&config)
+    })
+    .await??;
+    drop(index);
+    let assistant = xiaoban::assistant::Assistant {
+        index: xiaoban::search::IndexHandle::open(&config.data_dir)?,
+        store,
+        tuning: config.answer,
+        metrics: std::sync::Arc::new(xiaoban::metrics::Metrics::new()),
+    };
+    let a = assistant
+        .ask(session.as_deref(), &question)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if json {
+        let body = serde_json::json!({
+            "session_id": a.session_id.as_str(), "reply_id": a.reply_id, "answer": a.reply.answer,
+            "outcome": a.reply.outcome, "mode": a.reply.mode, "citations": a.reply.citations,
+            "choices": a.reply.choices,
+        });
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(());
+    }
+    println!("{}", a.reply.answer);
+    for (i, c) in a.reply.citations.iter().enumerate() {
+        println!(
+            "[{}] 《{}》{}{} {}",
+            i + 1,
+            c.title,
+            c.doc_no
+                .as_deref()
+                .map(|n| format!(" {n}"))
+                .unwrap_or_default(),
+            c.effective_from
+                .map(|d| format!("，{d} 起施行"))
+                .unwrap_or_default(),
+            c.url
+        );
+    }
+    println!(
+        "（结果：{}；会话：{}）",
+        a.reply.outcome.as_str(),
+        a.session_id.as_str()
+    );
+    Ok(())
+}
+
+fn cmd_eval(config: &Config, file: &std::path::Path, json: bool) -> Result<()> {
+    let index = open_index(config)?;
+    let cases = xiaoban::eval::load_cases(file)?;
+    let bar = indicatif::ProgressBar::new(cases.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed}")
+            .context("progress style")?,
+    );
+    let s = xiaoban::eval::run(&index, &config.answer, &cases, || bar.inc(1))?;
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(());
+    }
+    println!(
+        "用例 {}（有期望文档 {}，有期望结果 {}）",
+        s.cases, s.with_expected_doc, s.with_expected_outcome
+    );
+    println!(
+        "hit@1 {:.1}%  hit@3 {:.1}%  hit@5 {:.1}%  结果准确率 {:.1}%",
+        s.hit1 * 100.0,
+        s.hit3 * 100.0,
+        s.hit5 * 100.0,
+        s.outcome_accuracy * 100.0
+    );
+    println!(
+        "延迟 p50 {:.2} ms  p99 {:.2} ms",
+        s.latency_ms_p50, s.latency_ms_p99
+    );
+    if !s.misses.is_empty() {
+        println!("\n未命中 {} 条：", s.misses.len());
+        for m in &s.misses {
+            println!(
+                "  第{}行 {}  期望 {}/{}  实际 {}/{}",
+                m.line,
+                m.question,
+                m.expected_doc.as_deref().unwrap_or("-"),
+                m.expected_outcome.as_deref().unwrap_or("-"),
+                m.got_docs.first().map(String::as_str).unwrap_or("-"),
+                m.got_outcome
+            );
+        }
+    }
+    Ok(())
+}
+
+fn cmd_validate(kind: IdKind) -> Result<()> {
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        let value = line.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let verdict = match kind {
+            IdKind::Ric => IdNumber::parse(value)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            IdKind::Uscc => CreditCode::parse(value)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        };
+        match verdict {
+            Ok(()) => writeln!(out, "{value}\tvalid")?,
+            Err(reason) => writeln!(out, "{value}\tinvalid\t{reason}")?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! Prometheus metrics, served at `/metrics` in the text exposition format.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplyLabels {
+    pub outcome: String,
+    pub mode: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeedbackLabels {
+    pub helpful: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProblemLabels {
+    pub status: String,
+    pub kind: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub replies: Family<ReplyLabels, Counter>,
+    pub feedback: Family<FeedbackLabels, Counter>,
+    pub problems: Family<ProblemLabels, Counter>,
+    pub answer_seconds: Histogram,
+    pub index_documents: Gauge,
+    pub index_passages: Gauge,
+    pub index_swaps: Counter<u64, AtomicU64>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("xiaoban");
+        let replies = Family::<ReplyLabels, Counter>::default();
+        registry.register(
+            "chat_replies",
+            "Replies by outcome and mode",
+            replies.clone(),
+        );
+        let feedback = Family::<FeedbackLabels, Counter>::default();
+        registry.register("feedback", "Feedback on replies", feedback.clone());
+        let problems = Family::<ProblemLabels, Counter>::default();
+        registry.register(
+            "http_problems",
+            "Requests refused with a problem report, by status and kind",
+            problems.clone(),
+        );
+        let answer_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "answer_seconds",
+            "Time to compose a reply (retrieval and composition)",
+            answer_seconds.clone(),
+        );
+        let index_documents = Gauge::default();
+        registry.register(
+            "index_documents",
+            "Documents in the index in use",
+            index_documents.clone(),
+        );
+        let index_passages = Gauge::default();
+        registry.register(
+            "index_passages",
+            "Passages in the index in use",
+            index_passages.clone(),
+        );
+        let index_swaps = Counter::default();
+        registry.register(
+            "index_swaps",
+            "Rebuilt indexes picked up without a restart",
+            index_swaps.clone(),
+        );
+        Metrics {
+            registry,
+            replies,
+            feedback,
+            problems,
+            answer_seconds,
+            index_documents,
+            index_passages,
+            index_swaps,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,512 @@
+//! The tantivy index of passages and its catalog, built into a fresh generation folder and
+//! switched to atomically: `DATA/index/CURRENT` names the generation in use.
+
+use super::passage::{Passage, split};
+use super::segment::{JiebaTokenizer, Segmenter};
+use crate::kb::{self, DocId, Document, settings::Settings};
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+
+const TOKENIZER: &str = "jieba";
+const CATALOG: &str = "catalog.json";
+const CURRENT: &str = "CURRENT";
+/// Field boosts: a word in the title or an alias says more than one in the body.
+const BOOSTS: [(&str, f32); 4] = [
+    ("title", 3.0),
+    ("aliases", 2.5),
+    ("section", 1.2),
+    ("body", 1.0),
+];
+/// Words that carry no topic in a citizen's question.
+const STOPWORDS: &[&str] = &[
+    "的",
+    "了",
+    "吗",
+    "呢",
+    "啊",
+    "吧",
+    "呀",
+    "嘛",
+    "哦",
+    "我",
+    "你",
+    "您",
+    "他",
+    "她",
+    "我们",
+    "是",
+    "在",
+    "要",
+    "想",
+    "怎么",
+    "怎么办",
+    "怎样",
+    "如何",
+    "什么",
+    "哪些",
+    "可以",
+    "能",
+    "能不能",
+    "需要",
+    "请问",
+    "一下",
+    "请",
+    "有",
+    "和",
+    "与",
+    "或",
+    "就",
+    "都",
+    "还",
+    "也",
+    "去",
+    "到",
+    "把",
+    "被",
+    "给",
+    "这个",
+    "那个",
+    "这",
+    "那",
+    "个",
+    "么",
+    "咋",
+    "啥",
+    "该",
+    "应该",
+    "现在",
+    "然后",
+    "已经",
+    "自己",
+    "得",
+    "多少",
+    "吗",
+    "没有",
+    "不",
+    "办",
+    "办理",
+    "一个",
+    "有没有",
+    "怎么样",
+    "弄",
+    "搞",
+    "做",
+    "会",
+    "用",
+    "对",
+    "从",
+    "跟",
+    "为",
+];
+
+/// Everything the answer pipeline needs besides the tantivy index itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Catalog {
+    pub built_at: String,
+    pub documents: Vec<Document>,
+    pub passages: Vec<Passage>,
+    pub settings: Settings,
+}
+
+/// What a build did, for the administrator.
+#[derive(Debug, Default, Serialize)]
+pub struct BuildReport {
+    pub generation: String,
+    pub files: usize,
+    pub documents: usize,
+    pub documents_not_in_force: Vec<String>,
+    pub passages: usize,
+    pub warnings: Vec<String>,
+    pub errors: Vec<String>,
+    pub seconds: f64,
+}
+
+struct Fields {
+    passage: Field,
+    title: Field,
+    aliases: Field,
+    section: Field,
+    body: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let fields = Fields {
+        passage: b.add_u64_field("passage", FAST | STORED | INDEXED),
+        title: b.add_text_field("title", text.clone()),
+        aliases: b.add_text_field("aliases", text.clone()),
+        section: b.add_text_field("section", text.clone()),
+        body: b.add_text_field("body", text),
+    };
+    (b.build(), fields)
+}
+
+fn fields_of(schema: &Schema) -> Result<Fields> {
+    Ok(Fields {
+        passage: schema.get_field("passage")?,
+        title: schema.get_field("title")?,
+        aliases: schema.get_field("aliases")?,
+        section: schema.get_field("section")?,
+        body: schema.get_field("body")?,
+    })
+}
+
+/// Builds a new generation from `kb` under `data/index/` and makes it current.
+/// Malformed documents are reported in `errors` and left out; the rest are indexed.
+pub fn build(kb_dir: &Path, data_dir: &Path) -> Result<BuildReport> {
+    let started = std::time::Instant::now();
+    let corpus = kb::load(kb_dir)?;
+    let (settings, warnings) = kb::settings::load(kb_dir);
+    let mut report = BuildReport {
+        files: corpus.files_read,
+        warnings,
+        errors: corpus.problems.iter().map(|p| p.to_string()).collect(),
+        ..Default::default()
+    };
+    let today = chrono::Local::now().date_naive();
+    for d in &corpus.documents {
+        if !d.meta.in_force_on(today) {
+            report.documents_not_in_force.push(d.meta.id.to_string());
+        }
+        if d.meta.aliases.is_empty() && d.meta.kind != kb::DocKind::Faq {
+            report.warnings.push(format!(
+                "{}: 没有口语别名 aliases，口语提问可能检索不到",
+                d.meta.id
+            ));
+        }
+    }
+    let root = data_dir.join("index");
+    std::fs::create_dir_all(&root).with_context(|| format!("创建 {}", root.display()))?;
+    let generation = format!(
+        "gen-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
+        std::process::id()
+    );
+    let tmp = root.join(format!("tmp-{generation}"));
+    std::fs::create_dir_all(&tmp)?;
+
+    let (schema, f) = schema();
+    let index = Index::create_in_dir(&tmp, schema)?;
+    let segmenter = Segmenter::new(&settings.user_words);
+    index.tokenizers().register(
+        TOKENIZER,
+        JiebaTokenizer {
+            segmenter: segmenter.clone(),
+        },
+    );
+    let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 50_000_000)?;
+    let mut passages = Vec::new();
+    for (pos, d) in corpus.documents.iter().enumerate() {
+        let first = passages.len() as u32;
+        let ps = split(d, pos as u32, first);
+        // A superseded document keeps its page but is never searchable.
+        if d.meta.superseded_by.is_none() {
+            let doc_aliases = d.meta.aliases.join(" ") + " " + &d.meta.tags.join(" ");
+            for p in &ps {
+                let mut doc = TantivyDocument::default();
+                doc.add_u64(f.passage, p.id as u64);
+                doc.add_text(f.title, &d.meta.title);
+                doc.add_text(f.aliases, format!("{doc_aliases} {}", p.keywords.join(" ")));
+                doc.add_text(f.section, &p.section);
+                doc.add_text(f.body, &p.text);
+                writer.add_document(doc)?;
+            }
+        }
+        passages.extend(ps);
+    }
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+    report.documents = corpus.documents.len();
+    report.passages = passages.len();
+    let catalog = Catalog {
+        built_at: chrono::Local::now().to_rfc3339(),
+        documents: corpus.documents,
+        passages,
+        settings,
+    };
+    std::fs::write(tmp.join(CATALOG), serde_json::to_vec(&catalog)?)?;
+    let gen_dir = root.join(&generation);
+    std::fs::rename(&tmp, &gen_dir)?;
+    // Switch atomically: write the name beside CURRENT, then rename over it.
+    let next = root.join(format!("{CURRENT}.{generation}"));
+    std::fs::write(&next, &generation)?;
+    std::fs::rename(&next, root.join(CURRENT))?;
+    remove_old_generations(&root, &generation);
+    report.generation = generation;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Keeps the current generation and the one before it (a server may still be reading it).
+fn remove_old_generations(root: &Path, current: &str) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut gens: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("gen-") && n != current)
+        .collect();
+    gens.sort();
+    let keep = gens.pop();
+    for g in gens.into_iter().filter(|g| Some(g) != keep.as_ref()) {
+        let _ = std::fs::remove_dir_all(root.join(g));
+    }
+}
+
+/// The generation `DATA/index/CURRENT` names, if any.
+pub fn current_generation(data_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(data_dir.join("index").join(CURRENT))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// A passage found for a question, with its BM25 score.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoredPassage {
+    pub passage: u32,
+    pub score: f32,
+}
+
+/// A document found for a question: the best score of its passages.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoredDoc {
+    pub doc: u32,
+    pub score: f32,
+    pub best_passage: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Retrieval {
+    /// Query terms after segmentation and stop-word removal.
+    pub terms: Vec<String>,
+    /// Official terms added by the synonym rules.
+    pub expanded: Vec<String>,
+    pub passages: Vec<ScoredPassage>,
+    pub docs: Vec<ScoredDoc>,
+}
+
+/// One opened generation: the tantivy index, its reader and its catalog.
+pub struct KnowledgeIndex {
+    pub generation: String,
+    pub catalog: Catalog,
+    segmenter: Segmenter,
+    reader: IndexReader,
+    fields: Fields,
+    by_id: HashMap<DocId, u32>,
+    /// Per document: the terms of its title, aliases and FAQ phrasings.
+    topics: Vec<HashSet<String>>,
+}
+
+impl KnowledgeIndex {
+    /// Opens the current generation under `data/index`.
+    pub fn open_current(data_dir: &Path) -> Result<KnowledgeIndex> {
+        let generation = current_generation(data_dir).with_context(|| {
+            format!(
+                "{} 下没有索引：请先运行 `xiaoban index`",
+                data_dir.join("index").display()
+            )
+        })?;
+        Self::open(&data_dir.join("index").join(&generation), generation)
+    }
+
+    fn open(dir: &PathBuf, generation: String) -> Result<KnowledgeIndex> {
+        let catalog: Catalog = serde_json::from_slice(
+            &std::fs::read(dir.join(CATALOG))
+                .with_context(|| format!("读取 {}", dir.join(CATALOG).display()))?,
+        )?;
+        let index = Index::open_in_dir(dir)?;
+        let segmenter = Segmenter::new(&catalog.settings.user_words);
+        index.tokenizers().register(
+            TOKENIZER,
+            JiebaTokenizer {
+                segmenter: segmenter.clone(),
+            },
+        );
+        let fields = fields_of(&index.schema())?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let by_id = catalog
+            .documents
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.meta.id.clone(), i as u32))
+            .collect();
+        let topics = catalog
+            .documents
+            .iter()
+            .map(|d| {
+                let mut names = vec![d.meta.title.clone()];
+                names.extend(d.meta.aliases.iter().cloned());
+                names.extend(d.sections.iter().flat_map(|s| s.phrasings.iter().cloned()));
+                segmenter.terms(&names.join(" ")).into_iter().collect()
+            })
+            .collect();
+        Ok(KnowledgeIndex {
+            generation,
+            catalog,
+            segmenter,
+            reader,
+            fields,
+            by_id,
+            topics,
+        })
+    }
+
+    pub fn segmenter(&self) -> &Segmenter {
+        &self.segmenter
+    }
+
+    pub fn document(&self, id: &DocId) -> Option<&Document> {
+        self.by_id
+            .get(id)
+            .map(|&i| &self.catalog.documents[i as usize])
+    }
+
+    pub fn doc_at(&self, pos: u32) -> &Document {
+        &self.catalog.documents[pos as usize]
+    }
+
+    pub fn doc_pos(&self, id: &DocId) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The terms that name a document (title, aliases, FAQ phrasings).
+    pub fn topic_terms(&self, pos: u32) -> &HashSet<String> {
+        &self.topics[pos as usize]
+    }
+
+    pub fn passage(&self, id: u32) -> &Passage {
+        &self.catalog.passages[id as usize]
+    }
+
+    /// Passages of one document, in document order.
+    pub fn passages_of(&self, doc: u32) -> impl Iterator<Item = &Passage> {
+        self.catalog.passages.iter().filter(move |p| p.doc == doc)
+    }
+
+    /// The query terms for a question: segmented, without stop words, plus synonym expansions.
+    pub fn query_terms(&self, question: &str) -> (Vec<String>, Vec<String>) {
+        let expanded: Vec<String> =
+            super::expand::expansions(&self.catalog.settings.synonyms, question)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+        let mut terms: Vec<String> = Vec::new();
+        let text = format!("{question} {}", expanded.join(" "));
+        for t in self.segmenter.terms(&text) {
+            if !STOPWORDS.contains(&t.as_str()) && !terms.contains(&t) {
+                terms.push(t);
+            }
+        }
+        (terms, expanded)
+    }
+
+    /// Top passages for `question` among documents in force on `today`, and the documents
+    /// they belong to, best first.
+    pub fn search(&self, question: &str, today: NaiveDate, limit: usize) -> Result<Retrieval> {
+        let (terms, expanded) = self.query_terms(question);
+        let mut out = Retrieval {
+            terms,
+            expanded,
+            ..Default::default()
+        };
+        if out.terms.is_empty() {
+            return Ok(out);
+        }
+        let fields = [
+            self.fields.title,
+            self.fields.aliases,
+            self.fields.section,
+            self.fields.body,
+        ];
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for t in &out.terms {
+            for (field, (_, boost)) in fields.iter().zip(BOOSTS) {
+                let q = TermQuery::new(
+                    Term::from_field_text(*field, t),
+                    IndexRecordOption::WithFreqs,
+                );
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
+            }
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let top: Vec<(f32, DocAddress)> =
+            searcher.search(&query, &TopDocs::with_limit(limit * 4).order_by_score())?;
+        let mut doc_rank: HashMap<u32, usize> = HashMap::new();
+        for (score, addr) in top {
+            let column = searcher
+                .segment_reader(addr.segment_ord)
+                .fast_fields()
+                .u64("passage")?;
+            let Some(pid) = column.first(addr.doc_id) else {
+                continue;
+            };
+            let p = &self.catalog.passages[pid as usize];
+            if !self.catalog.documents[p.doc as usize]
+                .meta
+                .in_force_on(today)
+            {
+                continue;
+            }
+            if out.passages.len() < limit {
+                out.passages.push(ScoredPassage {
+                    passage: p.id,
+                    score,
+                });
+            }
+            if let std::collections::hash_map::Entry::Vacant(e) = doc_rank.entry(p.doc) {
+                e.insert(out.docs.len());
+                out.docs.push(ScoredDoc {
+                    doc: p.doc,
+                    score,
+                    best_passage: p.id,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which query terms a passage matches, field by field (for `xiaoban search`).
+    pub fn explain(&self, terms: &[String], passage: u32) -> Vec<(String, Vec<String>)> {
+        let p = self.passage(passage);
+        let d = self.doc_at(p.doc);
+        let aliases = format!(
+            "{} {} {}",
+            d.meta.aliases.join(" "),
+            d.meta.tags.join(" "),
+            p.keywords.join(" ")
+        );
+        let texts = [
+            ("title", d.meta.title.as_str()),
+            ("aliases", aliases.as_str()),
+            ("section", p.section.as_str()),
+            ("body", p.text.as_str()),
+        ];
+        texts
+            .iter()
+            .filter_map(|(name, text)| {
+                let have = self.segmenter.terms(text);
+                let hit: Vec<String> = terms.iter().filter(|t| have.contains(t)).cloned().collect();
+                (!hit.is_empty()).then(|| (name.to_string(), hit))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,12 @@
+//! Retrieval: jieba segmentation, query expansion, the tantivy index of passages, and the
+//! handle that swaps in a rebuilt index while the server keeps answering.
+
+pub mod expand;
+pub mod handle;
+pub mod index;
+pub mod passage;
+pub mod segment;
+
+pub use handle::IndexHandle;
+pub use index::{BuildReport, KnowledgeIndex, Retrieval, build};
+pub use passage::Passage;

@@ -1,0 +1,162 @@
+//! Chinese word segmentation with jieba-rs, a user dictionary of government terms, and the
+//! tantivy tokenizer built on it. Index and query go through the same `Segmenter::terms`.
+
+use jieba_rs::Jieba;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, OnceLock};
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+
+/// One line of `user_dict.txt`: `word [freq] [tag]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserWord {
+    pub word: String,
+    pub freq: Option<usize>,
+    pub tag: Option<String>,
+}
+
+/// Parses a jieba user dictionary; blank lines and `#` comments are skipped.
+pub fn parse_user_dict(text: &str) -> Vec<UserWord> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let word = parts.next()?.to_string();
+            let freq = parts.next().and_then(|f| f.parse().ok());
+            let tag = parts.next().map(str::to_string);
+            Some(UserWord { word, freq, tag })
+        })
+        .collect()
+}
+
+static BASE: OnceLock<Jieba> = OnceLock::new();
+
+/// jieba with its default dictionary, loaded once per process (~0.4 s).
+fn base() -> &'static Jieba {
+    BASE.get_or_init(Jieba::new)
+}
+
+#[derive(Clone)]
+pub struct Segmenter {
+    jieba: Arc<Jieba>,
+}
+
+impl Segmenter {
+    pub fn new(user_words: &[UserWord]) -> Segmenter {
+        let mut jieba = base().clone();
+        for w in user_words {
+            jieba.add_word(&w.word, w.freq, w.tag.as_deref());
+        }
+        Segmenter {
+            jieba: Arc::new(jieba),
+        }
+    }
+
+    /// Search-mode segmentation of normalised text: words and their sub-words, lower-cased,
+    /// without punctuation or spaces.
+    pub fn terms(&self, text: &str) -> Vec<String> {
+        let text = normalise(text);
+        self.jieba
+            .cut_for_search(&text, true)
+            .into_iter()
+            .map(|t| t.word)
+            .filter(|w| w.chars().any(char::is_alphanumeric))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Plain (precise-mode) words, for display and for situation matching.
+    pub fn words(&self, text: &str) -> Vec<String> {
+        let text = normalise(text);
+        self.jieba
+            .cut(&text, true)
+            .into_iter()
+            .map(|t| t.word)
+            .filter(|w| w.chars().any(char::is_alphanumeric))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Full-width ASCII to half-width, then lower-case. Chinese text is unchanged.
+pub fn normalise(text: &str) -> String {
+    normalise_width(text).to_lowercase()
+}
+
+/// Full-width ASCII (ＡＢＣ１２３) and the ideographic space to their half-width forms.
+pub fn normalise_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            _ => c,
+        })
+        .collect()
+}
+
+/// tantivy tokenizer over `Segmenter::terms`.
+#[derive(Clone)]
+pub struct JiebaTokenizer {
+    pub segmenter: Segmenter,
+}
+
+pub struct TermStream {
+    tokens: Vec<Token>,
+    next: usize,
+}
+
+impl Tokenizer for JiebaTokenizer {
+    type TokenStream<'a> = TermStream;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> TermStream {
+        let tokens = self
+            .segmenter
+            .terms(text)
+            .into_iter()
+            .enumerate()
+            .map(|(position, text)| Token {
+                offset_from: 0,
+                offset_to: 0,
+                position,
+                text,
+                position_length: 1,
+            })
+            .collect();
+        TermStream { tokens, next: 0 }
+    }
+}
+
+impl TokenStream for TermStream {
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        self.next <= self.tokens.len()
+    }
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_words_stay_whole_and_ascii_is_normalised() {
+        let seg = Segmenter::new(&parse_user_dict("# comment\n异地就医备案 20000 n\n"));
+        let terms = seg.terms("怎么办理异地就医备案？ＩＤ Card");
+        assert!(terms.contains(&"异地就医备案".to_string()), "{terms:?}");
+        assert!(terms.contains(&"id".to_string()), "{terms:?}");
+        assert!(terms.contains(&"card".to_string()), "{terms:?}");
+        assert!(!terms.iter().any(|t| t == "？" || t == " "));
+    }
+
+    #[test]
+    fn user_dict_lines_parse_with_optional_parts() {
+        let words = parse_user_dict("居民身份证 20000 n\n一件事\n");
+        assert_eq!(words[0].freq, Some(20000));
+        assert_eq!(words[1].word, "一件事");
+        assert_eq!(words[1].tag, None);
+    }
+}

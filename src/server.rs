@@ -1,0 +1,149 @@
+//! Starting the server: open the store, make sure an index exists, serve HTTP, and keep the
+//! index fresh and old conversations purged in the background.
+
+use crate::assistant::Assistant;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::search::{self, IndexHandle};
+use crate::store::Store;
+use crate::web::{self, AppState};
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How often the server looks for a rebuilt index.
+const INDEX_POLL: Duration = Duration::from_secs(2);
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+pub struct Server {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    config: Config,
+}
+
+/// Prepares everything and binds the listening socket (port 0 picks a free port).
+pub async fn bind(config: Config) -> Result<Server> {
+    let store = Store::connect(&config.database_url()).await?;
+    if search::index::current_generation(&config.data_dir).is_none() {
+        tracing::info!(kb = %config.kb_dir.display(), "no index yet: building it");
+        let kb = config.kb_dir.clone();
+        let data = config.data_dir.clone();
+        let report = tokio::task::spawn_blocking(move || search::build(&kb, &data)).await??;
+        for e in &report.errors {
+            tracing::warn!(problem = %e, "document left out of the index");
+        }
+    }
+    let index = IndexHandle::open(&config.data_dir)?;
+    let metrics = Arc::new(Metrics::new());
+    let state = Arc::new(AppState {
+        assistant: Assistant {
+            index,
+            store,
+            tuning: config.answer,
+            metrics: metrics.clone(),
+        },
+        metrics,
+    });
+    note_index(&state);
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("无法监听 {}", config.listen))?;
+    Ok(Server {
+        listener,
+        state,
+        config,
+    })
+}
+
+fn note_index(state: &AppState) {
+    let index = state.assistant.index.get();
+    state
+        .metrics
+        .index_documents
+        .set(index.catalog.documents.len() as i64);
+    state
+        .metrics
+        .index_passages
+        .set(index.catalog.passages.len() as i64);
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound socket has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests under way.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let state = self.state.clone();
+        let refresher = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(INDEX_POLL);
+            loop {
+                tick.tick().await;
+                let st = state.clone();
+                match tokio::task::spawn_blocking(move || st.assistant.index.refresh()).await {
+                    Ok(Ok(Some(generation))) => {
+                        tracing::info!(%generation, "picked up rebuilt index");
+                        state.metrics.index_swaps.inc();
+                        note_index(&state);
+                    }
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "could not open rebuilt index; keeping the old one")
+                    }
+                    Err(e) => tracing::error!(error = %e, "index refresh task failed"),
+                }
+            }
+        });
+        let state = self.state.clone();
+        let days = self.config.conversation_retention_days;
+        let purger = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PURGE_EVERY);
+            loop {
+                tick.tick().await;
+                match state.assistant.store.purge_conversations(days).await {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(conversations = n, "purged expired conversations")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "purge failed"),
+                }
+            }
+        });
+        tracing::info!(addr = %self.local_addr(), "serving: widget at /widget, API at /api/v1");
+        let app = web::router(self.state.clone());
+        let result = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        refresher.abort();
+        purger.abort();
+        result.context("server failed")
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests under way");
+}

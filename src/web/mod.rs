@@ -1,0 +1,82 @@
+//! HTTP: the JSON API, the widget and document pages, the OpenAPI document. The only module
+//! that knows about HTTP; everything it does goes through `Assistant`.
+
+pub mod api;
+pub mod pages;
+pub mod problem;
+
+use crate::assistant::Assistant;
+use crate::metrics::Metrics;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+
+pub struct AppState {
+    pub assistant: Assistant,
+    pub metrics: Arc<Metrics>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Xiaoban 小办 API",
+        description = "政务服务智能助手的问答接口。Errors are application/problem+json (RFC 9457)."
+    ),
+    paths(api::chat, api::chat_stream, api::feedback, api::healthz, api::metrics),
+    components(schemas(
+        api::ChatRequest,
+        api::ChatResponse,
+        api::FeedbackRequest,
+        api::FeedbackResponse,
+        api::Health,
+        api::StreamDelta,
+        problem::Problem
+    ))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ApiDoc::openapi().to_json().unwrap_or_default(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> problem::Problem {
+    problem::Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        "没有这个页面或接口。",
+    )
+}
+
+/// The whole application. Request bodies are capped at 64 KB (a question is at most 500
+/// characters).
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/widget", get(pages::widget).post(pages::widget_post))
+        .route("/widget/feedback", post(pages::widget_feedback))
+        .route("/kb", get(pages::kb_list))
+        .route("/kb/{doc_id}", get(pages::kb_page))
+        .route("/api/v1/chat", post(api::chat))
+        .route("/api/v1/chat/stream", post(api::chat_stream))
+        .route("/api/v1/feedback", post(api::feedback))
+        .route("/api/openapi.json", get(openapi))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .fallback(not_found)
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .with_state(state)
+}

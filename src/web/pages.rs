@@ -1,0 +1,375 @@
+//! Server-rendered pages: the chat widget (works without JavaScript; streams with it), the
+//! document pages citations link to, and the list of documents.
+
+use super::AppState;
+use super::api::{ask_problem, record_feedback};
+use crate::answer::Citation;
+use crate::kb::{DocId, DocKind};
+use crate::store::SessionId;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use std::sync::Arc;
+
+const CSS: &str = include_str!("../../templates/base.css");
+const JS: &str = include_str!("../../templates/widget.js");
+const ELDER_COOKIE: &str = "xiaoban_elder";
+
+/// Quick questions: (label, question as a URL query value).
+const CHIPS: &[&str] = &[
+    "身份证过期了怎么换",
+    "生孩子要办哪些手续",
+    "想开个小饭馆要办什么证",
+    "异地就医怎么备案",
+    "退休金怎么领",
+    "租房怎么提取公积金",
+    "二手房过户要带什么",
+    "12345热线能办什么",
+];
+
+fn url_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+struct TurnView {
+    reply_id: String,
+    question: String,
+    answer: String,
+    citations: Vec<Citation>,
+    thanked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "widget.html")]
+struct WidgetPage {
+    css: &'static str,
+    js: &'static str,
+    elder: bool,
+    session: String,
+    s_param: String,
+    chips: Vec<(&'static str, String)>,
+    turns: Vec<TurnView>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WidgetQuery {
+    q: Option<String>,
+    s: Option<String>,
+    elder: Option<String>,
+    thanks: Option<String>,
+}
+
+fn elder_from_cookie(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|c| c.trim() == format!("{ELDER_COOKIE}=1"))
+}
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn widget_url(session: &SessionId, extra: &str) -> String {
+    format!("/widget?s={}{extra}#latest", session.as_str())
+}
+
+async fn widget_page(
+    state: &AppState,
+    session: Option<SessionId>,
+    elder: bool,
+    thanks: Option<&str>,
+    error: Option<String>,
+) -> WidgetPage {
+    let mut turns = Vec::new();
+    if let Some(s) = &session {
+        match state.assistant.store.transcript(s).await {
+            Ok(ts) => {
+                turns = ts
+                    .into_iter()
+                    .map(|t| TurnView {
+                        thanked: thanks == Some(t.reply_id.as_str()),
+                        reply_id: t.reply_id,
+                        question: t.question,
+                        answer: t.answer,
+                        citations: t.citations,
+                    })
+                    .collect()
+            }
+            Err(e) => tracing::error!(error = %e, "transcript failed"),
+        }
+    }
+    let session = session.map(|s| s.as_str().to_string()).unwrap_or_default();
+    WidgetPage {
+        css: CSS,
+        js: JS,
+        elder,
+        s_param: if session.is_empty() {
+            String::new()
+        } else {
+            format!("&s={session}")
+        },
+        session,
+        chips: CHIPS.iter().map(|c| (*c, url_encode(c))).collect(),
+        turns,
+        error,
+    }
+}
+
+/// `GET /widget`: the conversation; `?q=` asks (then redirects, so a reload does not ask
+/// again); `?elder=1|0` switches elder mode and remembers it in a cookie.
+pub async fn widget(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<WidgetQuery>,
+) -> Response {
+    let session = query.s.as_deref().and_then(SessionId::parse);
+    if let Some(q) = query.q.as_deref() {
+        return ask_and_redirect(&state, session, q, elder_from_cookie(&headers)).await;
+    }
+    let (elder, cookie) = match query.elder.as_deref() {
+        Some("1") => (
+            true,
+            Some(format!(
+                "{ELDER_COOKIE}=1; Path=/; Max-Age=31536000; SameSite=Lax"
+            )),
+        ),
+        Some("0") => (
+            false,
+            Some(format!(
+                "{ELDER_COOKIE}=0; Path=/; Max-Age=31536000; SameSite=Lax"
+            )),
+        ),
+        _ => (elder_from_cookie(&headers), None),
+    };
+    let page = widget_page(&state, session, elder, query.thanks.as_deref(), None).await;
+    let mut resp = render(&page);
+    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+async fn ask_and_redirect(
+    state: &AppState,
+    session: Option<SessionId>,
+    question: &str,
+    elder: bool,
+) -> Response {
+    match state
+        .assistant
+        .ask(session.as_ref().map(SessionId::as_str), question)
+        .await
+    {
+        Ok(a) => Redirect::to(&widget_url(&a.session_id, "")).into_response(),
+        Err(e) => {
+            let p = ask_problem(state, e);
+            let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
+            // An expired conversation starts afresh; the error is shown above the form.
+            let session = session.filter(|_| p.kind != "/problems/unknown-session");
+            let page = widget_page(state, session, elder, None, Some(p.detail)).await;
+            (status, render(&page)).into_response()
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AskForm {
+    #[serde(default)]
+    question: String,
+    #[serde(default)]
+    s: String,
+}
+
+/// `POST /widget`: the form without JavaScript.
+pub async fn widget_post(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<AskForm>,
+) -> Response {
+    let session = SessionId::parse(&form.s);
+    ask_and_redirect(&state, session, &form.question, elder_from_cookie(&headers)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FeedbackForm {
+    reply_id: String,
+    helpful: String,
+    #[serde(default)]
+    s: String,
+}
+
+/// `POST /widget/feedback`: the buttons under each reply.
+pub async fn widget_feedback(
+    State(state): State<Arc<AppState>>,
+    Form(form): Form<FeedbackForm>,
+) -> Response {
+    let helpful = form.helpful == "1";
+    if let Err(p) = record_feedback(&state, &form.reply_id, helpful, None).await {
+        return p.into_response();
+    }
+    match SessionId::parse(&form.s) {
+        Some(s) => Redirect::to(&widget_url(
+            &s,
+            &format!("&thanks={}", url_encode(&form.reply_id)),
+        ))
+        .into_response(),
+        None => Redirect::to("/widget").into_response(),
+    }
+}
+
+pub async fn home() -> Redirect {
+    Redirect::to("/widget")
+}
+
+#[derive(Template)]
+#[template(path = "doc.html")]
+struct DocPage {
+    css: &'static str,
+    elder: bool,
+    title: String,
+    status: String,
+    successor: Option<(String, String)>,
+    facts: Vec<(&'static str, String)>,
+    body: String,
+}
+
+/// Markdown to HTML with any raw HTML in the source shown as text.
+fn markdown(md: &str) -> String {
+    use pulldown_cmark::{Event, Parser, html};
+    let events = Parser::new(md).map(|e| match e {
+        Event::Html(t) | Event::InlineHtml(t) => Event::Text(t),
+        e => e,
+    });
+    let mut out = String::new();
+    html::push_html(&mut out, events);
+    out
+}
+
+/// `GET /kb/{doc_id}`: a readable page of one document, with its status.
+pub async fn kb_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(doc_id): Path<String>,
+) -> Response {
+    let index = state.assistant.index.get();
+    let Some(doc) = DocId::parse(&doc_id)
+        .ok()
+        .and_then(|id| index.document(&id).cloned())
+    else {
+        let p = super::problem::Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown-document",
+            "Unknown document",
+            "没有这份文档，可能已被删除。",
+        );
+        state.note_problem(&p);
+        return p.into_response();
+    };
+    let m = &doc.meta;
+    let today = chrono::Local::now().date_naive();
+    let successor = m.superseded_by.as_ref().map(|s| {
+        let title = index
+            .document(s)
+            .map(|d| d.meta.title.clone())
+            .unwrap_or_else(|| s.to_string());
+        (s.to_string(), title)
+    });
+    let status = if m.superseded_by.is_some() {
+        "已被替代，仅供查阅。".to_string()
+    } else if m.effective_from > today {
+        format!("尚未施行（{} 起施行）。", m.effective_from)
+    } else if m.effective_to.is_some_and(|e| e < today) {
+        "已失效，仅供查阅。".to_string()
+    } else {
+        "现行有效。".to_string()
+    };
+    let mut facts = vec![
+        ("类别", m.kind.label().to_string()),
+        ("发布机关", m.issuing_body.clone()),
+        ("适用范围", m.region.clone()),
+        ("施行日期", m.effective_from.to_string()),
+    ];
+    if let Some(n) = &m.doc_no {
+        facts.insert(1, ("文号", n.clone()));
+    }
+    if let Some(t) = &m.item_type {
+        facts.push(("事项类型", t.clone()));
+    }
+    if let Some(e) = m.effective_to {
+        facts.push(("失效日期", e.to_string()));
+    }
+    let page = DocPage {
+        css: CSS,
+        elder: elder_from_cookie(&headers),
+        title: m.title.clone(),
+        status,
+        successor,
+        facts,
+        body: markdown(&doc.body),
+    };
+    render(&page)
+}
+
+#[derive(Template)]
+#[template(path = "kb.html")]
+struct KbList {
+    css: &'static str,
+    elder: bool,
+    groups: Vec<(&'static str, Vec<(String, String, String)>)>,
+}
+
+/// `GET /kb`: every document in force, by kind.
+pub async fn kb_list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let index = state.assistant.index.get();
+    let today = chrono::Local::now().date_naive();
+    let groups = [
+        DocKind::LifeEvent,
+        DocKind::Guide,
+        DocKind::Policy,
+        DocKind::Faq,
+    ]
+    .into_iter()
+    .map(|k| {
+        let docs = index
+            .catalog
+            .documents
+            .iter()
+            .filter(|d| d.meta.kind == k && d.meta.in_force_on(today))
+            .map(|d| {
+                (
+                    d.meta.id.to_string(),
+                    d.meta.title.clone(),
+                    d.meta.doc_no.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        (k.label(), docs)
+    })
+    .collect();
+    render(&KbList {
+        css: CSS,
+        elder: elder_from_cookie(&headers),
+        groups,
+    })
+}
