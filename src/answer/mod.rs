@@ -11,11 +11,12 @@ pub use reply::{Citation, Mode, Outcome, Reply};
 
 use crate::kb::{Aspect, DocId, DocKind, Document};
 use crate::search::KnowledgeIndex;
-use crate::search::index::Retrieval;
+use crate::search::index::{Retrieval, ScoredDoc};
 use crate::search::segment::normalise;
 use anyhow::Result;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::fmt;
 
 /// Longest question accepted, in characters.
@@ -81,6 +82,9 @@ pub struct Tuning {
     pub min_score: f32,
     /// Without a topical word, a runner-up within this ratio of the best makes it a choice.
     pub close_ratio: f32,
+    /// With fewer than two topical words, at least this share of the question must occur in
+    /// the document for it to count as relevant.
+    pub min_coverage: f32,
 }
 
 impl Default for Tuning {
@@ -88,6 +92,7 @@ impl Default for Tuning {
         Tuning {
             min_score: 6.0,
             close_ratio: 0.8,
+            min_coverage: 0.6,
         }
     }
 }
@@ -136,7 +141,11 @@ pub fn answer(
         r.ranked = ranked;
         return Ok((r, conv.clone()));
     }
-    let Some(top) = top.filter(|t| t.score >= tuning.min_score) else {
+    let relevant = |t: &ScoredDoc| {
+        t.score >= tuning.min_score
+            && (top_topical >= 2 || coverage(index, &found, t.doc) >= tuning.min_coverage)
+    };
+    let Some(top) = top.filter(relevant) else {
         let mut r = routed(Outcome::OutOfScope, "no_match");
         r.ranked = ranked;
         return Ok((r, conv.clone()));
@@ -162,6 +171,39 @@ fn with_first(mut ranked: Vec<DocId>, first: &DocId) -> Vec<DocId> {
     ranked.retain(|d| d != first);
     ranked.insert(0, first.clone());
     ranked
+}
+
+/// The share of the question's terms (weighted by length, cue words left out) that occur in a
+/// document's names or in its passages retrieved for the question. Low coverage means the
+/// question is about something else that merely shares a word ("量子计算" vs 工作日计算).
+fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> f32 {
+    let mut have: HashSet<String> = index.topic_terms(pos).clone();
+    for p in found.passages.iter().map(|p| index.passage(p.passage)) {
+        if p.doc == pos {
+            have.extend(index.segmenter().terms(&format!(
+                "{} {} {}",
+                p.section,
+                p.keywords.join(" "),
+                p.text
+            )));
+        }
+    }
+    let weight = |t: &String| t.chars().count() as f32;
+    let asked: Vec<&String> = found
+        .terms
+        .iter()
+        .filter(|t| !aspect::is_cue_word(t))
+        .collect();
+    let total: f32 = asked.iter().map(|t| weight(t)).sum();
+    if total == 0.0 {
+        return 0.0;
+    }
+    asked
+        .iter()
+        .filter(|t| have.contains(**t))
+        .map(|t| weight(t))
+        .sum::<f32>()
+        / total
 }
 
 /// Query terms of two or more characters that occur in a document's title or aliases.

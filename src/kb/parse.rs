@@ -366,7 +366,7 @@ mod tests {
             "effective_from = \"yesterday\"",
         );
         let errs = p(&text).unwrap_err();
-        assert_eq!(errs[0].line, 8, "{errs:?}");
+        assert_eq!(errs[0].line, 7, "{errs:?}");
         assert_eq!(errs[0].field, "effective_from");
         let text = GOOD.replace("title = \"示例事项\"\n", "");
         let errs = p(&text).unwrap_err();

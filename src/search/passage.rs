@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(ps[0].aspect, Aspect::Summary);
         let sit: Vec<_> = ps.iter().filter(|p| p.situation.is_some()).collect();
         assert_eq!(sit.len(), doc.situations().len());
-        assert!(sit[0].keywords.iter().any(|k| k == "过期"));
+        assert!(sit[0].keywords.iter().any(|k| k == "到期"));
         assert!(
             ps.iter()
                 .any(|p| p.aspect == Aspect::Fees && p.text.contains("20元"))

@@ -80,15 +80,23 @@ impl Segmenter {
 
 /// Full-width ASCII to half-width, then lower-case. Chinese text is unchanged.
 pub fn normalise(text: &str) -> String {
-    normalise_width(text).to_lowercase()
-}
-
-/// Full-width ASCII (ＡＢＣ１２３) and the ideographic space to their half-width forms.
-pub fn normalise_width(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             '\u{3000}' => ' ',
+            _ => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Full-width letters and digits (ＡＢＣ１２３) to half-width; Chinese punctuation is kept.
+pub fn normalise_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' => {
+                char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+            }
             _ => c,
         })
         .collect()

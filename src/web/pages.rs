@@ -373,3 +373,24 @@ pub async fn kb_list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
         groups,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_html_in_documents_is_shown_as_text() {
+        let html = markdown("## 标题\n<script>alert(1)</script>\n\n文字<b>粗</b>");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("<h2>标题</h2>"));
+    }
+
+    #[test]
+    fn urls_are_percent_encoded() {
+        assert_eq!(
+            url_encode("身份证 a&b"),
+            "%E8%BA%AB%E4%BB%BD%E8%AF%81%20a%26b"
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! A test kit that boots the real server on a random port with a fresh data folder.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use tokio::sync::oneshot;
+use xiaoban::config::{Config, Overrides};
+
+pub struct TestServer {
+    pub base: String,
+    pub data: tempfile::TempDir,
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("server task").expect("server ran");
+        }
+    }
+}
+
+/// The database URLs to run against: SQLite always, PostgreSQL when
+/// `XIAOBAN_TEST_POSTGRES_URL` is set. In CI PostgreSQL is required.
+pub fn databases() -> Vec<Option<String>> {
+    let mut out = vec![None];
+    match std::env::var("XIAOBAN_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => out.push(Some(url)),
+        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty()) => {
+            panic!(
+                "CI is set but XIAOBAN_TEST_POSTGRES_URL is not: the suite must also run on PostgreSQL"
+            )
+        }
+        _ => {}
+    }
+    out
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn config(data: &std::path::Path, kb: Option<PathBuf>, database_url: Option<String>) -> Config {
+    let mut c = Config::load(
+        Some(&repo().join("tests/fixtures/test.toml")),
+        &Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some(data.to_path_buf()),
+            kb_dir: Some(kb.unwrap_or_else(|| repo().join("knowledge_base"))),
+            database_url,
+        },
+    )
+    .expect("test config");
+    c.conversation_retention_days = 90;
+    c
+}
+
+pub async fn start_with(config: Config, data: tempfile::TempDir) -> TestServer {
+    let server = xiaoban::server::bind(config.clone())
+        .await
+        .expect("server starts");
+    let base = format!("http://{}", server.local_addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    TestServer {
+        base,
+        data,
+        config,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+pub async fn start(database_url: Option<String>) -> TestServer {
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = config(data.path(), None, database_url);
+    start_with(config, data).await
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
