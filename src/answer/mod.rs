@@ -90,7 +90,7 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            min_score: 6.0,
+            min_score: 2.0,
             close_ratio: 0.8,
             min_coverage: 0.6,
         }
