@@ -250,7 +250,7 @@ fn cmd_search(config: &Config, question: &str, limit: usize, json: bool) -> Resu
                 "section": p.section,
                 "text": p.text,
                 "matched": index.explain(&found.terms, h.passage)
-                    .into_iter().map(|(f, t)| (f, t)).collect::<std::collections::BTreeMap<_, _>>(),
+                    .into_iter().collect::<std::collections::BTreeMap<_, _>>(),
             })
         })
         .collect();

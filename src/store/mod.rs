@@ -42,7 +42,8 @@ const SCHEMA: &[&str] = &[
 pub struct SessionId(String);
 
 impl SessionId {
-    pub fn new() -> SessionId {
+    /// A fresh random id.
+    pub fn random() -> SessionId {
         SessionId(uuid::Uuid::new_v4().simple().to_string())
     }
     pub fn parse(s: &str) -> Option<SessionId> {
@@ -124,7 +125,7 @@ impl Store {
     }
 
     pub async fn create_conversation(&self) -> Result<SessionId> {
-        let id = SessionId::new();
+        let id = SessionId::random();
         let t = now();
         sqlx::query(
             "INSERT INTO conversations (id, state, turns, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)",

@@ -336,8 +336,11 @@ pub async fn kb_page(
 struct KbList {
     css: &'static str,
     elder: bool,
-    groups: Vec<(&'static str, Vec<(String, String, String)>)>,
+    groups: Vec<(&'static str, Vec<KbEntry>)>,
 }
+
+/// A document in the list: id, title, issuing body.
+type KbEntry = (String, String, String);
 
 /// `GET /kb`: every document in force, by kind.
 pub async fn kb_list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
