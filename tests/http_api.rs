@@ -246,14 +246,14 @@ async fn feedback_is_recorded_per_reply() {
         let (_, _, v) = post(
             &c,
             s.url("/api/v1/chat"),
-            json!({"question": "租房怎么提取公积金"}),
+            json!({"question": "身份证过期了怎么换"}),
         )
         .await;
         let reply = v["reply_id"].as_str().unwrap().to_string();
         let (status, _, v) = post(
             &c,
             s.url("/api/v1/feedback"),
-            json!({"reply_id": reply, "helpful": false, "comment": "没说清楚每月能提多少"}),
+            json!({"reply_id": reply, "helpful": false, "comment": "没说清楚能不能在外地换"}),
         )
         .await;
         assert_eq!((status, &v["recorded"]), (200, &json!(true)));

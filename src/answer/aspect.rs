@@ -39,6 +39,10 @@ const CUES: &[(Aspect, &[&str])] = &[
             "多少天",
             "几个月能",
             "啥时候能",
+            "什么时候",
+            "啥时候",
+            "几号",
+            "截止",
             "how long",
         ],
     ),
@@ -112,6 +116,12 @@ const CUES: &[(Aspect, &[&str])] = &[
             "可以领吗",
             "有没有资格",
             "够不够",
+            "要不要办",
+            "几岁",
+            "需不需要办",
+            "才能领",
+            "能报吗",
+            "能不能报",
             "eligible",
         ],
     ),
@@ -134,6 +144,31 @@ pub fn detect(question: &str) -> Option<Aspect> {
     CUES.iter()
         .find(|(_, cues)| cues.iter().any(|c| q.contains(c)))
         .map(|(a, _)| *a)
+        .or_else(|| {
+            // "要办食品经营许可证吗": whether the item applies at all.
+            let ask = q.trim_end_matches(|c: char| !c.is_alphanumeric());
+            (ask.ends_with('吗') && (q.contains("要办") || q.contains("需要办")))
+                .then_some(Aspect::Conditions)
+        })
+}
+
+/// A yes/no question ("现在结婚登记还要户口本吗"): answered by the passage that speaks to it,
+/// not by an overview.
+pub fn is_yes_no(question: &str) -> bool {
+    let q = normalise(question);
+    let ask = q.trim_end_matches(|c: char| !c.is_alphanumeric());
+    ["吗", "不", "没", "么"].iter().any(|e| ask.ends_with(e))
+        || [
+            "要不要",
+            "需不需要",
+            "用不用",
+            "是不是",
+            "能不能",
+            "可不可以",
+            "行不行",
+        ]
+        .iter()
+        .any(|c| q.contains(c))
 }
 
 /// The cue words themselves, so that follow-up detection can ignore them as topic words.
@@ -155,5 +190,18 @@ mod tests {
         assert_eq!(detect("生孩子要办哪些手续"), Some(Aspect::Items));
         assert_eq!(detect("How much is the fee"), Some(Aspect::Fees));
         assert_eq!(detect("身份证过期了怎么换"), None);
+        assert_eq!(detect("个税汇算几号开始"), Some(Aspect::TimeLimit));
+        assert_eq!(
+            detect("只卖零食，要办食品经营许可证吗"),
+            Some(Aspect::Conditions)
+        );
+    }
+
+    #[test]
+    fn yes_no_questions_are_recognised() {
+        assert!(is_yes_no("现在结婚登记还要户口本吗？"));
+        assert!(is_yes_no("身份证过期了还能用不"));
+        assert!(is_yes_no("要不要回原来的派出所开证明"));
+        assert!(!is_yes_no("身份证过期了怎么换"));
     }
 }

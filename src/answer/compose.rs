@@ -85,6 +85,29 @@ pub fn about(
     parts.join("\n")
 }
 
+/// The one passage that answers a yes/no question, with its source.
+pub fn passage(doc: &Document, text: &str) -> String {
+    format!(
+        "关于“{}”：\n{}\n（以上内容摘自{}发布的《{}》，请以办理部门最新公布为准。）",
+        doc.meta.title,
+        text.trim(),
+        doc.meta.issuing_body,
+        doc.meta.title
+    )
+}
+
+pub fn clarify_vague(examples: &[String]) -> String {
+    let list: Vec<String> = examples
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{}. {t}", i + 1))
+        .collect();
+    format!(
+        "请问您想办理哪一项业务？请说出证件或事项的名称，比如“身份证过期了怎么换”“开饭馆要办什么证”。常见的“一件事”联办有：\n{}",
+        list.join("\n")
+    )
+}
+
 pub fn clarify_situation(doc: &Document) -> String {
     let list: Vec<String> = doc
         .situations()
@@ -117,6 +140,13 @@ pub fn out_of_scope(reason: &str) -> String {
         "legal_judgement" => "涉及个案法律判断的问题，请咨询律师或拨打12348公共法律服务热线。",
         "finance" => "我不能提供投资理财方面的建议。",
         "political" => "这类话题不在政务服务咨询范围内。",
+        "fortune" => "我不提供算命、运势之类的内容，也请不要在对话中发送身份证号码。",
+        "injection" => {
+            "我只能按照政务服务的规则回答办事问题，不能更改规则，也不能提供他人的个人信息或协助制作证件。"
+        }
+        "not_offered" => {
+            "示例市知识库中暂时没有这项业务的办事指南，我不能凭猜测回答。出入境证件、驾驶人考试、公积金贷款、婚姻登记补证等事项请咨询主管部门。"
+        }
         "chitchat" => {
             "我是示例市政务服务助手“小办”，可以回答办事指南和政策方面的问题，比如“身份证过期了怎么换”。"
         }

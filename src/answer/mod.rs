@@ -4,6 +4,7 @@
 
 pub mod aspect;
 pub mod compose;
+pub mod grounded;
 pub mod reply;
 pub mod route;
 
@@ -97,6 +98,71 @@ impl Default for Tuning {
     }
 }
 
+/// Words that say "I want something done" without saying what: they never make a question
+/// topical ("在哪申请" after a question about 育儿补贴 stays a follow-up).
+const GENERIC: &[&str] = &[
+    "申请",
+    "办理",
+    "领取",
+    "办",
+    "办证",
+    "证",
+    "手续",
+    "材料",
+    "补办",
+    "丢",
+    "丢了",
+    "东西",
+    "办事",
+    "找谁",
+    "知道",
+    "办个",
+    "我要",
+    "怎么",
+    "怎么办",
+    "怎么弄",
+    "弄",
+    "这个",
+    "那个",
+    "需要",
+    "我想",
+    "想",
+    "要",
+    "一下",
+    "问",
+    "问一下",
+    "请问",
+    "不",
+    "啥",
+    "什么",
+    "怎样",
+    "如何",
+];
+
+/// Words asking for several items to be done together: a life event answers them.
+const JOINT: &[&str] = &[
+    "一起办",
+    "联办",
+    "一并办",
+    "顺便",
+    "一次办",
+    "一件事",
+    "一起弄",
+];
+
+fn is_generic(term: &str) -> bool {
+    GENERIC.contains(&term) || aspect::is_cue_word(term)
+}
+
+/// Query terms that say what the question is about (not generic words, cue words or single
+/// characters).
+fn content_terms(found: &Retrieval) -> impl Iterator<Item = &String> {
+    found
+        .terms
+        .iter()
+        .filter(|t| t.chars().count() >= 2 && !is_generic(t))
+}
+
 /// Answers one question in a conversation, returning the reply and the conversation after it.
 pub fn answer(
     index: &KnowledgeIndex,
@@ -126,20 +192,26 @@ pub fn answer(
     let top = found.docs.first().copied();
     let top_topical = top.map_or(0, |t| topical(t.doc));
 
+    let vague = content_terms(&found).next().is_none();
     if let Some(topic) = &conv.topic
         && let Some(pos) = index.doc_pos(topic)
-        && is_follow_up(text, aspect, top.map(|t| t.doc), top_topical, pos)
+        && is_follow_up(text, aspect, vague, top.map(|t| t.doc), top_topical, pos)
     {
         let mut r = about(index, pos, aspect, text, None, &found)?;
         r.0.ranked = with_first(ranked, topic);
         return Ok(r);
     }
     if let Some(reason) = route::matches(&routes.out_of_scope, text)
-        && (top_topical == 0 || reason == "political")
+        && (top_topical == 0 || route::ALWAYS.contains(&reason))
     {
         let mut r = routed(Outcome::OutOfScope, reason);
         r.ranked = ranked;
         return Ok((r, conv.clone()));
+    }
+    if vague && top_topical == 0 {
+        let mut r = clarify_vague(index);
+        r.0.ranked = ranked;
+        return Ok(r);
     }
     let relevant = |t: &ScoredDoc| {
         t.score >= tuning.min_score
@@ -150,6 +222,15 @@ pub fn answer(
         r.ranked = ranked;
         return Ok((r, conv.clone()));
     };
+    let joint = aspect == Some(Aspect::Items) || JOINT.iter().any(|j| text.contains(j));
+    let event = found.docs.iter().take(5).find(|d| {
+        index.doc_at(d.doc).meta.kind == DocKind::LifeEvent && d.score >= 0.5 * top.score
+    });
+    if joint && let Some(event) = event {
+        let mut r = about(index, event.doc, aspect, text, None, &found)?;
+        r.0.ranked = with_first(ranked, &index.doc_at(event.doc).meta.id);
+        return Ok(r);
+    }
     if top_topical == 0 {
         let close: Vec<u32> = found
             .docs
@@ -212,7 +293,7 @@ fn topical_terms(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> usize {
     found
         .terms
         .iter()
-        .filter(|t| t.chars().count() >= 2 && names.contains(*t) && !aspect::is_cue_word(t))
+        .filter(|t| t.chars().count() >= 2 && names.contains(*t) && !is_generic(t))
         .count()
 }
 
@@ -220,6 +301,7 @@ fn topical_terms(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> usize {
 fn is_follow_up(
     text: &str,
     aspect: Option<Aspect>,
+    vague: bool,
     top: Option<u32>,
     top_topical: usize,
     topic: u32,
@@ -228,7 +310,7 @@ fn is_follow_up(
     let connective = ["那", "那么", "还有", "另外", "然后", "如果", "这个", "那个"]
         .iter()
         .any(|c| q.starts_with(c));
-    (aspect.is_some() || connective) && (top_topical == 0 || top == Some(topic))
+    (aspect.is_some() || connective || vague) && (top_topical == 0 || top == Some(topic))
 }
 
 fn routed(outcome: Outcome, reason: &str) -> Reply {
@@ -243,6 +325,7 @@ fn routed(outcome: Outcome, reason: &str) -> Reply {
         choices: Vec::new(),
         reason: Some(reason.to_string()),
         ranked: Vec::new(),
+        sources: Vec::new(),
     }
 }
 
@@ -257,8 +340,10 @@ fn about(
 ) -> Result<(Reply, Conversation)> {
     let doc = index.doc_at(pos);
     let situations = doc.situations();
-    let situation = situation.or_else(|| match_situation(index, doc, text));
-    let needs_situation = matches!(aspect, None | Some(Aspect::Materials))
+    let situation = situation.or_else(|| match_situation(index, pos, text));
+    let yes_no = aspect.is_none() && aspect::is_yes_no(text);
+    let needs_situation = !yes_no
+        && matches!(aspect, None | Some(Aspect::Materials))
         && doc.meta.kind == DocKind::Guide
         && situations.len() > 1
         && situation.is_none();
@@ -271,6 +356,7 @@ fn about(
             choices: situations.iter().map(|s| s.name.clone()).collect(),
             reason: Some("situation".into()),
             ranked: Vec::new(),
+            sources: Vec::new(),
         };
         let conv = Conversation {
             topic: Some(doc.meta.id.clone()),
@@ -297,13 +383,18 @@ fn about(
         .unwrap_or_default();
     let sit = situation.and_then(|i| situations.get(i));
     let reply = Reply {
-        answer: compose::about(doc, aspect, sit, &best),
+        answer: if yes_no {
+            compose::passage(doc, &best)
+        } else {
+            compose::about(doc, aspect, sit, &best)
+        },
         outcome: Outcome::Answered,
         mode: Mode::Extractive,
         citations: vec![Citation::of(doc)],
         choices: Vec::new(),
         reason: None,
         ranked: vec![doc.meta.id.clone()],
+        sources: sources_for(index, pos, aspect, situation, found),
     };
     let conv = Conversation {
         topic: Some(doc.meta.id.clone()),
@@ -312,23 +403,104 @@ fn about(
     Ok((reply, conv))
 }
 
+/// Most characters of source text handed to a language model.
+const MAX_SOURCE_CHARS: usize = 1800;
+
+/// The passages a generated answer may rest on: the sections of the chosen document that the
+/// extractive answer uses, then the best passages of other relevant documents (compound
+/// questions), within `MAX_SOURCE_CHARS`.
+fn sources_for(
+    index: &KnowledgeIndex,
+    pos: u32,
+    aspect: Option<Aspect>,
+    situation: Option<usize>,
+    found: &Retrieval,
+) -> Vec<u32> {
+    let doc = index.doc_at(pos);
+    let wanted: Vec<Aspect> = match aspect {
+        Some(a) => vec![a],
+        None => match doc.meta.kind {
+            DocKind::Guide => vec![
+                Aspect::Materials,
+                Aspect::Process,
+                Aspect::Fees,
+                Aspect::TimeLimit,
+            ],
+            DocKind::LifeEvent => vec![Aspect::Items, Aspect::Materials, Aspect::Process],
+            _ => Vec::new(),
+        },
+    };
+    let mut out: Vec<u32> = index
+        .passages_of(pos)
+        .filter(|p| wanted.contains(&p.aspect))
+        .filter(|p| p.situation.is_none() || situation.is_none() || p.situation == situation)
+        .map(|p| p.id)
+        .collect();
+    let top_score = found.docs.first().map_or(0.0, |d| d.score);
+    let own_needed = out.is_empty();
+    let retrieved: Vec<_> = found
+        .passages
+        .iter()
+        .filter(|h| {
+            let p = index.passage(h.passage);
+            (p.doc == pos && own_needed) || (p.doc != pos && h.score >= 0.6 * top_score)
+        })
+        .collect();
+    for h in retrieved {
+        if !out.contains(&h.passage) {
+            out.push(h.passage);
+        }
+    }
+    let mut used = 0;
+    out.retain(|&id| {
+        used += index.passage(id).text.chars().count();
+        used <= MAX_SOURCE_CHARS
+    });
+    out
+}
+
 /// The situation whose name or cues the question mentions, if exactly one scores best.
-fn match_situation(index: &KnowledgeIndex, doc: &Document, text: &str) -> Option<usize> {
-    let q = normalise(text);
-    let words = index.segmenter().words(text);
+/// Words of the item's title ("补身份证" names 居民身份证挂失补领, not one of its situations)
+/// and request verbs say nothing about the situation; colloquial phrases count through their
+/// synonym expansions.
+fn match_situation(index: &KnowledgeIndex, pos: u32, text: &str) -> Option<usize> {
+    let doc = index.doc_at(pos);
+    let topic: HashSet<String> = index
+        .segmenter()
+        .terms(&doc.meta.title)
+        .into_iter()
+        .chain(["申请", "办理", "领取", "怎么办", "需要"].map(String::from))
+        .collect();
+    let expanded = crate::search::expand::expansions(&index.catalog.settings.synonyms, text);
+    let text = format!("{text} {}", expanded.join(" "));
+    let q = normalise(&text);
+    let words: Vec<String> = index
+        .segmenter()
+        .words(&text)
+        .into_iter()
+        .filter(|w| w.chars().count() >= 2 && !topic.contains(w))
+        .collect();
     let mut best: Option<(usize, usize)> = None;
     let mut tie = false;
     for (i, s) in doc.situations().iter().enumerate() {
-        let mut score = 0;
-        for cue in s.cues.iter().chain(std::iter::once(&s.name)) {
-            let cue = normalise(cue);
-            if q.contains(&cue) {
-                score += 3 * cue.chars().count();
-            } else {
-                score += words
-                    .iter()
-                    .filter(|w| w.chars().count() >= 2 && cue.contains(w.as_str()))
-                    .count();
+        let cues: Vec<String> = s
+            .cues
+            .iter()
+            .chain(std::iter::once(&s.name))
+            .map(|c| normalise(c))
+            .filter(|c| !topic.contains(c))
+            .collect();
+        // A cue said in full counts most; otherwise each word the cues share counts once,
+        // by its length ("外地户口" → 外地 + 户口 beats 户口 alone).
+        let mut score: usize = cues
+            .iter()
+            .filter(|c| q.contains(c.as_str()))
+            .map(|c| 3 * c.chars().count())
+            .sum();
+        let mut seen = HashSet::new();
+        for w in &words {
+            if seen.insert(w) && cues.iter().any(|c| c.contains(w.as_str())) {
+                score += w.chars().count();
             }
         }
         match best {
@@ -373,10 +545,9 @@ fn resolve_pending(
     match pending {
         Pending::Situation { doc, aspect: asked } => {
             let pos = index.doc_pos(doc)?;
-            let d = index.doc_at(pos);
             let pick = ordinal(text)
-                .filter(|&i| i < d.situations().len())
-                .or_else(|| match_situation(index, d, text))?;
+                .filter(|&i| i < index.doc_at(pos).situations().len())
+                .or_else(|| match_situation(index, pos, text))?;
             about(index, pos, aspect.or(*asked), text, Some(pick), &empty).ok()
         }
         Pending::Document {
@@ -407,6 +578,36 @@ fn core_title(title: &str) -> &str {
     title.split(['（', '(']).next().unwrap_or(title)
 }
 
+/// A question that names no item ("我想办个证"): ask what is meant, offering the life events
+/// as a start.
+fn clarify_vague(index: &KnowledgeIndex) -> (Reply, Conversation) {
+    let events: Vec<&Document> = index
+        .catalog
+        .documents
+        .iter()
+        .filter(|d| d.meta.kind == DocKind::LifeEvent)
+        .collect();
+    let titles: Vec<String> = events.iter().map(|d| d.meta.title.clone()).collect();
+    let reply = Reply {
+        answer: compose::clarify_vague(&titles),
+        outcome: Outcome::Clarify,
+        mode: Mode::Extractive,
+        citations: Vec::new(),
+        choices: titles,
+        reason: Some("vague".into()),
+        ranked: Vec::new(),
+        sources: Vec::new(),
+    };
+    let conv = Conversation {
+        topic: None,
+        pending: Some(Pending::Document {
+            docs: events.iter().map(|d| d.meta.id.clone()).collect(),
+            aspect: None,
+        }),
+    };
+    (reply, conv)
+}
+
 fn clarify_documents(
     index: &KnowledgeIndex,
     docs: &[u32],
@@ -423,6 +624,7 @@ fn clarify_documents(
         choices: titles.iter().map(|t| t.to_string()).collect(),
         reason: Some("ambiguous".into()),
         ranked,
+        sources: Vec::new(),
     };
     let conv = Conversation {
         topic: None,

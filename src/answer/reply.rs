@@ -89,4 +89,7 @@ pub struct Reply {
     pub reason: Option<String>,
     /// Documents retrieved for the question, best first (for evaluation).
     pub ranked: Vec<DocId>,
+    /// For `answered`: the passages (catalog ids) a generated answer may rest on.
+    #[serde(skip)]
+    pub sources: Vec<u32>,
 }
