@@ -23,6 +23,88 @@ pub struct Config {
     pub conversation_retention_days: u32,
     /// Thresholds of the answer pipeline.
     pub answer: Tuning,
+    /// The models folder with the manifest (`models/manifest.toml`) and fetched files.
+    pub models_dir: PathBuf,
+    /// A local chat model (GGUF, or safetensors with `config.json` beside it) instead of the
+    /// manifest's default; `XIAOBAN_MODEL`.
+    pub model: Option<PathBuf>,
+    /// The model's `tokenizer.json`; default: beside the model. `XIAOBAN_TOKENIZER`.
+    pub tokenizer: Option<PathBuf>,
+    /// How answers are written by a language model.
+    pub generation: GenerationConfig,
+}
+
+/// Which language model writes answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// `remote` when `remote_url` is set, else `candle` when the model files are present,
+    /// else extractive answers only.
+    Auto,
+    /// The model runs in this process, on the CPU.
+    Candle,
+    /// An OpenAI-compatible chat-completions server.
+    Remote,
+    /// Extractive answers only.
+    Off,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerationConfig {
+    pub backend: Backend,
+    /// Generations at once; 0 means one per two cores.
+    pub concurrency: usize,
+    /// Requests that may wait for a generation; beyond that, 503 with Retry-After.
+    pub queue: usize,
+    /// Token budget per answer.
+    pub max_tokens: usize,
+    /// Wall-clock limit per answer, from admission.
+    pub timeout_secs: u64,
+    /// 0 means greedy.
+    pub temperature: f64,
+    pub top_p: f64,
+    pub repeat_penalty: f32,
+    pub seed: u64,
+    /// Base URL of the remote server, e.g. `http://10.0.0.5:8000/v1`.
+    pub remote_url: String,
+    /// Bearer key for the remote server (`XIAOBAN_GENERATION__REMOTE_KEY`).
+    pub remote_key: String,
+    /// The model name the remote server expects.
+    pub remote_model: String,
+    /// Attempts against the remote server before the first token (connection errors, 429, 5xx).
+    pub remote_retries: u32,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        GenerationConfig {
+            backend: Backend::Auto,
+            concurrency: 0,
+            queue: 16,
+            max_tokens: 384,
+            timeout_secs: 60,
+            temperature: 0.3,
+            top_p: 0.9,
+            repeat_penalty: 1.1,
+            seed: 42,
+            remote_url: String::new(),
+            remote_key: String::new(),
+            remote_model: "qwen2.5-instruct".into(),
+            remote_retries: 2,
+        }
+    }
+}
+
+impl GenerationConfig {
+    /// Generations at once: as configured, or one per two cores (at least one).
+    pub fn concurrency(&self) -> usize {
+        if self.concurrency > 0 {
+            return self.concurrency;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / 2).max(1)
+    }
 }
 
 impl Default for Config {
@@ -34,6 +116,10 @@ impl Default for Config {
             database_url: String::new(),
             conversation_retention_days: 90,
             answer: Tuning::default(),
+            models_dir: "models".into(),
+            model: None,
+            tokenizer: None,
+            generation: GenerationConfig::default(),
         }
     }
 }
@@ -45,6 +131,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub kb_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub model: Option<PathBuf>,
+    pub tokenizer: Option<PathBuf>,
 }
 
 impl Config {
@@ -77,6 +165,12 @@ impl Config {
         }
         if let Some(v) = &flags.database_url {
             c.database_url = v.clone();
+        }
+        if let Some(v) = &flags.model {
+            c.model = Some(v.clone());
+        }
+        if let Some(v) = &flags.tokenizer {
+            c.tokenizer = Some(v.clone());
         }
         Ok(c)
     }
@@ -121,6 +215,31 @@ mod tests {
             assert_eq!(c.answer.close_ratio, 0.7);
             assert_eq!(c.conversation_retention_days, 90);
             assert!(c.database_url().starts_with("sqlite://from-env/xiaoban.db"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn generation_settings_come_from_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "xiaoban.toml",
+                "[generation]\nbackend = \"remote\"\nremote_url = \"http://10.0.0.5:8000/v1\"\nqueue = 4\n",
+            )?;
+            jail.set_env("XIAOBAN_MODEL", "/srv/models/q.gguf");
+            jail.set_env("XIAOBAN_GENERATION__CONCURRENCY", "3");
+            let c = Config::load(None, &Overrides::default()).expect("loads");
+            assert_eq!(c.generation.backend, Backend::Remote);
+            assert_eq!(c.generation.queue, 4);
+            assert_eq!(c.generation.concurrency(), 3);
+            assert_eq!(
+                c.generation.max_tokens, 384,
+                "unset keys keep their defaults"
+            );
+            assert_eq!(c.model, Some(PathBuf::from("/srv/models/q.gguf")));
+            assert_eq!(c.tokenizer, None);
+            jail.create_file("xiaoban.toml", "[generation]\nbackend = \"gpt\"\n")?;
+            assert!(Config::load(None, &Overrides::default()).is_err());
             Ok(())
         });
     }

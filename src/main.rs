@@ -4,8 +4,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use xiaoban::assistant::Progress;
 use xiaoban::config::{Config, Overrides};
 use xiaoban::ident::{CreditCode, IdNumber};
+use xiaoban::models::FetchOutcome;
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +28,13 @@ struct Cli {
     /// Database URL (sqlite://… or postgres://…); default SQLite in the data folder.
     #[arg(long, global = true)]
     database_url: Option<String>,
+    /// A local chat model (GGUF, or safetensors with config.json beside it) instead of the
+    /// manifest's default (env XIAOBAN_MODEL).
+    #[arg(long, global = true)]
+    model: Option<PathBuf>,
+    /// The model's tokenizer.json (default: beside the model; env XIAOBAN_TOKENIZER).
+    #[arg(long, global = true)]
+    tokenizer: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -81,6 +90,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List, fetch or verify the model files of models/manifest.toml.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
     /// Check identifiers read one per line from stdin.
     Validate { kind: IdKind },
     /// Measure retrieval and reply latency, build time and memory on a padded knowledge base.
@@ -95,6 +109,22 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         rounds: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum ModelsAction {
+    /// Every model of the manifest, its files and whether they are on disk.
+    List,
+    /// Download the files of one model (default: all), resuming partial downloads, and
+    /// verify their SHA-256; a file whose hash differs is refused.
+    Fetch {
+        name: Option<String>,
+        /// Keep files whose SHA-256 the manifest does not pin yet, printing the hash to pin.
+        #[arg(long)]
+        trust_unpinned: bool,
+    },
+    /// Hash every file on disk against the manifest; non-zero exit if one differs.
+    Verify,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -128,6 +158,8 @@ fn main() -> Result<()> {
             data_dir: cli.data_dir.clone(),
             kb_dir: cli.kb.clone(),
             database_url: cli.database_url.clone(),
+            model: cli.model.clone(),
+            tokenizer: cli.tokenizer.clone(),
         },
     )?;
     let rt = tokio::runtime::Runtime::new()?;
@@ -141,6 +173,7 @@ fn main() -> Result<()> {
             })
         }
         Command::Index { json } => cmd_index(&config, json),
+        Command::Models { action } => rt.block_on(cmd_models(&config, action)),
         Command::Search {
             question,
             limit,
@@ -296,16 +329,53 @@ async fn cmd_ask(
     })
     .await??;
     drop(index);
+    let (engine, generation) = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || xiaoban::llm::engine::from_config(&config)
+    })
+    .await?;
+    if let Some(hint) = &generation.hint
+        && !json
+    {
+        eprintln!("（{hint}）");
+    }
     let assistant = xiaoban::assistant::Assistant {
         index: xiaoban::search::IndexHandle::open(&config.data_dir)?,
         store,
         tuning: config.answer,
         metrics: std::sync::Arc::new(xiaoban::metrics::Metrics::new()),
+        engine,
     };
-    let a = assistant
-        .ask(session.as_deref(), &question)
+    let begun = assistant
+        .begin(session.as_deref(), &question)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Generated text is printed as it comes; text that fails the checks is withdrawn and the
+    // extractive answer printed instead.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        let mut out = std::io::stdout();
+        while let Some(p) = rx.recv().await {
+            if json {
+                continue;
+            }
+            match p {
+                Progress::Queue(n) => eprintln!("（排队中，前面还有 {n} 位）"),
+                Progress::Delta(t) => {
+                    let _ = write!(out, "{t}");
+                    let _ = out.flush();
+                }
+                Progress::Replace(t) => {
+                    let _ = writeln!(out, "\n（以上生成内容未通过核对，改为摘录原文：）\n{t}");
+                }
+            }
+        }
+    });
+    let a = assistant
+        .finish(begun, Some(tx))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    printer.await?;
     if json {
         let body = serde_json::json!({
             "session_id": a.session_id.as_str(), "reply_id": a.reply_id, "answer": a.reply.answer,
@@ -315,7 +385,7 @@ async fn cmd_ask(
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(());
     }
-    println!("{}", a.reply.answer);
+    println!();
     for (i, c) in a.reply.citations.iter().enumerate() {
         println!(
             "[{}] 《{}》{}{} {}",
@@ -332,8 +402,12 @@ async fn cmd_ask(
         );
     }
     println!(
-        "（结果：{}；会话：{}）",
+        "（结果：{}；{}；会话：{}）",
         a.reply.outcome.as_str(),
+        match a.reply.mode {
+            xiaoban::answer::Mode::Generative => "模型生成，已核对出处",
+            xiaoban::answer::Mode::Extractive => "摘录原文",
+        },
         a.session_id.as_str()
     );
     Ok(())
@@ -408,4 +482,58 @@ fn cmd_validate(kind: IdKind) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn cmd_models(config: &Config, action: ModelsAction) -> Result<()> {
+    let dir = &config.models_dir;
+    match action {
+        ModelsAction::List => {
+            print!(
+                "{}",
+                xiaoban::models::format_list(&xiaoban::models::list(dir).await?)
+            );
+            Ok(())
+        }
+        ModelsAction::Fetch {
+            name,
+            trust_unpinned,
+        } => {
+            let report = xiaoban::models::fetch(dir, name.as_deref(), trust_unpinned).await?;
+            for f in &report.files {
+                match &f.outcome {
+                    FetchOutcome::AlreadyVerified => println!("已校验  {}", f.path),
+                    FetchOutcome::AlreadyPresentUnpinned { sha256 } => {
+                        println!("已存在  {}  sha256 = \"{sha256}\"（清单未固定）", f.path)
+                    }
+                    FetchOutcome::Downloaded {
+                        source,
+                        sha256,
+                        size,
+                        pinned,
+                    } => {
+                        println!("已下载  {}  来自 {source}", f.path);
+                        if !pinned {
+                            println!(
+                                "        请在 models/manifest.toml 中固定：sha256 = \"{sha256}\"  size = {size}"
+                            );
+                        }
+                    }
+                }
+            }
+            println!(
+                "下载 {} 个文件，共 {} 个文件就绪。",
+                report.downloaded(),
+                report.files.len()
+            );
+            Ok(())
+        }
+        ModelsAction::Verify => {
+            let report = xiaoban::models::verify(dir).await?;
+            println!("{report}");
+            if !report.all_ok() {
+                anyhow::bail!("{} 个文件校验失败", report.bad_files().len());
+            }
+            Ok(())
+        }
+    }
 }

@@ -25,6 +25,11 @@ pub struct ProblemLabels {
     pub kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FallbackLabels {
+    pub reason: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub replies: Family<ReplyLabels, Counter>,
@@ -34,6 +39,14 @@ pub struct Metrics {
     pub index_documents: Gauge,
     pub index_passages: Gauge,
     pub index_swaps: Counter<u64, AtomicU64>,
+    /// Generated answers replaced by the extractive one, by reason.
+    pub generation_fallbacks: Family<FallbackLabels, Counter>,
+    /// Requests refused because the generation queue was full.
+    pub generation_refused: Counter<u64, AtomicU64>,
+    pub generation_queue_seconds: Histogram,
+    pub generation_first_token_seconds: Histogram,
+    pub generation_tokens_per_second: Histogram,
+    pub generation_tokens: Counter<u64, AtomicU64>,
 }
 
 impl Metrics {
@@ -77,8 +90,50 @@ impl Metrics {
             "Rebuilt indexes picked up without a restart",
             index_swaps.clone(),
         );
+        let generation_fallbacks = Family::<FallbackLabels, Counter>::default();
+        registry.register(
+            "generation_fallbacks",
+            "Generated answers replaced by the extractive answer, by reason",
+            generation_fallbacks.clone(),
+        );
+        let generation_refused = Counter::default();
+        registry.register(
+            "generation_refused",
+            "Requests refused with 503 because the generation queue was full",
+            generation_refused.clone(),
+        );
+        let generation_queue_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "generation_queue_seconds",
+            "Time waiting in the generation queue",
+            generation_queue_seconds.clone(),
+        );
+        let generation_first_token_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 14));
+        registry.register(
+            "generation_first_token_seconds",
+            "Time from the start of generation to the first token",
+            generation_first_token_seconds.clone(),
+        );
+        let generation_tokens_per_second = Histogram::new(exponential_buckets(0.5, 2.0, 12));
+        registry.register(
+            "generation_tokens_per_second",
+            "Decoding speed after the first token",
+            generation_tokens_per_second.clone(),
+        );
+        let generation_tokens = Counter::default();
+        registry.register(
+            "generation_tokens",
+            "Tokens generated",
+            generation_tokens.clone(),
+        );
         Metrics {
             registry,
+            generation_fallbacks,
+            generation_refused,
+            generation_queue_seconds,
+            generation_first_token_seconds,
+            generation_tokens_per_second,
+            generation_tokens,
             replies,
             feedback,
             problems,

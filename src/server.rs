@@ -3,6 +3,7 @@
 
 use crate::assistant::Assistant;
 use crate::config::Config;
+use crate::llm::engine::{self, Availability, Engine};
 use crate::metrics::Metrics;
 use crate::search::{self, IndexHandle};
 use crate::store::Store;
@@ -23,8 +24,33 @@ pub struct Server {
     config: Config,
 }
 
-/// Prepares everything and binds the listening socket (port 0 picks a free port).
+/// Prepares everything and binds the listening socket (port 0 picks a free port). The
+/// language model named by the configuration is loaded here; without one the server answers
+/// extractively and says so in `/healthz` and the log.
 pub async fn bind(config: Config) -> Result<Server> {
+    let engine = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || engine::from_config(&config)
+    })
+    .await?;
+    bind_with(config, engine).await
+}
+
+/// As [`bind`], with the generation engine given (any `Generator`, e.g. one built elsewhere).
+pub async fn bind_with(config: Config, engine: (Option<Engine>, Availability)) -> Result<Server> {
+    let (engine, generation) = engine;
+    match (&engine, &generation.hint) {
+        (Some(_), _) => tracing::info!(
+            model = generation.model.as_deref().unwrap_or(""),
+            concurrency = config.generation.concurrency(),
+            queue = config.generation.queue,
+            "answers are written by a language model and checked against the passages"
+        ),
+        (None, hint) => tracing::warn!(
+            hint = hint.as_deref().unwrap_or(""),
+            "no language model: answering extractively"
+        ),
+    }
     let store = Store::connect(&config.database_url()).await?;
     if search::index::current_generation(&config.data_dir).is_none() {
         tracing::info!(kb = %config.kb_dir.display(), "no index yet: building it");
@@ -43,8 +69,10 @@ pub async fn bind(config: Config) -> Result<Server> {
             store,
             tuning: config.answer,
             metrics: metrics.clone(),
+            engine,
         },
         metrics,
+        generation,
     });
     note_index(&state);
     let listener = TcpListener::bind(&config.listen)

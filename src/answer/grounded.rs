@@ -59,8 +59,11 @@ pub enum Rejection {
     NoCitation,
     UnknownCitation(usize),
     UnsupportedFigure(String),
-    /// Generation stopped before the end (deadline or token budget) or failed.
+    /// Generation stopped before the end (deadline or token budget).
     Incomplete,
+    /// The client went away.
+    Cancelled,
+    /// The backend failed.
     Error,
 }
 
@@ -72,6 +75,7 @@ impl Rejection {
             Rejection::UnknownCitation(_) => "unknown_citation",
             Rejection::UnsupportedFigure(_) => "unsupported_figure",
             Rejection::Incomplete => "incomplete",
+            Rejection::Cancelled => "cancelled",
             Rejection::Error => "error",
         }
     }

@@ -50,6 +50,15 @@ pub enum Mode {
     Generative,
 }
 
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Extractive => "extractive",
+            Mode::Generative => "generative",
+        }
+    }
+}
+
 /// A source the answer rests on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Citation {

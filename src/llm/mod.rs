@@ -3,6 +3,7 @@
 //! OpenAI-compatible server and a scripted test backend are interchangeable behind `Generator`.
 
 pub mod candle;
+pub mod engine;
 pub mod queue;
 pub mod remote;
 

@@ -3,15 +3,16 @@
 use super::AppState;
 use super::problem::Problem;
 use crate::answer::{Citation, Mode, Outcome};
-use crate::assistant::{Answered, AskError};
+use crate::assistant::{Answered, AskError, Progress};
+use crate::llm::engine::Availability;
 use crate::metrics::{FeedbackLabels, ProblemLabels};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::sse::{Event, Sse};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::stream::{self, Stream};
+use futures::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -95,6 +96,13 @@ pub(super) fn ask_problem(state: &AppState, e: AskError) -> Problem {
                 q.to_string(),
             )
         }
+        AskError::Busy(secs) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Too many questions at once",
+            AskError::Busy(secs).to_string(),
+        )
+        .retry_after(secs),
         AskError::UnknownSession => Problem::new(
             StatusCode::NOT_FOUND,
             "unknown-session",
@@ -116,6 +124,7 @@ pub(super) fn ask_problem(state: &AppState, e: AskError) -> Problem {
         (status = 200, description = "The reply", body = ChatResponse),
         (status = 404, description = "Unknown or expired session", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty or too long question", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The generation queue is full; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn chat(
     State(state): State<Arc<AppState>>,
@@ -134,45 +143,68 @@ pub struct StreamDelta {
     pub text: String,
 }
 
-/// The same as `/api/v1/chat`, as server-sent events: `delta` events with partial text
-/// (`{"text"}`), then one `done` event with the whole `ChatResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamQueue {
+    /// Questions ahead of this one (0 = next).
+    pub position: usize,
+}
+
+/// The same as `/api/v1/chat`, as server-sent events: `queue` events (`{"position"}`) while
+/// waiting for the language model, `delta` events with more text (`{"text"}`), a `replace`
+/// event (`{"text"}`) when the generated text failed the checks against the passages and the
+/// extractive answer takes its place, then one `done` event with the whole `ChatResponse`.
+/// A client that disconnects cancels its generation.
 #[utoipa::path(post, path = "/api/v1/chat/stream", request_body = ChatRequest,
     responses(
-        (status = 200, description = "`delta` events, then `done` with a ChatResponse", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`queue`, `delta`, `replace`, then `done` with a ChatResponse", content_type = "text/event-stream", body = String),
         (status = 404, description = "Unknown or expired session", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty or too long question", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The generation queue is full; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn chat_stream(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
-    let answered = state
+    let begun = state
         .assistant
-        .ask(req.session_id.as_deref(), &req.question)
+        .begin(req.session_id.as_deref(), &req.question)
         .await
         .map_err(|e| ask_problem(&state, e))?;
-    let response = ChatResponse::from(answered);
-    // An extractive reply is complete at once; it is sent line by line so that clients
-    // render it the same way as a generated one.
-    let mut events: Vec<Event> = response
-        .answer
-        .split_inclusive('\n')
-        .map(|line| {
-            Event::default()
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let worker = state.clone();
+    // The answer is finished and stored even if the client goes away meanwhile.
+    tokio::spawn(async move {
+        let result = worker.assistant.finish(begun, Some(tx)).await;
+        let _ = done_tx.send(result.map_err(|e| ask_problem(&worker, e)));
+    });
+    let progress = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|p| {
+        let event = match p {
+            Progress::Queue(position) => Event::default()
+                .event("queue")
+                .json_data(StreamQueue { position }),
+            Progress::Delta(text) => Event::default()
                 .event("delta")
-                .json_data(StreamDelta {
-                    text: line.to_string(),
-                })
-                .expect("serialisable")
-        })
-        .collect();
-    events.push(
-        Event::default()
-            .event("done")
-            .json_data(&response)
-            .expect("serialisable"),
-    );
-    Ok(Sse::new(stream::iter(events.into_iter().map(Ok))))
+                .json_data(StreamDelta { text }),
+            Progress::Replace(text) => Event::default()
+                .event("replace")
+                .json_data(StreamDelta { text }),
+        };
+        Ok(event.expect("serialisable"))
+    });
+    let done = stream::once(async move {
+        let event = match done_rx.await {
+            Ok(Ok(answered)) => Event::default()
+                .event("done")
+                .json_data(ChatResponse::from(answered)),
+            Ok(Err(problem)) => Event::default().event("error").json_data(problem),
+            Err(_) => Event::default()
+                .event("error")
+                .json_data(Problem::internal()),
+        };
+        Ok(event.expect("serialisable"))
+    });
+    Ok(Sse::new(progress.chain(done)).keep_alive(KeepAlive::default()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -263,8 +295,11 @@ pub struct Health {
     pub documents: usize,
     pub passages: usize,
     pub database: String,
-    /// `extractive` until a language model is configured.
+    /// `generative` when a language model writes answers, else `extractive`.
     pub answer_mode: Mode,
+    pub generation: Availability,
+    /// Questions waiting for the language model now.
+    pub generation_queue: usize,
 }
 
 /// Liveness and readiness, with the index in use.
@@ -280,7 +315,13 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         documents: index.catalog.documents.len(),
         passages: index.catalog.passages.len(),
         database: if db_ok { "ok" } else { "unavailable" }.into(),
-        answer_mode: Mode::Extractive,
+        answer_mode: if state.generation.available {
+            Mode::Generative
+        } else {
+            Mode::Extractive
+        },
+        generation: state.generation.clone(),
+        generation_queue: state.assistant.queued(),
     };
     let status = if db_ok {
         StatusCode::OK

@@ -19,6 +19,8 @@ use utoipa::OpenApi;
 pub struct AppState {
     pub assistant: Assistant,
     pub metrics: Arc<Metrics>,
+    /// Whether a language model writes answers, and if not, how to get one.
+    pub generation: crate::llm::engine::Availability,
 }
 
 #[derive(OpenApi)]
@@ -35,6 +37,8 @@ pub struct AppState {
         api::FeedbackResponse,
         api::Health,
         api::StreamDelta,
+        api::StreamQueue,
+        crate::llm::engine::Availability,
         problem::Problem
     ))
 )]

@@ -57,6 +57,8 @@ pub fn config(data: &std::path::Path, kb: Option<PathBuf>, database_url: Option<
             data_dir: Some(data.to_path_buf()),
             kb_dir: Some(kb.unwrap_or_else(|| repo().join("knowledge_base"))),
             database_url,
+            model: None,
+            tokenizer: None,
         },
     )
     .expect("test config");
@@ -68,6 +70,24 @@ pub async fn start_with(config: Config, data: tempfile::TempDir) -> TestServer {
     let server = xiaoban::server::bind(config.clone())
         .await
         .expect("server starts");
+    run(server, config, data)
+}
+
+/// Starts a server whose answers are written by `generator` (a test's scripted backend).
+pub async fn start_with_generator(
+    config: Config,
+    data: tempfile::TempDir,
+    generator: std::sync::Arc<dyn xiaoban::llm::Generator>,
+) -> TestServer {
+    let engine = xiaoban::llm::engine::Engine::new(generator, config.generation.clone());
+    let availability = engine.availability();
+    let server = xiaoban::server::bind_with(config.clone(), (Some(engine), availability))
+        .await
+        .expect("server starts");
+    run(server, config, data)
+}
+
+fn run(server: xiaoban::server::Server, config: Config, data: tempfile::TempDir) -> TestServer {
     let base = format!("http://{}", server.local_addr());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(async move {

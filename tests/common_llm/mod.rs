@@ -65,8 +65,19 @@ pub fn make_tiny_models_variant(dir: &Path, variant: Variant) -> (PathBuf, PathB
     write_config(&tok, &st_dir.join("config.json"));
 
     let gguf = dir.join("tiny-qwen2-q8_0.gguf");
-    write_gguf(&weights, &gguf);
+    write_gguf(&weights, &gguf, CONTEXT);
     (gguf, safetensors, tok.path)
+}
+
+/// Only the GGUF model and the tokenizer, with a context of `context` tokens (room for the
+/// assistant's whole grounded prompt); returns (gguf, tokenizer.json).
+pub fn make_tiny_gguf(dir: &Path, variant: Variant, context: usize) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let tok = write_tokenizer(&dir.join("tokenizer.json"));
+    let weights = tiny_weights(&tok, variant);
+    let gguf = dir.join("tiny-qwen2-q8_0.gguf");
+    write_gguf(&weights, &gguf, context);
+    (gguf, tok.path)
 }
 
 /// The test tokenizer as written.
@@ -387,7 +398,7 @@ fn gguf_name(hf: &str) -> String {
 
 /// Matrices quantised to Q8_0 (rows are whole 32-value blocks since every input dimension is a
 /// multiple of 32), norms and biases kept in f32.
-fn write_gguf(weights: &Weights, path: &Path) {
+fn write_gguf(weights: &Weights, path: &Path, context: usize) {
     let tensors: Vec<(String, QTensor)> = weights
         .iter()
         .map(|(name, shape, values)| {
@@ -405,7 +416,7 @@ fn write_gguf(weights: &Weights, path: &Path) {
         ("general.architecture", Value::String("qwen2".into())),
         ("general.name", Value::String("tiny-qwen2".into())),
         ("qwen2.block_count", Value::U32(LAYERS as u32)),
-        ("qwen2.context_length", Value::U32(CONTEXT as u32)),
+        ("qwen2.context_length", Value::U32(context as u32)),
         ("qwen2.embedding_length", Value::U32(HIDDEN as u32)),
         ("qwen2.feed_forward_length", Value::U32(INTERMEDIATE as u32)),
         ("qwen2.attention.head_count", Value::U32(HEADS as u32)),
