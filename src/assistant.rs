@@ -7,13 +7,13 @@
 //! [`Assistant::finish`] waits for the model, streams its text, checks it against the passages
 //! (`answer::grounded`) and keeps it or falls back to the extractive answer, then stores the turn.
 
-use crate::answer::grounded::{self, Rejection, Source};
+use crate::answer::grounded::{self, Rejection};
 use crate::answer::{
     self, Citation, Conversation, Mode, Outcome, Question, QuestionError, Reply, Tuning,
 };
+use crate::llm::Generation;
 use crate::llm::engine::Engine;
 use crate::llm::queue::Ticket;
-use crate::llm::{Generation, StopReason};
 use crate::metrics::{FallbackLabels, Metrics, ReplyLabels};
 use crate::privacy::redact;
 use crate::search::{IndexHandle, KnowledgeIndex};
@@ -248,19 +248,8 @@ impl Assistant {
         self.metrics
             .generation_queue_seconds
             .observe(queued.elapsed().as_secs_f64());
-        let sources: Vec<Source> = reply
-            .sources
-            .iter()
-            .map(|&id| {
-                let p = index.passage(id);
-                Source {
-                    doc_title: index.doc_at(p.doc).meta.title.clone(),
-                    section: p.section.clone(),
-                    text: p.text.clone(),
-                }
-            })
-            .collect();
-        let messages = grounded::prompt(question.as_str(), &sources);
+        let messages =
+            grounded::prompt(question.as_str(), &grounded::sources(index, &reply.sources));
         let params = engine.params();
         let generator = engine.generator.clone();
         let tx = events.clone();
@@ -296,20 +285,7 @@ impl Assistant {
             }
         };
         self.observe(&generation, started);
-        let outcome = match generation.stop {
-            StopReason::EndToken => grounded::check(&generation.text, &sources).map(|cited| {
-                let mut citations: Vec<Citation> = Vec::new();
-                for n in cited {
-                    let doc = index.doc_at(index.passage(reply.sources[n - 1]).doc);
-                    if !citations.iter().any(|c| c.doc_id == doc.meta.id) {
-                        citations.push(Citation::of(doc));
-                    }
-                }
-                (generation.text.trim().to_string(), citations)
-            }),
-            StopReason::Cancelled => Err(Rejection::Cancelled),
-            StopReason::Length | StopReason::Deadline => Err(Rejection::Incomplete),
-        };
+        let outcome = grounded::judge(index, &reply.sources, &generation);
         Generated { streamed, outcome }
     }
 

@@ -1,13 +1,15 @@
 //! `xiaoban eval`: retrieval hit@k, outcome accuracy and latency of the answer pipeline on a
 //! JSONL set of questions, run in-process exactly as the server runs them (redaction included).
 
+use crate::answer::grounded;
 use crate::answer::{self, Conversation, Outcome, Question, Tuning};
 use crate::kb::DocId;
+use crate::llm::{GenerationParams, Generator};
 use crate::privacy::redact;
 use crate::search::KnowledgeIndex;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Instant;
 
@@ -47,7 +49,29 @@ pub struct Summary {
     pub outcome_accuracy: f64,
     pub latency_ms_p50: f64,
     pub latency_ms_p99: f64,
+    /// Present when a language model wrote the answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<GenerationSummary>,
     pub misses: Vec<Miss>,
+}
+
+/// How generated answers fared against the checks.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct GenerationSummary {
+    /// Answered cases the model wrote an answer for.
+    pub attempted: usize,
+    /// Answers that passed the checks and were kept.
+    pub kept: usize,
+    /// `kept / attempted`.
+    pub kept_share: f64,
+    /// Answers replaced by the extractive one, by reason.
+    pub replaced: BTreeMap<String, usize>,
+    /// Kept answers of cases with an expected document.
+    pub kept_with_expected_doc: usize,
+    /// Share of those whose citations include the expected document.
+    pub citation_correctness: f64,
+    pub first_token_ms_p50: f64,
+    pub seconds_p50: f64,
 }
 
 pub fn load_cases(path: &Path) -> Result<Vec<(usize, Case)>> {
@@ -82,13 +106,23 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-/// Runs every case; `progress` is called after each.
+/// A language model to write answers during evaluation, with the parameters of each call.
+pub struct Generating<'a> {
+    pub generator: &'a dyn Generator,
+    pub params: &'a dyn Fn() -> GenerationParams,
+}
+
+/// Runs every case; `progress` is called after each. With `generating`, every answered case
+/// is also written by the model and checked exactly as the server does.
 pub fn run(
     index: &KnowledgeIndex,
     tuning: &Tuning,
     cases: &[(usize, Case)],
+    generating: Option<&Generating>,
     mut progress: impl FnMut(),
 ) -> Result<Summary> {
+    let mut gen_summary = generating.map(|_| GenerationSummary::default());
+    let (mut first_tokens, mut durations, mut cited_ok) = (Vec::new(), Vec::new(), 0usize);
     let today = chrono::Local::now().date_naive();
     let mut conversations: HashMap<String, Conversation> = HashMap::new();
     let (mut h1, mut h3, mut h5, mut n_doc, mut n_out, mut ok_out) = (0, 0, 0, 0, 0, 0);
@@ -103,14 +137,54 @@ pub fn run(
             .unwrap_or_default();
         let started = Instant::now();
         let question = Question::parse(&redact(&case.question).text);
-        let (outcome, ranked, next) = match question {
+        let (reply, next) = match question {
             Ok(q) => {
                 let (reply, next) = answer::answer(index, tuning, &q, &conv, today)?;
-                (reply.outcome, reply.ranked, next)
+                (Some((q, reply)), next)
             }
-            Err(_) => (Outcome::OutOfScope, Vec::new(), conv),
+            Err(_) => (None, conv),
         };
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        if let (Some(g), Some(summary), Some((q, reply))) =
+            (generating, gen_summary.as_mut(), reply.as_ref())
+            && reply.outcome == Outcome::Answered
+            && !reply.sources.is_empty()
+        {
+            summary.attempted += 1;
+            let began = Instant::now();
+            let messages = grounded::prompt(q.as_str(), &grounded::sources(index, &reply.sources));
+            let verdict = match g
+                .generator
+                .generate(&messages, &(g.params)(), &mut |_| true)
+            {
+                Ok(generation) => {
+                    if let Some(t) = generation.first_token {
+                        first_tokens.push(t.as_secs_f64() * 1000.0);
+                    }
+                    grounded::judge(index, &reply.sources, &generation)
+                }
+                Err(_) => Err(grounded::Rejection::Error),
+            };
+            durations.push(began.elapsed().as_secs_f64());
+            match verdict {
+                Ok((_, citations)) => {
+                    summary.kept += 1;
+                    if let Some(expected) = &case.expected_doc {
+                        summary.kept_with_expected_doc += 1;
+                        cited_ok += usize::from(
+                            citations
+                                .iter()
+                                .any(|c| c.doc_id.as_str() == expected.as_str()),
+                        );
+                    }
+                }
+                Err(why) => *summary.replaced.entry(why.label().to_string()).or_default() += 1,
+            }
+        }
+        let (outcome, ranked) = match reply {
+            Some((_, r)) => (r.outcome, r.ranked),
+            None => (Outcome::OutOfScope, Vec::new()),
+        };
         if let Some(c) = &case.conversation {
             conversations.insert(c.clone(), next);
         }
@@ -151,6 +225,14 @@ pub fn run(
     }
     latencies.sort_by(f64::total_cmp);
     let frac = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    if let Some(g) = gen_summary.as_mut() {
+        first_tokens.sort_by(f64::total_cmp);
+        durations.sort_by(f64::total_cmp);
+        g.kept_share = frac(g.kept, g.attempted);
+        g.citation_correctness = frac(cited_ok, g.kept_with_expected_doc);
+        g.first_token_ms_p50 = percentile(&first_tokens, 0.5);
+        g.seconds_p50 = percentile(&durations, 0.5);
+    }
     Ok(Summary {
         cases: cases.len(),
         with_expected_doc: n_doc,
@@ -161,6 +243,7 @@ pub fn run(
         outcome_accuracy: frac(ok_out, n_out),
         latency_ms_p50: percentile(&latencies, 0.5),
         latency_ms_p99: percentile(&latencies, 0.99),
+        generation: gen_summary,
         misses,
     })
 }

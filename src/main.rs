@@ -421,7 +421,18 @@ fn cmd_eval(config: &Config, file: &std::path::Path, json: bool) -> Result<()> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed}")
             .context("progress style")?,
     );
-    let s = xiaoban::eval::run(&index, &config.answer, &cases, || bar.inc(1))?;
+    let (engine, availability) = xiaoban::llm::engine::from_config(config);
+    if let Some(hint) = &availability.hint {
+        eprintln!("（{hint}）");
+    }
+    let params = || engine.as_ref().map(|e| e.params()).expect("engine present");
+    let generating = engine.as_ref().map(|e| xiaoban::eval::Generating {
+        generator: e.generator.as_ref(),
+        params: &params,
+    });
+    let s = xiaoban::eval::run(&index, &config.answer, &cases, generating.as_ref(), || {
+        bar.inc(1)
+    })?;
     bar.finish_and_clear();
     if json {
         println!("{}", serde_json::to_string(&s)?);
@@ -442,6 +453,19 @@ fn cmd_eval(config: &Config, file: &std::path::Path, json: bool) -> Result<()> {
         "延迟 p50 {:.2} ms  p99 {:.2} ms",
         s.latency_ms_p50, s.latency_ms_p99
     );
+    if let Some(g) = &s.generation {
+        println!(
+            "生成式回答 {} 条：通过核对保留 {}（{:.1}%），被摘录替换 {:?}；引用正确率 {:.1}%（{} 条有期望文档）；首字 p50 {:.0} ms，每条 p50 {:.1} s",
+            g.attempted,
+            g.kept,
+            g.kept_share * 100.0,
+            g.replaced,
+            g.citation_correctness * 100.0,
+            g.kept_with_expected_doc,
+            g.first_token_ms_p50,
+            g.seconds_p50
+        );
+    }
     if !s.misses.is_empty() {
         println!("\n未命中 {} 条：", s.misses.len());
         for m in &s.misses {

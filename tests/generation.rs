@@ -657,3 +657,57 @@ fn xiaoban_ask_streams_with_a_local_model() {
     assert!(stdout.contains("关于“居民身份证换领”"), "{stdout}");
     assert!(stdout.contains("摘录原文；会话"), "{stdout}");
 }
+
+#[test]
+fn the_evaluation_reports_kept_answers_and_citation_correctness() {
+    // Issue 3: `xiaoban eval` reports, for generative mode, the share of answers kept versus
+    // replaced by the checks, and citation correctness.
+    let data = tempfile::tempdir().unwrap();
+    xiaoban::search::build(&repo().join("knowledge_base"), data.path()).unwrap();
+    let index = xiaoban::search::KnowledgeIndex::open_current(data.path()).unwrap();
+    let cases: Vec<_> = xiaoban::eval::load_cases(&repo().join("tests/eval/questions.jsonl"))
+        .unwrap()
+        .into_iter()
+        .filter(|(_, c)| c.conversation.is_none())
+        .take(40)
+        .collect();
+    let params = || GenerationParams {
+        max_tokens: 64,
+        temperature: 0.0,
+        top_p: None,
+        repeat_penalty: 1.0,
+        repeat_last_n: 64,
+        seed: 1,
+        deadline: Instant::now() + Duration::from_secs(30),
+    };
+    let tuning = xiaoban::answer::Tuning::default();
+    let run = |script: Script| {
+        let g = Scripted::new(script);
+        let generating = xiaoban::eval::Generating {
+            generator: g.as_ref(),
+            params: &params,
+        };
+        let s = xiaoban::eval::run(&index, &tuning, &cases, Some(&generating), || {}).unwrap();
+        (
+            s.generation.unwrap(),
+            g.calls.load(Ordering::SeqCst),
+            s.hit1,
+        )
+    };
+    let (faithful, calls, hit1) = run(Script::Faithful);
+    assert!(faithful.attempted >= 10, "{faithful:?}");
+    assert_eq!(faithful.attempted, calls);
+    assert_eq!(faithful.kept, faithful.attempted, "{faithful:?}");
+    assert_eq!(faithful.kept_share, 1.0);
+    // A faithful answer cites source 1, a passage of the chosen document: citations are right
+    // exactly when retrieval was.
+    assert!(faithful.citation_correctness >= hit1 - 0.1, "{faithful:?}");
+    assert!(faithful.citation_correctness > 0.8, "{faithful:?}");
+    let (invented, _, _) = run(Script::InventedFee);
+    assert_eq!(invented.kept, 0);
+    assert_eq!(
+        invented.replaced.get("unsupported_figure"),
+        Some(&invented.attempted),
+        "{invented:?}"
+    );
+}

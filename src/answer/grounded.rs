@@ -3,7 +3,9 @@
 //! nothing, cites a passage that does not exist, or states a figure (fee, days, age, amount,
 //! phone number, date) absent from the passages it cites is replaced by the extractive answer.
 
-use crate::llm::{ChatMessage, Role};
+use super::Citation;
+use crate::llm::{ChatMessage, Generation, Role, StopReason};
+use crate::search::KnowledgeIndex;
 use regex::Regex;
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -24,6 +26,56 @@ pub struct Source {
     pub doc_title: String,
     pub section: String,
     pub text: String,
+}
+
+/// The passages of a reply (`Reply.sources`) as numbered sources.
+pub fn sources(index: &KnowledgeIndex, passages: &[u32]) -> Vec<Source> {
+    passages
+        .iter()
+        .map(|&id| {
+            let p = index.passage(id);
+            Source {
+                doc_title: index.doc_at(p.doc).meta.title.clone(),
+                section: p.section.clone(),
+                text: p.text.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The documents behind the cited source numbers (1-based), each once, in citation order.
+pub fn cited_documents(index: &KnowledgeIndex, passages: &[u32], cited: &[usize]) -> Vec<Citation> {
+    let mut out: Vec<Citation> = Vec::new();
+    for &n in cited {
+        let Some(&id) = n.checked_sub(1).and_then(|i| passages.get(i)) else {
+            continue;
+        };
+        let doc = index.doc_at(index.passage(id).doc);
+        if !out.iter().any(|c| c.doc_id == doc.meta.id) {
+            out.push(Citation::of(doc));
+        }
+    }
+    out
+}
+
+/// The verdict on a finished generation over `passages`: the text to show and the documents it
+/// cites, or why the extractive answer must take its place.
+pub fn judge(
+    index: &KnowledgeIndex,
+    passages: &[u32],
+    generation: &Generation,
+) -> Result<(String, Vec<Citation>), Rejection> {
+    match generation.stop {
+        StopReason::EndToken => {
+            let cited = check(&generation.text, &sources(index, passages))?;
+            Ok((
+                generation.text.trim().to_string(),
+                cited_documents(index, passages, &cited),
+            ))
+        }
+        StopReason::Cancelled => Err(Rejection::Cancelled),
+        StopReason::Length | StopReason::Deadline => Err(Rejection::Incomplete),
+    }
 }
 
 /// The chat messages for one question and its sources.
