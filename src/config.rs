@@ -32,6 +32,9 @@ pub struct Config {
     pub tokenizer: Option<PathBuf>,
     /// How answers are written by a language model.
     pub generation: GenerationConfig,
+    /// `serve` downloads missing models it needs (default chat model, OCR, runtime) before it
+    /// starts; a model that cannot be fetched is logged and the server starts without it.
+    pub fetch_models_on_start: bool,
 }
 
 /// Which language model writes answers.
@@ -120,6 +123,7 @@ impl Default for Config {
             model: None,
             tokenizer: None,
             generation: GenerationConfig::default(),
+            fetch_models_on_start: true,
         }
     }
 }

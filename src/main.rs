@@ -167,6 +167,9 @@ fn main() -> Result<()> {
         Command::Serve { .. } => {
             init_logging();
             rt.block_on(async {
+                if config.fetch_models_on_start {
+                    fetch_missing_models(&config).await;
+                }
                 let server = xiaoban::server::bind(config).await?;
                 eprintln!("小办已启动：http://{}/widget", server.local_addr());
                 server.run(xiaoban::server::shutdown_signal()).await
@@ -506,6 +509,45 @@ fn cmd_validate(kind: IdKind) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// First start: fetch the models `serve` will use that are not on disk yet. Failures (no
+/// network, a hash not pinned) are logged with what to do; the server starts anyway.
+async fn fetch_missing_models(config: &Config) {
+    use xiaoban::config::Backend;
+    use xiaoban::models::ModelKind;
+    let statuses = match xiaoban::models::list(&config.models_dir).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "cannot read the models manifest");
+            return;
+        }
+    };
+    let wants_local_chat = config.model.is_none()
+        && matches!(config.generation.backend, Backend::Auto | Backend::Candle)
+        && config.generation.remote_url.is_empty();
+    let first_chat = statuses
+        .iter()
+        .find(|m| m.kind == ModelKind::Chat)
+        .map(|m| m.name.clone());
+    for m in &statuses {
+        let wanted = match m.kind {
+            ModelKind::Chat => wants_local_chat && Some(&m.name) == first_chat.as_ref(),
+            _ => true,
+        };
+        if !wanted || m.summary() == "present" {
+            continue;
+        }
+        tracing::info!(model = %m.name, "fetching a model the server needs (first start)");
+        match xiaoban::models::fetch(&config.models_dir, Some(&m.name), false).await {
+            Ok(r) => tracing::info!(model = %m.name, files = r.files.len(), "model ready"),
+            Err(e) => tracing::warn!(
+                model = %m.name,
+                error = %format!("{e:#}"),
+                "model not fetched; starting without it (see `xiaoban models fetch`)"
+            ),
+        }
+    }
 }
 
 async fn cmd_models(config: &Config, action: ModelsAction) -> Result<()> {
