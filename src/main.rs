@@ -97,6 +97,23 @@ enum Command {
     },
     /// Check identifiers read one per line from stdin.
     Validate { kind: IdKind },
+    /// Read the text of an image with OCR (debugging): lines, confidences, boxes, timings.
+    Ocr {
+        /// Image file (JPEG, PNG, WebP or BMP).
+        #[arg(required_unless_present = "bench")]
+        image: Option<PathBuf>,
+        /// Time every image in this folder instead: p50/p95 per stage and memory.
+        #[arg(long, conflicts_with = "image")]
+        bench: Option<PathBuf>,
+        /// Rounds over the folder for --bench.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// OCR the decoded image as it is, without locating, squaring up and turning it.
+        #[arg(long)]
+        raw: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure retrieval and reply latency, build time and memory on a padded knowledge base.
     Bench {
         /// Pad the knowledge base to this many passages.
@@ -226,6 +243,20 @@ fn main() -> Result<()> {
             Ok(())
         }),
         Command::Validate { kind } => cmd_validate(kind),
+        Command::Ocr {
+            image,
+            bench,
+            rounds,
+            raw,
+            json,
+        } => xiaoban::ocr::command::run(
+            &config.models_dir,
+            image.as_deref(),
+            bench.as_deref(),
+            rounds,
+            raw,
+            json,
+        ),
         Command::Bench {
             passages,
             questions,
