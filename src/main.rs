@@ -97,6 +97,19 @@ enum Command {
     },
     /// Check identifiers read one per line from stdin.
     Validate { kind: IdKind },
+    /// Evaluate document verification on specimens from scripts/make_specimens.py.
+    EvalDocs {
+        /// Folder with the images and truth.json.
+        dir: PathBuf,
+        /// Read the generator's text lines instead of running OCR (measures the analysis alone).
+        #[arg(long)]
+        truth_lines: bool,
+        /// Form mapping files.
+        #[arg(long, default_value = "forms")]
+        forms: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Read the text of an image with OCR (debugging): lines, confidences, boxes, timings.
     Ocr {
         /// Image file (JPEG, PNG, WebP or BMP).
@@ -243,6 +256,12 @@ fn main() -> Result<()> {
             Ok(())
         }),
         Command::Validate { kind } => cmd_validate(kind),
+        Command::EvalDocs {
+            dir,
+            truth_lines,
+            forms,
+            json,
+        } => xiaoban::verify::eval::command(&config, &dir, truth_lines, &forms, json),
         Command::Ocr {
             image,
             bench,

@@ -1,0 +1,548 @@
+//! Fields and the text they are cut from.
+//!
+//! OCR gives lines; a field is a run of characters after its label. The lines are put in
+//! reading order (rows top to bottom, left to right inside a row) and concatenated into one
+//! [`Stream`] of characters, each keeping its confidence and its box, so a value split over
+//! several boxes or lines, or glued to its label ("姓名张三": PP-OCR rarely emits spaces), is cut
+//! the same way: from the end of its label to the start of the next label.
+//!
+//! A field value may be personal data (name, identity number, address): [`FieldValue`]'s
+//! `Debug` never shows it. Serialisation (the API response) does.
+
+use super::page::{OcrLine, Quad};
+use chrono::NaiveDate;
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// A field's text. `Debug` shows only its length when it is personal data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FieldValue {
+    text: String,
+    personal: bool,
+}
+
+impl FieldValue {
+    /// Personal data (name, number, address, dates of a person): hidden from `Debug`.
+    pub fn personal(text: impl Into<String>) -> FieldValue {
+        FieldValue {
+            text: text.into(),
+            personal: true,
+        }
+    }
+
+    /// Public data (a company's name, its credit code, an authority).
+    pub fn public(text: impl Into<String>) -> FieldValue {
+        FieldValue {
+            text: text.into(),
+            personal: false,
+        }
+    }
+
+    /// The value. Named so each use of a personal value is visible in review.
+    pub fn expose(&self) -> &str {
+        &self.text
+    }
+
+    pub fn is_personal(&self) -> bool {
+        self.personal
+    }
+}
+
+impl fmt::Debug for FieldValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.personal {
+            write!(f, "FieldValue(<{} 字，已隐藏>)", self.text.chars().count())
+        } else {
+            write!(f, "FieldValue({:?})", self.text)
+        }
+    }
+}
+
+impl Serialize for FieldValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// One extracted field: its value, how sure the recogniser was, and where it is in the image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Field {
+    pub value: FieldValue,
+    /// The lowest character confidence of the value (one doubtful character is what matters
+    /// for an identity number), 0–1.
+    pub confidence: f32,
+    /// The value's box in image coordinates (TL, TR, BR, BL).
+    #[serde(rename = "box")]
+    pub quad: Quad,
+}
+
+/// One character with its confidence and box.
+#[derive(Debug, Clone, Copy)]
+struct Glyph {
+    ch: char,
+    conf: f32,
+    quad: Quad,
+    line: usize,
+}
+
+/// The characters of a page (or a column of it) in reading order.
+pub struct Stream {
+    glyphs: Vec<Glyph>,
+    chars: Vec<char>,
+}
+
+fn lerp(a: [f32; 2], b: [f32; 2], t: f32) -> [f32; 2] {
+    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t]
+}
+
+/// Axis-aligned bounds of a quad: (min x, min y, max x, max y).
+pub fn bounds(q: &Quad) -> (f32, f32, f32, f32) {
+    let xs = q.iter().map(|p| p[0]);
+    let ys = q.iter().map(|p| p[1]);
+    (
+        xs.clone().fold(f32::INFINITY, f32::min),
+        ys.clone().fold(f32::INFINITY, f32::min),
+        xs.fold(f32::NEG_INFINITY, f32::max),
+        ys.fold(f32::NEG_INFINITY, f32::max),
+    )
+}
+
+/// A line's height in pixels: the mean of its left and right edges.
+pub fn line_height(q: &Quad) -> f32 {
+    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    (d(q[0], q[3]) + d(q[1], q[2])) / 2.0
+}
+
+/// Lines in reading order: grouped into rows (a line joins a row when its vertical centre lies
+/// within the row's first line's extent), rows top to bottom, lines left to right.
+pub fn reading_order<'a>(lines: &[&'a OcrLine]) -> Vec<&'a OcrLine> {
+    let mut sorted: Vec<&OcrLine> = lines.to_vec();
+    sorted.sort_by(|a, b| {
+        let (_, ay, _, ay2) = bounds(&a.quad);
+        let (_, by, _, by2) = bounds(&b.quad);
+        (ay + ay2).total_cmp(&(by + by2))
+    });
+    let mut rows: Vec<(f32, f32, Vec<&OcrLine>)> = Vec::new();
+    for l in sorted {
+        let (_, y0, _, y1) = bounds(&l.quad);
+        let c = (y0 + y1) / 2.0;
+        match rows.last_mut() {
+            Some((top, bottom, row)) if c > *top && c < *bottom => row.push(l),
+            _ => rows.push((y0, y1, vec![l])),
+        }
+    }
+    rows.into_iter()
+        .flat_map(|(_, _, mut row)| {
+            row.sort_by(|a, b| bounds(&a.quad).0.total_cmp(&bounds(&b.quad).0));
+            row
+        })
+        .collect()
+}
+
+impl Stream {
+    /// Concatenates lines in the given order, dropping whitespace. Each character's box is its
+    /// share of the line's quad (characters taken as equally wide).
+    pub fn new(lines: &[&OcrLine]) -> Stream {
+        let mut glyphs = Vec::new();
+        for (li, l) in lines.iter().enumerate() {
+            let chars: Vec<char> = l.text.chars().collect();
+            let n = chars.len().max(1) as f32;
+            let [tl, tr, br, bl] = l.quad;
+            for (i, &ch) in chars.iter().enumerate() {
+                if ch.is_whitespace() {
+                    continue;
+                }
+                let conf = if l.char_confidences.len() == chars.len() {
+                    l.char_confidences[i]
+                } else {
+                    l.confidence
+                };
+                let (t0, t1) = (i as f32 / n, (i + 1) as f32 / n);
+                glyphs.push(Glyph {
+                    ch,
+                    conf,
+                    quad: [
+                        lerp(tl, tr, t0),
+                        lerp(tl, tr, t1),
+                        lerp(bl, br, t1),
+                        lerp(bl, br, t0),
+                    ],
+                    line: li,
+                });
+            }
+        }
+        let chars = glyphs.iter().map(|g| g.ch).collect();
+        Stream { glyphs, chars }
+    }
+
+    pub fn len(&self) -> usize {
+        self.chars.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chars.is_empty()
+    }
+
+    /// The characters in `range`.
+    pub fn text(&self, range: std::ops::Range<usize>) -> String {
+        self.chars[range].iter().collect()
+    }
+
+    /// First occurrence of `label` at or after `from`: exact, or — for labels of 4 or more
+    /// characters — with one character misread (e.g. 统一社会信用代玛). Returns the char range.
+    pub fn find(&self, label: &str, from: usize) -> Option<std::ops::Range<usize>> {
+        let l: Vec<char> = label.chars().collect();
+        let n = l.len();
+        if n == 0 || self.chars.len() < n {
+            return None;
+        }
+        let starts = from..=self.chars.len() - n;
+        let exact = starts
+            .clone()
+            .find(|&s| self.chars[s..s + n] == l[..])
+            .map(|s| s..s + n);
+        if exact.is_some() || n < 4 {
+            return exact;
+        }
+        starts
+            .into_iter()
+            .find(|&s| {
+                self.chars[s..s + n]
+                    .iter()
+                    .zip(&l)
+                    .filter(|(a, b)| a != b)
+                    .count()
+                    <= 1
+            })
+            .map(|s| s..s + n)
+    }
+
+    /// A field from the characters in `range` (trimmed of punctuation at either end), with
+    /// the value given (already normalised by the caller). `None` if nothing is left.
+    pub fn field(&self, range: std::ops::Range<usize>, value: FieldValue) -> Option<Field> {
+        let trim = |c: char| matches!(c, ':' | '：' | '.' | '·' | ',' | '，' | '-' | '_');
+        let mut r = range;
+        while r.start < r.end && trim(self.chars[r.start]) {
+            r.start += 1;
+        }
+        while r.end > r.start && trim(self.chars[r.end - 1]) {
+            r.end -= 1;
+        }
+        if r.is_empty() || value.expose().is_empty() {
+            return None;
+        }
+        let g = &self.glyphs[r.clone()];
+        let confidence = g.iter().map(|g| g.conf).fold(1.0f32, f32::min);
+        let quad = if g.iter().all(|x| x.line == g[0].line) {
+            let (a, b) = (g[0].quad, g[g.len() - 1].quad);
+            [a[0], b[1], b[2], a[3]]
+        } else {
+            let (mut x0, mut y0, mut x1, mut y1) = bounds(&g[0].quad);
+            for x in g {
+                let (a, b, c, d) = bounds(&x.quad);
+                x0 = x0.min(a);
+                y0 = y0.min(b);
+                x1 = x1.max(c);
+                y1 = y1.max(d);
+            }
+            [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+        };
+        Some(Field {
+            value,
+            confidence,
+            quad,
+        })
+    }
+}
+
+/// Cuts a stream at labels. `labels` lists each field's label alternatives; every label of
+/// `stops` (which should include all of `labels`) ends the value before it.
+/// Returns, per field, the char range of its value (after its label, up to the next label).
+pub fn cut(
+    s: &Stream,
+    labels: &[(&str, &[&str])],
+    stops: &[&str],
+) -> Vec<(String, std::ops::Range<usize>)> {
+    // Every label occurrence, in stream order: (start, end).
+    let mut found: Vec<(usize, usize)> = Vec::new();
+    for stop in stops {
+        let mut from = 0;
+        while let Some(r) = s.find(stop, from) {
+            found.push((r.start, r.end));
+            from = r.end;
+        }
+    }
+    found.sort();
+    let mut out = Vec::new();
+    for (name, alts) in labels {
+        // The first occurrence of any alternative.
+        let hit = alts
+            .iter()
+            .filter_map(|a| s.find(a, 0))
+            .min_by_key(|r| r.start);
+        let Some(r) = hit else { continue };
+        let end = found
+            .iter()
+            .filter(|(a, _)| *a >= r.end)
+            .map(|(a, _)| *a)
+            .min()
+            .unwrap_or(s.len());
+        out.push(((*name).to_owned(), r.end..end));
+    }
+    out
+}
+
+/// Characters OCR confuses with digits, mapped to the digit (O/0, I/1, Z/2, S/5, B/8), and
+/// full-width digits to ASCII. Other characters are kept.
+pub fn digit_like(c: char) -> char {
+    match c {
+        'O' | 'o' | 'D' | 'Q' | '〇' => '0',
+        'I' | 'l' | '|' | 'i' | '!' => '1',
+        'Z' | 'z' => '2',
+        'S' | 's' => '5',
+        'B' => '8',
+        '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+        _ => c,
+    }
+}
+
+/// An identity number in a value: the first 17 digit-like characters followed by a digit or
+/// X, after mapping confusable characters (O/0, I/1, Z/2, S/5, B/8, lowercase x). Returns the
+/// char index where it starts in `text` (which must hold no whitespace) and the number.
+pub fn find_id_number(text: &str) -> Option<(usize, String)> {
+    let chars: Vec<char> = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            'x' | '×' | 'Ｘ' => 'X',
+            c => digit_like(c),
+        })
+        .collect();
+    (0..(chars.len() + 1).saturating_sub(18)).find_map(|s| {
+        let w = &chars[s..s + 18];
+        let ok = w[..17].iter().all(char::is_ascii_digit)
+            && (w[17].is_ascii_digit() || w[17] == 'X')
+            && chars.get(s + 18).is_none_or(|c| !c.is_ascii_digit());
+        let before_ok = s == 0 || !chars[s - 1].is_ascii_digit();
+        (ok && before_ok).then(|| (s, w.iter().collect()))
+    })
+}
+
+/// A credit code in a value: the first run of 18 or more letters and digits (ASCII or
+/// full-width), its first 18 taken, with the letters GB 32100 excludes mapped to the digits
+/// they are confused with (O→0, I→1, Z→2, S→5). Returns the char range in `text` and the code.
+pub fn find_credit_code(text: &str) -> Option<(std::ops::Range<usize>, String)> {
+    let chars: Vec<char> = text.chars().collect();
+    let alnum = |c: char| c.is_ascii_alphanumeric() || ('０'..='９').contains(&c);
+    let mut i = 0;
+    while i < chars.len() {
+        if !alnum(chars[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && alnum(chars[i]) {
+            i += 1;
+        }
+        if i - start >= 18 {
+            let code = chars[start..start + 18]
+                .iter()
+                .map(|&c| match c.to_ascii_uppercase() {
+                    'O' => '0',
+                    'I' => '1',
+                    'Z' => '2',
+                    'S' => '5',
+                    c @ '０'..='９' => digit_like(c),
+                    c => c,
+                })
+                .collect();
+            return Some((start..start + 18, code));
+        }
+    }
+    None
+}
+
+/// A date written 2015年03月01日, 2015.03.01, 2015-3-1 or 20150301 (with confusable digits), as
+/// the date and the char length consumed in `text` (from its start to the end of the date).
+pub fn find_date(text: &str) -> Option<(NaiveDate, usize)> {
+    let chars: Vec<char> = text.chars().map(digit_like).collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        // Read up to three digit groups separated by at most three non-digits each.
+        let mut groups: Vec<String> = Vec::new();
+        let mut j = i;
+        let mut end = i;
+        while groups.len() < 3 && j < chars.len() {
+            let start = j;
+            while j < chars.len() && chars[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j == start {
+                break;
+            }
+            groups.push(chars[start..j].iter().collect());
+            end = j;
+            // A trailing 日 belongs to the date.
+            let mut k = j;
+            while k < chars.len() && k - j < 3 && !chars[k].is_ascii_digit() {
+                if groups.len() == 3 && chars[k] == '日' {
+                    end = k + 1;
+                }
+                k += 1;
+            }
+            if groups.len() < 3 && k - j > 0 && k < chars.len() && chars[k].is_ascii_digit() {
+                j = k;
+            } else {
+                break;
+            }
+        }
+        let ymd = match groups.as_slice() {
+            [y, m, d] if y.len() == 4 && m.len() <= 2 && d.len() <= 2 => {
+                Some((y.parse().ok(), m.parse().ok(), d.parse().ok()))
+            }
+            [g] if g.len() == 8 => Some((
+                g[..4].parse().ok(),
+                g[4..6].parse().ok(),
+                g[6..].parse().ok(),
+            )),
+            _ => None,
+        };
+        if let Some((Some(y), Some(m), Some(d))) = ymd
+            && let Some(date) = NaiveDate::from_ymd_opt(y, m, d)
+        {
+            if groups.len() == 3 && end < chars.len() && chars[end] == '日' {
+                end += 1;
+            }
+            return Some((date, end));
+        }
+        i = j.max(i + 1);
+    }
+    None
+}
+
+/// Text fields: no whitespace, ASCII brackets and colons as printed (full-width).
+pub fn clean_text(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '(' => '（',
+            ')' => '）',
+            ':' => '：',
+            ',' => '，',
+            ';' => '；',
+            c => c,
+        })
+        .collect()
+}
+
+/// Whether a character is a CJK ideograph (or the middle dot of minority names).
+pub fn is_cjk(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c) || c == '·'
+}
+
+/// Printed boilerplate and the specimen watermark, never part of a value.
+pub fn is_boilerplate(text: &str) -> bool {
+    let t: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    matches!(
+        t.as_str(),
+        "样本" | "SAMPLE" | "（副本）" | "(副本)" | "（正本）" | "(正本)" | "副本" | "正本"
+    ) || t.contains("国家企业信用信息公示系统")
+        || t.contains("监制")
+        || t.contains("年度报告")
+        || t.contains("扫描二维码")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::page::line_at;
+    use super::*;
+
+    #[test]
+    fn personal_values_never_show_in_debug() {
+        let f = Field {
+            value: FieldValue::personal("张三丰"),
+            confidence: 0.9,
+            quad: [[0.0; 2]; 4],
+        };
+        let shown = format!("{f:?} {:#?}", Some(&f));
+        assert!(!shown.contains("张三丰"), "{shown}");
+        assert!(shown.contains("3 字"));
+        assert!(format!("{:?}", FieldValue::public("示例市")).contains("示例市"));
+        assert_eq!(serde_json::to_string(&f.value).unwrap(), "\"张三丰\"");
+    }
+
+    #[test]
+    fn reading_order_is_rows_then_columns() {
+        let b = line_at("民族汉", 0.9, 200.0, 52.0, 80.0, 20.0);
+        let a = line_at("性别男", 0.9, 10.0, 50.0, 80.0, 20.0);
+        let c = line_at("姓名张三", 0.9, 10.0, 10.0, 120.0, 20.0);
+        let order: Vec<&str> = reading_order(&[&b, &a, &c])
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect();
+        assert_eq!(order, ["姓名张三", "性别男", "民族汉"]);
+    }
+
+    #[test]
+    fn label_glued_to_value_is_cut_and_boxed() {
+        let l = line_at("姓名张三", 0.9, 0.0, 0.0, 80.0, 20.0);
+        let s = Stream::new(&[&l]);
+        let cuts = cut(&s, &[("name", &["姓名"])], &["姓名", "性别"]);
+        assert_eq!(cuts[0].1, 2..4);
+        let f = s
+            .field(cuts[0].1.clone(), FieldValue::personal(s.text(2..4)))
+            .unwrap();
+        assert_eq!(f.quad[0], [40.0, 0.0]);
+        assert_eq!(f.quad[2], [80.0, 20.0]);
+    }
+
+    #[test]
+    fn long_labels_tolerate_one_misread_character() {
+        let l = line_at(
+            "统一社会信用代玛91350100M000100Y43",
+            0.9,
+            0.0,
+            0.0,
+            300.0,
+            20.0,
+        );
+        let s = Stream::new(&[&l]);
+        assert_eq!(s.find("统一社会信用代码", 0), Some(0..8));
+        // Two-character labels must match exactly.
+        assert_eq!(s.find("代码", 0), None);
+    }
+
+    #[test]
+    fn confusable_characters_in_numbers() {
+        assert_eq!(
+            find_id_number("公民身份号码11O1O5I99OO3O7OOZx"),
+            Some((6, "11010519900307002X".to_owned()))
+        );
+        assert_eq!(find_id_number("1234567"), None);
+        // Nineteen digits are not an identity number.
+        assert_eq!(find_id_number("1101051990030700231"), None);
+        assert_eq!(
+            find_credit_code("代码9I35O1OOMAOOO1OOY4名称"),
+            Some((2..20, "91350100MA000100Y4".to_owned()))
+        );
+    }
+
+    #[test]
+    fn dates_in_the_ways_cards_print_them() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        assert_eq!(find_date("1990年3月7日").unwrap().0, d(1990, 3, 7));
+        assert_eq!(find_date("1990 年 03 月 07 日").unwrap().0, d(1990, 3, 7));
+        assert_eq!(
+            find_date("2015.03.01-2035.03.01").unwrap(),
+            (d(2015, 3, 1), 10)
+        );
+        assert_eq!(find_date("2015.O3.0I").unwrap().0, d(2015, 3, 1));
+        assert_eq!(find_date("20150301").unwrap().0, d(2015, 3, 1));
+        assert_eq!(find_date("2015年02月30日"), None);
+        assert_eq!(find_date("长期"), None);
+    }
+}

@@ -1,0 +1,285 @@
+//! The business licence (营业执照, DOMAIN.md "The business licence"): fields cut from the OCR
+//! text at their printed labels.
+//!
+//! Licences print their fields in two columns (名称/类型/法定代表人/经营范围 on the left,
+//! 注册资本/成立日期/营业期限/住所 on the right). Read row by row, the columns interleave and a
+//! wrapped 经营范围 would swallow the right column's lines, so when labels start lines in the
+//! right part of the page the page is read column by column: the left column top to bottom,
+//! then the right.
+//!
+//! Fields: `credit_code`, `name`, `type`, `legal_representative` (法定代表人, 经营者 or 负责人 as
+//! labelled), `registered_capital`, `established_date` (YYYY-MM-DD), `business_term`
+//! (`YYYY-MM-DD至YYYY-MM-DD`, `YYYY-MM-DD至长期` or `长期`), `address`, `business_scope`,
+//! `registration_authority`, `issue_date` (YYYY-MM-DD, the date under the authority's seal).
+
+use super::card::LONG_TERM;
+use super::field::{
+    Field, FieldValue, Stream, bounds, clean_text, cut, find_credit_code, find_date,
+    is_boilerplate, reading_order,
+};
+use super::page::{OcrLine, OcrPage};
+use std::collections::BTreeMap;
+
+/// Field names of a licence.
+pub const LICENCE_FIELDS: [&str; 11] = [
+    "credit_code",
+    "name",
+    "type",
+    "legal_representative",
+    "registered_capital",
+    "established_date",
+    "business_term",
+    "address",
+    "business_scope",
+    "registration_authority",
+    "issue_date",
+];
+
+/// Field names an individual business's licence (个体工商户) does not print: no 注册资本
+/// (DOMAIN.md) and no 营业期限.
+pub const NOT_FOR_INDIVIDUAL_BUSINESS: [&str; 2] = ["registered_capital", "business_term"];
+
+const LABELS: [(&str, &[&str]); 10] = [
+    ("credit_code", &["统一社会信用代码"]),
+    ("name", &["名称"]),
+    ("type", &["类型"]),
+    (
+        "legal_representative",
+        &["法定代表人", "经营者", "负责人", "执行事务合伙人"],
+    ),
+    ("registered_capital", &["注册资本", "出资额"]),
+    ("established_date", &["成立日期", "注册日期"]),
+    ("business_term", &["营业期限", "合伙期限"]),
+    ("address", &["主要经营场所", "经营场所", "住所"]),
+    ("business_scope", &["经营范围"]),
+    ("registration_authority", &["登记机关"]),
+];
+
+const OTHER_STOPS: [&str; 2] = ["组成形式", "营业执照"];
+
+fn stops() -> Vec<&'static str> {
+    LABELS
+        .iter()
+        .flat_map(|(_, alts)| alts.iter().copied())
+        .chain(OTHER_STOPS)
+        .collect()
+}
+
+/// Lines in reading order, column by column when labels start lines right of 40 % of the
+/// page width.
+fn ordered(page: &OcrPage) -> Vec<&OcrLine> {
+    let lines: Vec<&OcrLine> = page
+        .lines
+        .iter()
+        .filter(|l| !is_boilerplate(&l.text) || l.text.contains("营业执照"))
+        .collect();
+    let stops = stops();
+    let width = page.width as f32;
+    let split = lines
+        .iter()
+        .filter(|l| {
+            let t: String = l.text.chars().filter(|c| !c.is_whitespace()).collect();
+            stops.iter().any(|s| t.starts_with(s))
+        })
+        .map(|l| bounds(&l.quad).0)
+        .filter(|&x| x > 0.4 * width)
+        .fold(f32::INFINITY, f32::min);
+    if !split.is_finite() {
+        return reading_order(&lines);
+    }
+    let margin = 0.02 * width;
+    let (right, left): (Vec<&OcrLine>, Vec<&OcrLine>) = lines
+        .into_iter()
+        .partition(|l| bounds(&l.quad).0 >= split - margin);
+    let mut out = reading_order(&left);
+    out.extend(reading_order(&right));
+    out
+}
+
+/// The business term as `FROM至TO`, `FROM至长期` or `长期`.
+fn term(text: &str) -> Option<(String, usize, usize)> {
+    let first_digit = text.chars().position(|c| c.is_ascii_digit());
+    let Some((from, len)) = find_date(text) else {
+        let i = text.find(LONG_TERM)?;
+        let at = text[..i].chars().count();
+        return Some((LONG_TERM.to_owned(), at, at + 2));
+    };
+    let rest: String = text.chars().skip(len).collect();
+    let from = from.format("%Y-%m-%d");
+    if let Some(i) = rest.find(LONG_TERM) {
+        let end = len + rest[..i].chars().count() + 2;
+        return Some((
+            format!("{from}至{LONG_TERM}"),
+            first_digit.unwrap_or(0),
+            end,
+        ));
+    }
+    match find_date(&rest) {
+        Some((to, n)) => Some((
+            format!("{from}至{}", to.format("%Y-%m-%d")),
+            first_digit.unwrap_or(0),
+            len + n,
+        )),
+        None => Some((from.to_string(), first_digit.unwrap_or(0), len)),
+    }
+}
+
+/// The fields of a business licence. Fields whose label or value is not found are absent.
+pub fn extract(page: &OcrPage) -> BTreeMap<String, Field> {
+    let s = Stream::new(&ordered(page));
+    let stops = stops();
+    let mut out = BTreeMap::new();
+    let mut put = |name: &str, f: Option<Field>| {
+        if let Some(f) = f {
+            out.insert(name.to_owned(), f);
+        }
+    };
+    for (name, r) in cut(&s, &LABELS, &stops) {
+        let text = s.text(r.clone());
+        let base = r.start;
+        match name.as_str() {
+            "credit_code" => {
+                let found = find_credit_code(&text).map(|(r, c)| (base + r.start..base + r.end, c));
+                let found = found.or_else(|| find_credit_code(&s.text(0..s.len())));
+                if let Some((r, code)) = found {
+                    put("credit_code", s.field(r, FieldValue::public(code)));
+                }
+            }
+            "established_date" => {
+                if let Some((d, len)) = find_date(&text) {
+                    let at = text.chars().position(|c| c.is_ascii_digit()).unwrap_or(0);
+                    let v = FieldValue::public(d.format("%Y-%m-%d").to_string());
+                    put(&name, s.field(base + at..base + len.max(at + 1), v));
+                }
+            }
+            "business_term" => {
+                if let Some((v, a, b)) = term(&text) {
+                    put(
+                        &name,
+                        s.field(base + a..base + b.max(a + 1), FieldValue::public(v)),
+                    );
+                }
+            }
+            "registration_authority" => {
+                // The authority's name, then the issue date under its seal.
+                match find_date(&text) {
+                    Some((d, len)) => {
+                        let at = text.chars().position(|c| c.is_ascii_digit()).unwrap_or(0);
+                        let authority: String = text.chars().take(at).collect();
+                        put(
+                            "registration_authority",
+                            s.field(base..base + at, FieldValue::public(clean_text(&authority))),
+                        );
+                        let v = FieldValue::public(d.format("%Y-%m-%d").to_string());
+                        put("issue_date", s.field(base + at..base + len.max(at + 1), v));
+                    }
+                    None => put(&name, s.field(r, FieldValue::public(clean_text(&text)))),
+                }
+            }
+            // A licence's legal representative or operator is a person.
+            "legal_representative" => {
+                put(&name, s.field(r, FieldValue::personal(clean_text(&text))))
+            }
+            _ => put(&name, s.field(r, FieldValue::public(clean_text(&text)))),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::page::{line_at, page_of};
+    use super::*;
+
+    fn value<'a>(m: &'a BTreeMap<String, Field>, k: &str) -> &'a str {
+        m.get(k).map(|f| f.value.expose()).unwrap_or("<missing>")
+    }
+
+    /// A two-column licence as the specimens lay it out (1400 × 990).
+    fn licence(code: &str, kind: &str, boss_label: &str, term: &str) -> OcrPage {
+        let l =
+            |t: &str, x: f32, y: f32| line_at(t, 0.97, x, y, 24.0 * t.chars().count() as f32, 26.0);
+        page_of(
+            1400,
+            990,
+            vec![
+                l("营业执照", 560.0, 60.0),
+                l("（副本）", 640.0, 140.0),
+                l(&format!("统一社会信用代码{code}"), 120.0, 200.0),
+                l("名称", 120.0, 290.0),
+                l("示例市小石头餐饮有限公司", 260.0, 290.0),
+                l("注册资本", 760.0, 292.0),
+                l("壹佰万元整", 900.0, 292.0),
+                l(&format!("类型{kind}"), 120.0, 350.0),
+                l("成立日期2015年03月01日", 760.0, 350.0),
+                l(&format!("{boss_label}王大明"), 120.0, 410.0),
+                l(&format!("营业期限{term}"), 760.0, 410.0),
+                l("经营范围餐饮服务；食品销售；", 120.0, 470.0),
+                l("住所示例市和平区解放路", 760.0, 470.0),
+                l("预包装食品零售；外卖递送服", 220.0, 505.0),
+                l("88号一层", 860.0, 505.0),
+                l("务。", 220.0, 540.0),
+                l("登记机关示例市市场监督管理局", 760.0, 760.0),
+                l("2020年05月06日", 900.0, 800.0),
+                l(
+                    "国家企业信用信息公示系统网址：http://www.gsxt.gov.cn",
+                    150.0,
+                    900.0,
+                ),
+                l("样本", 1000.0, 600.0),
+            ],
+        )
+    }
+
+    // DOMAIN.md "The business licence": fields, two-column layout, 经营范围 wraps.
+    #[test]
+    fn two_column_licence() {
+        let f = extract(&licence(
+            "91350100MA000100Y4",
+            "有限责任公司(自然人投资或控股)",
+            "法定代表人",
+            "2015年03月01日至长期",
+        ));
+        assert_eq!(value(&f, "credit_code"), "91350100MA000100Y4");
+        assert_eq!(value(&f, "name"), "示例市小石头餐饮有限公司");
+        assert_eq!(value(&f, "type"), "有限责任公司（自然人投资或控股）");
+        assert_eq!(value(&f, "legal_representative"), "王大明");
+        assert_eq!(value(&f, "registered_capital"), "壹佰万元整");
+        assert_eq!(value(&f, "established_date"), "2015-03-01");
+        assert_eq!(value(&f, "business_term"), "2015-03-01至长期");
+        assert_eq!(value(&f, "address"), "示例市和平区解放路88号一层");
+        assert_eq!(
+            value(&f, "business_scope"),
+            "餐饮服务；食品销售；预包装食品零售；外卖递送服务。"
+        );
+        assert_eq!(value(&f, "registration_authority"), "示例市市场监督管理局");
+        assert_eq!(value(&f, "issue_date"), "2020-05-06");
+        assert!(!format!("{:?}", f["legal_representative"]).contains("王大明"));
+    }
+
+    // DOMAIN.md: 经营者 for individual businesses; 营业期限 may end on a date; O/0 slips in the code.
+    #[test]
+    fn individual_business_with_slips() {
+        let f = extract(&licence(
+            "92350100MAOOO1OOY4",
+            "个体工商户",
+            "经营者",
+            "2015年03月01日至2025年02月28日",
+        ));
+        assert_eq!(value(&f, "credit_code"), "92350100MA000100Y4");
+        assert_eq!(value(&f, "legal_representative"), "王大明");
+        assert_eq!(value(&f, "type"), "个体工商户");
+        assert_eq!(value(&f, "business_term"), "2015-03-01至2025-02-28");
+    }
+
+    #[test]
+    fn term_forms() {
+        assert_eq!(term("长期").unwrap().0, "长期");
+        assert_eq!(term("2015年03月01日至长期").unwrap().0, "2015-03-01至长期");
+        assert_eq!(
+            term("2015-03-01至2035-02-28").unwrap().0,
+            "2015-03-01至2035-02-28"
+        );
+        assert!(term("无").is_none());
+    }
+}

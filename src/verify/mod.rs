@@ -1,0 +1,395 @@
+//! Document understanding above OCR: which document a page shows, its fields, the rules they
+//! must obey, what about the image makes them doubtful, a verdict for the clerk, and forms
+//! pre-filled from the fields.
+//!
+//! Stages, each its own module with its own tests, glued in [`analyse`]:
+//! [`classify`] → [`card`] / [`licence`] (fields cut at labels, via [`field`]) → [`check`]
+//! (named rules citing the law or standard) → [`warning`] (image measures) → [`verdict`] →
+//! [`prefill`] (mapping files in `forms/`). [`eval`] measures the whole on generated specimens.
+//!
+//! Invariants: nothing here touches tensors or models (the OCR engine gives an [`OcrPage`]);
+//! nothing here does IO except [`prefill::Forms::load`] and [`eval`]; nothing knows about
+//! HTTP. Personal values never reach `Debug` output ([`field::FieldValue`], [`Report`]'s
+//! `Debug`), and check details and reasons never quote them.
+
+pub mod card;
+pub mod check;
+pub mod classify;
+pub mod eval;
+pub mod field;
+pub mod licence;
+pub mod page;
+pub mod prefill;
+pub mod verdict;
+pub mod warning;
+
+pub use check::CheckResult;
+pub use classify::DocumentType;
+pub use field::{Field, FieldValue};
+pub use page::{OcrLine, OcrPage, Quad};
+pub use prefill::{Forms, MappingError};
+pub use verdict::Verdict;
+pub use warning::{Thresholds, Warning};
+
+use chrono::NaiveDate;
+use image::RgbImage;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Everything the analysis says about one document (a card's two sides, or a licence), in
+/// the API's shape: `{"document_type", "fields": {NAME: {"value", "confidence", "box"}},
+/// "checks": [{"rule", "passed", "detail"}], "warnings": [{"code", "detail"}], "verdict",
+/// "reasons", "prefill": {FORM: {FIELD: VALUE}}}`.
+#[derive(Clone, Serialize)]
+pub struct Report {
+    pub document_type: DocumentType,
+    pub fields: BTreeMap<String, Field>,
+    pub checks: Vec<CheckResult>,
+    pub warnings: Vec<Warning>,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub prefill: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Shows field values only as `FieldValue`'s `Debug` does, and pre-filled forms only by the
+/// names of their fields: a report in a log never carries personal data.
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let prefill: BTreeMap<&String, Vec<&String>> = self
+            .prefill
+            .iter()
+            .map(|(form, fields)| (form, fields.keys().collect()))
+            .collect();
+        f.debug_struct("Report")
+            .field("document_type", &self.document_type)
+            .field("fields", &self.fields)
+            .field("checks", &self.checks)
+            .field("warnings", &self.warnings)
+            .field("verdict", &self.verdict)
+            .field("reasons", &self.reasons)
+            .field("prefill (field names only)", &prefill)
+            .finish()
+    }
+}
+
+/// One image and what the OCR read on it. Without the image, no image warnings are raised.
+#[derive(Clone, Copy)]
+pub struct Side<'a> {
+    pub page: &'a OcrPage,
+    pub image: Option<&'a RgbImage>,
+}
+
+/// The tunable parts of the analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Settings {
+    pub thresholds: Thresholds,
+    pub min_confidence: f32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            thresholds: Thresholds::default(),
+            min_confidence: verdict::MIN_CONFIDENCE,
+        }
+    }
+}
+
+/// The fields a document of this kind should show.
+fn expected_fields(t: DocumentType, fields: &BTreeMap<String, Field>) -> Vec<&'static str> {
+    match t {
+        DocumentType::IdCardFront => card::FRONT_FIELDS.to_vec(),
+        DocumentType::IdCardBack => card::BACK_FIELDS.to_vec(),
+        DocumentType::BusinessLicense => {
+            // 个体工商户 licences print no 注册资本 (DOMAIN.md "The business licence").
+            let individual = fields
+                .get("type")
+                .is_some_and(|f| f.value.expose().contains("个体工商户"))
+                || fields
+                    .get("credit_code")
+                    .is_some_and(|f| f.value.expose().starts_with("92"));
+            licence::LICENCE_FIELDS
+                .iter()
+                .copied()
+                .filter(|f| !(individual && licence::NOT_FOR_INDIVIDUAL_BUSINESS.contains(f)))
+                .collect()
+        }
+        DocumentType::Unknown => Vec::new(),
+    }
+}
+
+fn extract(t: DocumentType, page: &OcrPage) -> BTreeMap<String, Field> {
+    match t {
+        DocumentType::IdCardFront => card::extract_front(page),
+        DocumentType::IdCardBack => card::extract_back(page),
+        DocumentType::BusinessLicense => licence::extract(page),
+        DocumentType::Unknown => BTreeMap::new(),
+    }
+}
+
+/// Analyses one document: a card's front with its back (either order), a card side alone, or
+/// a licence. `today` decides what is expired or in the future.
+pub fn analyse(
+    first: Side<'_>,
+    second: Option<Side<'_>>,
+    today: NaiveDate,
+    forms: &Forms,
+    settings: &Settings,
+) -> Report {
+    let mut sides: Vec<(DocumentType, Side<'_>)> = std::iter::once(first)
+        .chain(second)
+        .map(|s| (classify::classify(s.page), s))
+        .collect();
+    // A back uploaded first and a front second: read them the right way round.
+    if sides.len() == 2
+        && sides[0].0 == DocumentType::IdCardBack
+        && sides[1].0 == DocumentType::IdCardFront
+    {
+        sides.swap(0, 1);
+    }
+    let document_type = sides[0].0;
+    let mut fields = extract(document_type, sides[0].1.page);
+    let mut expected = expected_fields(document_type, &fields);
+    let mut extra_warnings = Vec::new();
+    let mut present = vec![document_type];
+    let mut back_fields = None;
+    if let Some((t, s)) = sides.get(1) {
+        if document_type == DocumentType::IdCardFront && *t == DocumentType::IdCardBack {
+            let b = card::extract_back(s.page);
+            fields.extend(b.clone());
+            expected.extend(card::BACK_FIELDS);
+            present.push(*t);
+            back_fields = Some(b);
+        } else {
+            extra_warnings.push(Warning {
+                code: "second_image_not_matching".into(),
+                detail: format!(
+                    "第二张图像被识别为{}，与第一张（{}）不是同一证件的两面，未使用",
+                    t.label(),
+                    document_type.label()
+                ),
+            });
+        }
+    }
+
+    let checks = match document_type {
+        DocumentType::IdCardFront => check::id_card(Some(&fields), back_fields.as_ref(), today),
+        DocumentType::IdCardBack => check::id_card(None, Some(&fields), today),
+        DocumentType::BusinessLicense => check::licence(&fields, today),
+        DocumentType::Unknown => Vec::new(),
+    };
+
+    let mut warnings = Vec::new();
+    let mut not_checked = Vec::new();
+    for (i, (_, s)) in sides.iter().enumerate() {
+        let Some(img) = s.image else { continue };
+        let m = warning::measure(img, s.page);
+        for w in warning::warnings(&m, &settings.thresholds, img.dimensions()) {
+            if !w.is_finding() {
+                if !not_checked.contains(&w) {
+                    not_checked.push(w);
+                }
+            } else if i == 0 || sides.len() == 1 {
+                warnings.push(w);
+            } else {
+                warnings.push(Warning {
+                    code: w.code,
+                    detail: format!("第二张图像：{}", w.detail),
+                });
+            }
+        }
+    }
+    warnings.extend(extra_warnings);
+    warnings.extend(not_checked);
+
+    let (verdict, reasons) = verdict::decide(
+        document_type,
+        &fields,
+        &expected,
+        &checks,
+        &warnings,
+        settings.min_confidence,
+    );
+    let prefill = forms.fill(&present, &fields);
+    Report {
+        document_type,
+        fields,
+        checks,
+        warnings,
+        verdict,
+        reasons,
+        prefill,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page::{line_at, page_of};
+    use super::*;
+    use crate::ident::id_check_character;
+    use std::path::Path;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()
+    }
+
+    fn front_page(number: &str, sex: &str) -> OcrPage {
+        page_of(
+            856,
+            540,
+            vec![
+                line_at("姓名张三丰", 0.98, 60.0, 50.0, 125.0, 24.0),
+                line_at(&format!("性别{sex}民族汉"), 0.97, 60.0, 110.0, 200.0, 24.0),
+                line_at("出生1990年3月7日", 0.96, 60.0, 170.0, 250.0, 24.0),
+                line_at("住址示例市和平区解放路88号", 0.95, 60.0, 230.0, 300.0, 24.0),
+                line_at("公民身份号码", 0.99, 60.0, 420.0, 150.0, 24.0),
+                line_at(number, 0.99, 260.0, 418.0, 400.0, 30.0),
+            ],
+        )
+    }
+
+    fn back_page(validity: &str) -> OcrPage {
+        page_of(
+            856,
+            540,
+            vec![
+                line_at("中华人民共和国", 0.99, 250.0, 60.0, 400.0, 40.0),
+                line_at("居民身份证", 0.99, 250.0, 120.0, 400.0, 50.0),
+                line_at("签发机关示例市公安局", 0.97, 150.0, 380.0, 300.0, 24.0),
+                line_at(
+                    &format!("有效期限{validity}"),
+                    0.96,
+                    150.0,
+                    440.0,
+                    400.0,
+                    24.0,
+                ),
+            ],
+        )
+    }
+
+    fn number() -> String {
+        let body = "11010519900307003";
+        format!("{body}{}", id_check_character(body).unwrap())
+    }
+
+    fn forms() -> Forms {
+        Forms::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("forms")).unwrap()
+    }
+
+    // 居民身份证法 第五条 (issued at 26 → 20 years) and GB 11643: both sides, in either order.
+    #[test]
+    fn card_with_both_sides_passes_and_prefills() {
+        let (f, b) = (
+            front_page(&number(), "男"),
+            back_page("2016.05.01-2036.05.01"),
+        );
+        let s = Settings::default();
+        for (x, y) in [(&f, &b), (&b, &f)] {
+            let r = analyse(
+                Side {
+                    page: x,
+                    image: None,
+                },
+                Some(Side {
+                    page: y,
+                    image: None,
+                }),
+                today(),
+                &forms(),
+                &s,
+            );
+            assert_eq!(r.document_type, DocumentType::IdCardFront);
+            assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+            assert_eq!(r.fields.len(), 9);
+            assert!(r.checks.iter().all(|c| c.passed));
+            assert!(r.checks.iter().any(|c| c.rule == "id_card.validity_term"));
+            assert_eq!(r.prefill["social-security-card"]["出生日期"], "19900307");
+            assert_eq!(r.prefill["social-security-card"]["性别"], "1-男");
+            assert_eq!(
+                r.prefill["individual-business-registration"]["经营者姓名"],
+                "张三丰"
+            );
+            assert!(!r.prefill["individual-business-registration"].contains_key("经营场所"));
+            assert!(r.warnings.iter().all(|w| w.code == "not_checked"));
+        }
+    }
+
+    // The API shape, and no personal value in Debug.
+    #[test]
+    fn report_serialises_in_the_api_shape_and_debug_hides_values() {
+        let f = front_page(&number(), "女");
+        let r = analyse(
+            Side {
+                page: &f,
+                image: None,
+            },
+            None,
+            today(),
+            &forms(),
+            &Settings::default(),
+        );
+        assert_eq!(
+            r.verdict,
+            Verdict::Fail,
+            "sex does not match the number's parity"
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["document_type"], "id_card_front");
+        assert_eq!(v["fields"]["name"]["value"], "张三丰");
+        assert!(v["fields"]["name"]["confidence"].as_f64().unwrap() > 0.9);
+        assert_eq!(v["fields"]["name"]["box"].as_array().unwrap().len(), 4);
+        assert!(v["checks"][0]["rule"].is_string() && v["checks"][0]["detail"].is_string());
+        assert!(v["warnings"].as_array().is_some());
+        assert_eq!(v["verdict"], "fail");
+        assert!(v["prefill"]["social-security-card"].is_object());
+        let shown = format!("{r:?}");
+        for personal in ["张三丰", &number(), "解放路", "19900307"] {
+            assert!(!shown.contains(personal), "{personal} in {shown}");
+        }
+    }
+
+    #[test]
+    fn unknown_pages_and_mismatched_sides_go_to_review() {
+        let p = page_of(
+            100,
+            100,
+            vec![line_at("欢迎光临", 0.9, 0.0, 0.0, 50.0, 10.0)],
+        );
+        let r = analyse(
+            Side {
+                page: &p,
+                image: None,
+            },
+            None,
+            today(),
+            &Forms::default(),
+            &Settings::default(),
+        );
+        assert_eq!(
+            (r.document_type, r.verdict),
+            (DocumentType::Unknown, Verdict::Review)
+        );
+        let f = front_page(&number(), "男");
+        let r = analyse(
+            Side {
+                page: &f,
+                image: None,
+            },
+            Some(Side {
+                page: &f,
+                image: None,
+            }),
+            today(),
+            &Forms::default(),
+            &Settings::default(),
+        );
+        assert_eq!(r.verdict, Verdict::Review);
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.code == "second_image_not_matching")
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! The verdict a clerk acts on, with its reasons in Chinese.
+//!
+//! - `fail`: a check failed (the document or what was read from it breaks a rule).
+//! - `review`: nothing failed, but a person must look: an image warning, a field not read, a
+//!   field read with low confidence, or a document of unknown kind.
+//! - `pass`: every check passed, no warning, every expected field read above the confidence
+//!   floor.
+//!
+//! `not_checked` entries (photocopy, recapture) do not stop a pass: they are standing
+//! limitations, stated on every report, not findings.
+
+use super::check::CheckResult;
+use super::classify::DocumentType;
+use super::field::Field;
+use super::warning::Warning;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Review,
+    Fail,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Review => "review",
+            Verdict::Fail => "fail",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        [Verdict::Pass, Verdict::Review, Verdict::Fail]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// The lowest field confidence that passes without review. PP-OCR's character confidences on
+/// clean printed card text sit above 0.9; a misread character typically scores below 0.7.
+/// Not yet measured on OCR output (the engine had not landed when this was written): the
+/// evaluation (`xiaoban eval-docs`) reports confidences so it can be tuned.
+pub const MIN_CONFIDENCE: f32 = 0.80;
+
+/// The Chinese name of a field, for reasons and pages.
+pub fn field_label(name: &str) -> &str {
+    match name {
+        "name" => "姓名/名称",
+        "sex" => "性别",
+        "ethnicity" => "民族",
+        "birth_date" => "出生日期",
+        "address" => "住址/住所",
+        "id_number" => "公民身份号码",
+        "issuing_authority" => "签发机关",
+        "valid_from" => "有效期起始日",
+        "valid_to" => "有效期截止日",
+        "credit_code" => "统一社会信用代码",
+        "type" => "类型",
+        "legal_representative" => "法定代表人/经营者/负责人",
+        "registered_capital" => "注册资本",
+        "established_date" => "成立日期",
+        "business_term" => "营业期限",
+        "business_scope" => "经营范围",
+        "registration_authority" => "登记机关",
+        "issue_date" => "发照日期",
+        other => other,
+    }
+}
+
+/// Decides the verdict from everything the analysis found. `expected` lists the fields the
+/// document should have.
+pub fn decide(
+    document_type: DocumentType,
+    fields: &BTreeMap<String, Field>,
+    expected: &[&str],
+    checks: &[CheckResult],
+    warnings: &[Warning],
+    min_confidence: f32,
+) -> (Verdict, Vec<String>) {
+    let mut fail = Vec::new();
+    let mut review = Vec::new();
+    if document_type == DocumentType::Unknown {
+        review.push("无法判断是哪种证件（身份证人像面、国徽面或营业执照），请人工核对".to_owned());
+    }
+    for c in checks.iter().filter(|c| !c.passed) {
+        fail.push(format!("未通过核对：{}", c.detail));
+    }
+    for w in warnings.iter().filter(|w| w.is_finding()) {
+        review.push(w.detail.clone());
+    }
+    for name in expected {
+        match fields.get(*name) {
+            None => review.push(format!("未识别出“{}”，请人工核对", field_label(name))),
+            Some(f) if f.confidence < min_confidence => review.push(format!(
+                "“{}”识别把握不足（置信度 {:.2}），请人工核对",
+                field_label(name),
+                f.confidence
+            )),
+            Some(_) => {}
+        }
+    }
+    let verdict = if !fail.is_empty() {
+        Verdict::Fail
+    } else if !review.is_empty() {
+        Verdict::Review
+    } else {
+        Verdict::Pass
+    };
+    let mut reasons = fail;
+    reasons.extend(review);
+    if reasons.is_empty() {
+        reasons.push("全部核对通过，图像无异常".to_owned());
+    }
+    (verdict, reasons)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::field::FieldValue;
+    use super::*;
+
+    fn field(conf: f32) -> Field {
+        Field {
+            value: FieldValue::personal("x"),
+            confidence: conf,
+            quad: [[0.0; 2]; 4],
+        }
+    }
+
+    fn check(passed: bool) -> CheckResult {
+        CheckResult {
+            rule: "gb11643.check_character".into(),
+            passed,
+            detail: "校验码错误".into(),
+        }
+    }
+
+    fn warning(code: &str) -> Warning {
+        Warning {
+            code: code.into(),
+            detail: format!("{code} 详情"),
+        }
+    }
+
+    #[test]
+    fn pass_review_fail() {
+        let fields: BTreeMap<String, Field> = [
+            ("name".to_owned(), field(0.95)),
+            ("sex".to_owned(), field(0.99)),
+        ]
+        .into();
+        let t = DocumentType::IdCardFront;
+        let nc = warning("not_checked");
+        let (v, r) = decide(
+            t,
+            &fields,
+            &["name", "sex"],
+            &[check(true)],
+            &[nc.clone()],
+            MIN_CONFIDENCE,
+        );
+        assert_eq!(
+            (v, r.as_slice()),
+            (Verdict::Pass, &["全部核对通过，图像无异常".to_owned()][..])
+        );
+        // A warning: review, with the warning's detail as the reason.
+        let (v, r) = decide(
+            t,
+            &fields,
+            &["name"],
+            &[check(true)],
+            &[warning("blur"), nc.clone()],
+            MIN_CONFIDENCE,
+        );
+        assert_eq!(v, Verdict::Review);
+        assert_eq!(r, ["blur 详情"]);
+        // A field missing or doubtful: review.
+        let (v, r) = decide(t, &fields, &["name", "address"], &[], &[], MIN_CONFIDENCE);
+        assert_eq!(v, Verdict::Review);
+        assert!(r[0].contains("住址"));
+        let (v, r) = decide(
+            t,
+            &[("name".to_owned(), field(0.5))].into(),
+            &["name"],
+            &[],
+            &[],
+            MIN_CONFIDENCE,
+        );
+        assert_eq!(v, Verdict::Review);
+        assert!(r[0].contains("0.50"));
+        // A failed check beats everything, and its reason comes first.
+        let (v, r) = decide(
+            t,
+            &fields,
+            &["name", "address"],
+            &[check(false)],
+            &[warning("glare")],
+            MIN_CONFIDENCE,
+        );
+        assert_eq!(v, Verdict::Fail);
+        assert!(r[0].starts_with("未通过核对：校验码错误"));
+        assert_eq!(r.len(), 3);
+        // Unknown documents are for a person to look at.
+        let (v, _) = decide(
+            DocumentType::Unknown,
+            &BTreeMap::new(),
+            &[],
+            &[],
+            &[],
+            MIN_CONFIDENCE,
+        );
+        assert_eq!(v, Verdict::Review);
+        assert_eq!(
+            serde_json::to_string(&Verdict::Review).unwrap(),
+            "\"review\""
+        );
+    }
+}
