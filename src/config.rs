@@ -35,6 +35,40 @@ pub struct Config {
     /// `serve` downloads missing models it needs (default chat model, OCR, runtime) before it
     /// starts; a model that cannot be fetched is logged and the server starts without it.
     pub fetch_models_on_start: bool,
+    /// Scans of identity documents and licences uploaded for verification.
+    pub scans: ScansConfig,
+}
+
+/// The cipher that seals scans and extracted fields at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScanCipher {
+    #[serde(rename = "aes-256-gcm")]
+    Aes256Gcm,
+    /// SM4 in GCM mode (GB/T 39786-2021 favours the SM algorithms).
+    #[serde(rename = "sm4-gcm")]
+    Sm4Gcm,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScansConfig {
+    /// Cipher for new records; records sealed with the other one still open.
+    pub cipher: ScanCipher,
+    /// Scans and unmasked fields are deleted this many days after upload; the masked
+    /// outcome stays.
+    pub retention_days: u32,
+    /// Largest accepted image, in bytes.
+    pub max_upload_bytes: usize,
+}
+
+impl Default for ScansConfig {
+    fn default() -> Self {
+        ScansConfig {
+            cipher: ScanCipher::Aes256Gcm,
+            retention_days: 30,
+            max_upload_bytes: 8 * 1024 * 1024,
+        }
+    }
 }
 
 /// Which language model writes answers.
@@ -124,6 +158,7 @@ impl Default for Config {
             tokenizer: None,
             generation: GenerationConfig::default(),
             fetch_models_on_start: true,
+            scans: ScansConfig::default(),
         }
     }
 }
@@ -152,11 +187,11 @@ impl Config {
             }
             None => fig = fig.merge(Toml::file("xiaoban.toml")),
         }
-        fig = fig.merge(
-            Env::prefixed("XIAOBAN_")
-                .split("__")
-                .ignore(&["test_postgres_url"]),
-        );
+        fig = fig.merge(Env::prefixed("XIAOBAN_").split("__").ignore(&[
+            "test_postgres_url",
+            "scan_key",
+            "log",
+        ]));
         let mut c: Config = fig.extract().context("配置有误")?;
         if let Some(v) = &flags.listen {
             c.listen = v.clone();

@@ -1,6 +1,7 @@
 //! Xiaoban (小办): a self-hostable assistant for government service platforms.
 //! See ARCHITECTURE.md for the map of this crate.
 
+pub mod account;
 pub mod answer;
 pub mod assistant;
 pub mod bench;
@@ -13,9 +14,9 @@ pub mod metrics;
 pub mod models;
 pub mod ocr;
 pub mod privacy;
+pub mod scans;
 pub mod scan;
 pub mod search;
 pub mod server;
 pub mod store;
-pub mod verify;
 pub mod web;

@@ -97,18 +97,10 @@ enum Command {
     },
     /// Check identifiers read one per line from stdin.
     Validate { kind: IdKind },
-    /// Evaluate document verification on specimens from scripts/make_specimens.py.
-    EvalDocs {
-        /// Folder with the images and truth.json.
-        dir: PathBuf,
-        /// Read the generator's text lines instead of running OCR (measures the analysis alone).
-        #[arg(long)]
-        truth_lines: bool,
-        /// Form mapping files.
-        #[arg(long, default_value = "forms")]
-        forms: PathBuf,
-        #[arg(long)]
-        json: bool,
+    /// Staff accounts: add, disable, reset a password (passwords are read from stdin).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
     },
     /// Read the text of an image with OCR (debugging): lines, confidences, boxes, timings.
     Ocr {
@@ -155,6 +147,21 @@ enum ModelsAction {
     },
     /// Hash every file on disk against the manifest; non-zero exit if one differs.
     Verify,
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user; the password (at least 8 characters) is the first line of stdin.
+    Add {
+        name: String,
+        /// clerk, supervisor, admin or auditor.
+        #[arg(long)]
+        role: xiaoban::account::Role,
+    },
+    /// Disable a user and end their sessions.
+    Disable { name: String },
+    /// Set a new password (first line of stdin), enable the user and end their sessions.
+    Reset { name: String },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -256,12 +263,7 @@ fn main() -> Result<()> {
             Ok(())
         }),
         Command::Validate { kind } => cmd_validate(kind),
-        Command::EvalDocs {
-            dir,
-            truth_lines,
-            forms,
-            json,
-        } => xiaoban::verify::eval::command(&config, &dir, truth_lines, &forms, json),
+        Command::User { action } => rt.block_on(cmd_user(&config, action)),
         Command::Ocr {
             image,
             bench,
@@ -282,6 +284,38 @@ fn main() -> Result<()> {
             rounds,
         } => xiaoban::bench::run(&config, passages, &questions, rounds),
     }
+}
+
+/// The first line of stdin, without its line ending.
+fn read_password() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("从标准输入读取密码")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn cmd_user(config: &Config, action: UserAction) -> Result<()> {
+    let store = xiaoban::store::Store::connect(&config.database_url()).await?;
+    let accounts = xiaoban::account::Accounts::new(store);
+    match action {
+        UserAction::Add { name, role } => {
+            let password = read_password()?;
+            accounts.add_user(&name, role, &password).await?;
+            println!("已添加用户 {name}（{role}）。");
+        }
+        UserAction::Disable { name } => {
+            accounts.disable(&name).await?;
+            println!("已停用用户 {name}，其登录已全部失效。");
+        }
+        UserAction::Reset { name } => {
+            let password = read_password()?;
+            accounts.reset_password(&name, &password).await?;
+            println!("已重设用户 {name} 的密码，其原有登录已全部失效。");
+        }
+    }
+    Ok(())
 }
 
 fn cmd_index(config: &Config, json: bool) -> Result<()> {

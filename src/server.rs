@@ -1,12 +1,15 @@
 //! Starting the server: open the store, make sure an index exists, serve HTTP, and keep the
 //! index fresh and old conversations purged in the background.
 
+use crate::account::Accounts;
 use crate::assistant::Assistant;
 use crate::config::Config;
 use crate::llm::engine::{self, Availability, Engine};
 use crate::metrics::Metrics;
+use crate::scans::{self, Desk};
 use crate::search::{self, IndexHandle};
 use crate::store::Store;
+use crate::store::seal::ScanKey;
 use crate::web::{self, AppState};
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
@@ -38,6 +41,23 @@ pub async fn bind(config: Config) -> Result<Server> {
 
 /// As [`bind`], with the generation engine given (any `Generator`, e.g. one built elsewhere).
 pub async fn bind_with(config: Config, engine: (Option<Engine>, Availability)) -> Result<Server> {
+    let reader = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || scans::reader_from_config(&config)
+    })
+    .await?;
+    bind_with_reader(config, engine, reader).await
+}
+
+/// As [`bind_with`], with the document reader given (tests, another OCR engine).
+pub async fn bind_with_reader(
+    config: Config,
+    engine: (Option<Engine>, Availability),
+    reader: (Option<Arc<dyn scans::DocumentReader>>, scans::Availability),
+) -> Result<Server> {
+    if let Some(hint) = &reader.1.hint {
+        tracing::warn!(hint = hint.as_str(), "document verification unavailable");
+    }
     let (engine, generation) = engine;
     match (&engine, &generation.hint) {
         (Some(_), _) => tracing::info!(
@@ -63,6 +83,9 @@ pub async fn bind_with(config: Config, engine: (Option<Engine>, Availability)) -
     }
     let index = IndexHandle::open(&config.data_dir)?;
     let metrics = Arc::new(Metrics::new());
+    let key = ScanKey::load_or_create(&config.data_dir)?;
+    let desk = Arc::new(Desk::new(store.clone(), &key, config.scans.clone(), reader));
+    let accounts = Accounts::new(store.clone());
     let state = Arc::new(AppState {
         assistant: Assistant {
             index,
@@ -73,6 +96,8 @@ pub async fn bind_with(config: Config, engine: (Option<Engine>, Availability)) -
         },
         metrics,
         generation,
+        accounts,
+        desk,
     });
     note_index(&state);
     let listener = TcpListener::bind(&config.listen)
@@ -144,6 +169,7 @@ impl Server {
                 }
             }
         });
+        let scan_purger = scans::spawn_purge(self.state.desk.clone(), PURGE_EVERY);
         tracing::info!(addr = %self.local_addr(), "serving: widget at /widget, API at /api/v1");
         let app = web::router(self.state.clone());
         let result = axum::serve(
@@ -154,6 +180,7 @@ impl Server {
         .await;
         refresher.abort();
         purger.abort();
+        scan_purger.abort();
         result.context("server failed")
     }
 }

@@ -8,6 +8,11 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 use std::fmt;
 
+pub mod access_log;
+pub mod jobs;
+pub mod seal;
+pub mod users;
+
 /// Schema steps, applied in order once each. Types are kept to what both databases share.
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS conversations (
@@ -118,9 +123,32 @@ impl Store {
                 .execute(&pool)
                 .await?;
         }
-        for step in SCHEMA {
-            sqlx::query(*step).execute(&pool).await?;
+        // One connection brings the schema up to date at a time (PostgreSQL's concurrent
+        // `CREATE … IF NOT EXISTS` can otherwise collide).
+        let blob = if url.starts_with("sqlite") {
+            "BLOB"
+        } else {
+            "BYTEA"
+        };
+        let mut tx = pool.begin().await?;
+        if !url.starts_with("sqlite") {
+            sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(7418321)) AS l")
+                .execute(&mut *tx)
+                .await?;
         }
+        let steps = SCHEMA
+            .iter()
+            .chain(users::SCHEMA)
+            .chain(jobs::SCHEMA)
+            .chain(access_log::SCHEMA);
+        for step in steps {
+            let sql = step.replace("{blob}", blob);
+            // Built from the constant steps above; nothing from outside.
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(Store { pool })
     }
 

@@ -300,6 +300,8 @@ pub struct Health {
     pub generation: Availability,
     /// Questions waiting for the language model now.
     pub generation_queue: usize,
+    /// Whether document verification works, and if not, how to make it work.
+    pub verification: crate::scans::Availability,
 }
 
 /// Liveness and readiness, with the index in use.
@@ -322,6 +324,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         },
         generation: state.generation.clone(),
         generation_queue: state.assistant.queued(),
+        verification: state.desk.availability.clone(),
     };
     let status = if db_ok {
         StatusCode::OK

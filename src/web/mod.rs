@@ -2,8 +2,10 @@
 //! that knows about HTTP; everything it does goes through `Assistant`.
 
 pub mod api;
+pub mod auth_api;
 pub mod pages;
 pub mod problem;
+pub mod verify_api;
 
 use crate::assistant::Assistant;
 use crate::metrics::Metrics;
@@ -21,6 +23,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Whether a language model writes answers, and if not, how to get one.
     pub generation: crate::llm::engine::Availability,
+    /// Staff accounts and sign-in.
+    pub accounts: crate::account::Accounts,
+    /// Document verification jobs, their sealed scans and the access log.
+    pub desk: Arc<crate::scans::Desk>,
 }
 
 #[derive(OpenApi)]
@@ -29,7 +35,21 @@ pub struct AppState {
         title = "Xiaoban 小办 API",
         description = "政务服务智能助手的问答接口。Errors are application/problem+json (RFC 9457)."
     ),
-    paths(api::chat, api::chat_stream, api::feedback, api::healthz, api::metrics),
+    paths(
+        api::chat,
+        api::chat_stream,
+        api::feedback,
+        api::healthz,
+        api::metrics,
+        auth_api::login,
+        auth_api::logout,
+        verify_api::verify,
+        verify_api::job,
+        verify_api::scan,
+        verify_api::start_batch,
+        verify_api::batch,
+        verify_api::access_log
+    ),
     components(schemas(
         api::ChatRequest,
         api::ChatResponse,
@@ -39,6 +59,15 @@ pub struct AppState {
         api::StreamDelta,
         api::StreamQueue,
         crate::llm::engine::Availability,
+        crate::scans::Availability,
+        auth_api::LoginRequest,
+        auth_api::LoginResponse,
+        verify_api::VerifyJson,
+        verify_api::BatchStarted,
+        verify_api::AccessLog,
+        crate::scans::JobView,
+        crate::scans::BatchView,
+        crate::store::access_log::AccessEntry,
         problem::Problem
     ))
 )]
@@ -62,7 +91,7 @@ async fn not_found() -> problem::Problem {
 }
 
 /// The whole application. Request bodies are capped at 64 KB (a question is at most 500
-/// characters).
+/// characters), except the image uploads, which have limits of their own.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(pages::home))
@@ -76,8 +105,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/openapi.json", get(openapi))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
+        .route("/api/v1/auth/login", post(auth_api::login))
+        .route("/api/v1/auth/logout", post(auth_api::logout))
+        .merge(verify_api::read_routes())
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .merge(verify_api::routes(state.desk.config.max_upload_bytes))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

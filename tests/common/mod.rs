@@ -87,6 +87,31 @@ pub async fn start_with_generator(
     run(server, config, data)
 }
 
+/// Starts a server whose documents are read by `reader` (a test's scripted reader); `None`
+/// is a server without the OCR models.
+pub async fn start_with_reader(
+    config: Config,
+    data: tempfile::TempDir,
+    reader: Option<std::sync::Arc<dyn xiaoban::scans::DocumentReader>>,
+) -> TestServer {
+    let engine = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || xiaoban::llm::engine::from_config(&config)
+    })
+    .await
+    .expect("engine");
+    let availability = xiaoban::scans::Availability {
+        available: reader.is_some(),
+        hint: reader
+            .is_none()
+            .then(|| xiaoban::scans::FETCH_HINT.to_string()),
+    };
+    let server = xiaoban::server::bind_with_reader(config.clone(), engine, (reader, availability))
+        .await
+        .expect("server starts");
+    run(server, config, data)
+}
+
 fn run(server: xiaoban::server::Server, config: Config, data: tempfile::TempDir) -> TestServer {
     let base = format!("http://{}", server.local_addr());
     let (tx, rx) = oneshot::channel::<()>();

@@ -1,0 +1,559 @@
+//! The verification desk: a clerk's upload becomes a job. The document reader (OCR and the
+//! checks of `crate::verify`) reads it; the scans and the full report are sealed at rest
+//! ([`crate::store::seal`]); the masked outcome is what stays readable and what remains after
+//! the retention period; every view of a scan, reveal of fields and upload is written to the
+//! access log.
+//!
+//! **Invariants:** nothing here knows about HTTP; no personal data in log lines or error
+//! messages (reader errors are redacted before they are kept or shown); a clerk reaches only
+//! their own jobs, a supervisor every job, other roles none.
+
+pub mod mask;
+
+use crate::account::{Principal, Role};
+use crate::config::{Config, ScansConfig};
+use crate::store::Store;
+use crate::store::access_log::Access;
+use crate::store::jobs::{Finished, JobRecord, JobStatus};
+use crate::store::seal::{ScanKey, SealError, Sealer};
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Reads one document from its images: which document, fields, checks, warnings, verdict,
+/// pre-fill, as the JSON of `verify::Report`.
+pub trait DocumentReader: Send + Sync {
+    fn read(&self, front: &[u8], back: Option<&[u8]>, today: NaiveDate)
+    -> Result<Value, ReadError>;
+}
+
+/// Why a reader gave no report. The message may be shown to the clerk (after redaction).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The image is not a document the reader knows, or nothing could be read from it.
+    #[error("{0}")]
+    Unreadable(String),
+    /// The reader failed (model error, bug).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Whether documents can be verified, and if not, what to do.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Availability {
+    pub available: bool,
+    /// How to make verification available, when it is not.
+    pub hint: Option<String>,
+}
+
+/// What an administrator runs when the OCR models are missing.
+pub const FETCH_HINT: &str = "证件识别暂不可用：识别模型未安装。请运行 `xiaoban models fetch pp-ocrv4 onnxruntime` 后重启服务。";
+
+/// The reader the configuration allows: the OCR models and runtime must be on disk.
+pub fn reader_from_config(config: &Config) -> (Option<Arc<dyn DocumentReader>>, Availability) {
+    let _ = config;
+    (
+        None,
+        Availability {
+            available: false,
+            hint: Some(FETCH_HINT.to_string()),
+        },
+    )
+}
+
+/// Kinds of image accepted, by their first bytes.
+pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some("image/png"),
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'E',
+            b'B',
+            b'P',
+            ..,
+        ] => Some("image/webp"),
+        [b'B', b'M', ..] => Some("image/bmp"),
+        [b'I', b'I', 0x2A, 0x00, ..] | [b'M', b'M', 0x00, 0x2A, ..] => Some("image/tiff"),
+        _ => None,
+    }
+}
+
+/// Which image of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Front,
+    Back,
+}
+
+impl Side {
+    fn label(self) -> &'static str {
+        match self {
+            Side::Front => "front",
+            Side::Back => "back",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("上传的图片是空的，请重新选择文件。")]
+    Empty,
+    #[error("上传的文件不是图片（支持 JPEG、PNG、WebP、BMP、TIFF）。")]
+    NotAnImage,
+    #[error("图片太大：每张不超过 {} MB。", .0 / (1024 * 1024))]
+    TooLarge(usize),
+    #[error("一次最多上传 {0} 张图片。")]
+    TooMany(usize),
+    #[error("没有这个核验任务，或您无权查看。")]
+    NotFound,
+    #[error("扫描件已超过保存期限，已被删除；只保留了打码后的核验结果。")]
+    Purged,
+    #[error("这个任务没有背面图片。")]
+    NoBack,
+    #[error("无法识别证件：{0}")]
+    Unreadable(String),
+    /// A sealed record did not open: the key changed or the record was altered.
+    #[error(transparent)]
+    Sealed(#[from] SealError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Most images in one batch.
+pub const MAX_BATCH: usize = 20;
+
+/// A job as shown: the masked outcome, or with `reveal` the full report.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JobView {
+    pub job_id: String,
+    pub status: JobStatus,
+    pub owner: String,
+    pub batch_id: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub document_type: Option<String>,
+    pub verdict: Option<String>,
+    /// Whether field values are masked (the default) or shown in full (`reveal`, logged).
+    pub masked: bool,
+    /// Whether the scans and the full report have been deleted after the retention period.
+    pub purged: bool,
+    pub has_back: bool,
+    /// The report (`fields`, `checks`, `warnings`, `reasons`, `prefill`), masked unless
+    /// revealed.
+    #[schema(value_type = Object)]
+    pub report: Option<Value>,
+    /// Why the job failed.
+    pub error: Option<String>,
+}
+
+/// A batch's progress.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BatchView {
+    pub batch_id: String,
+    pub done: usize,
+    pub total: usize,
+    pub jobs: Vec<JobView>,
+}
+
+pub struct Desk {
+    store: Store,
+    sealer: Sealer,
+    reader: Option<Arc<dyn DocumentReader>>,
+    pub availability: Availability,
+    pub config: ScansConfig,
+}
+
+fn aad(job_id: &str, part: &str) -> Vec<u8> {
+    format!("xiaoban:job:{job_id}:{part}").into_bytes()
+}
+
+/// Supervisors see every job; clerks their own; nobody else any.
+pub fn may_see(who: &Principal, job: &JobRecord) -> bool {
+    match who.role {
+        Role::Supervisor => true,
+        Role::Clerk => job.owner == who.user,
+        Role::Admin | Role::Auditor => false,
+    }
+}
+
+fn today() -> NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
+/// What the desk keeps of a report, and the response fields beside it.
+fn summary_of(report: &Value) -> (Option<String>, Option<String>, Value) {
+    let s = |k: &str| report.get(k).and_then(Value::as_str).map(str::to_string);
+    (
+        s("document_type"),
+        s("verdict"),
+        mask::masked_report(report),
+    )
+}
+
+impl Desk {
+    pub fn new(
+        store: Store,
+        key: &ScanKey,
+        config: ScansConfig,
+        reader: (Option<Arc<dyn DocumentReader>>, Availability),
+    ) -> Desk {
+        Desk {
+            store,
+            sealer: Sealer::new(key, config.cipher),
+            availability: reader.1,
+            reader: reader.0,
+            config,
+        }
+    }
+
+    fn reader(&self) -> Result<Arc<dyn DocumentReader>, DeskError> {
+        self.reader.clone().ok_or_else(|| {
+            DeskError::Unavailable(
+                self.availability
+                    .hint
+                    .clone()
+                    .unwrap_or_else(|| FETCH_HINT.to_string()),
+            )
+        })
+    }
+
+    /// Checks one uploaded image.
+    pub fn check_image(&self, bytes: &[u8]) -> Result<(), DeskError> {
+        if bytes.is_empty() {
+            return Err(DeskError::Empty);
+        }
+        if bytes.len() > self.config.max_upload_bytes {
+            return Err(DeskError::TooLarge(self.config.max_upload_bytes));
+        }
+        sniff_image(bytes).ok_or(DeskError::NotAnImage)?;
+        Ok(())
+    }
+
+    /// Verifies one document now: the job is stored sealed and logged as `create`; the full
+    /// report goes back to the uploader.
+    pub async fn verify(
+        &self,
+        who: &Principal,
+        front: Vec<u8>,
+        back: Option<Vec<u8>>,
+    ) -> Result<(String, Value), DeskError> {
+        let reader = self.reader()?;
+        self.check_image(&front)?;
+        if let Some(b) = &back {
+            self.check_image(b)?;
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        self.store
+            .insert_job(
+                &id,
+                &who.user,
+                None,
+                self.sealer.seal(&aad(&id, "front"), &front),
+                back.as_ref()
+                    .map(|b| self.sealer.seal(&aad(&id, "back"), b)),
+            )
+            .await?;
+        self.store
+            .log_access(&who.user, who.role.as_str(), &id, Access::Create)
+            .await?;
+        let report = self.read(&reader, &id, front, back).await?;
+        Ok((id, report))
+    }
+
+    /// Reads a stored job's images and records the result.
+    async fn read(
+        &self,
+        reader: &Arc<dyn DocumentReader>,
+        id: &str,
+        front: Vec<u8>,
+        back: Option<Vec<u8>>,
+    ) -> Result<Value, DeskError> {
+        let started = std::time::Instant::now();
+        let r = reader.clone();
+        let read = tokio::task::spawn_blocking(move || r.read(&front, back.as_deref(), today()))
+            .await
+            .context("document reader task")?;
+        match read {
+            Ok(report) => {
+                let (document_type, verdict, masked) = summary_of(&report);
+                let sealed = self.sealer.seal(
+                    &aad(id, "report"),
+                    &serde_json::to_vec(&report).context("report")?,
+                );
+                self.store
+                    .finish_job(
+                        id,
+                        Finished {
+                            status: JobStatus::Done,
+                            document_type: document_type.as_deref(),
+                            verdict: verdict.as_deref(),
+                            outcome: Some(&masked.to_string()),
+                            error: None,
+                            report: Some(sealed),
+                        },
+                    )
+                    .await?;
+                tracing::info!(
+                    job = id,
+                    document_type = document_type.as_deref().unwrap_or(""),
+                    verdict = verdict.as_deref().unwrap_or(""),
+                    ms = started.elapsed().as_millis() as u64,
+                    "document verified"
+                );
+                Ok(report)
+            }
+            Err(e) => {
+                // The reader's message could quote what it read: redacted before anything
+                // keeps or shows it.
+                let why = crate::privacy::redact(&e.to_string()).text;
+                let failed = matches!(e, ReadError::Failed(_));
+                let error = if failed {
+                    "识别过程出错，请稍后重试或人工核验。".to_string()
+                } else {
+                    why
+                };
+                self.store
+                    .finish_job(
+                        id,
+                        Finished {
+                            status: JobStatus::Failed,
+                            document_type: None,
+                            verdict: None,
+                            outcome: None,
+                            error: Some(&error),
+                            report: None,
+                        },
+                    )
+                    .await?;
+                if failed {
+                    tracing::error!(job = id, "document reader failed");
+                    Err(DeskError::Internal(anyhow::anyhow!(
+                        "document reader failed"
+                    )))
+                } else {
+                    tracing::info!(job = id, "document could not be read");
+                    Err(DeskError::Unreadable(error))
+                }
+            }
+        }
+    }
+
+    /// Stores a batch of front images as pending jobs and reads them one after another in the
+    /// background; returns the batch id at once.
+    pub async fn start_batch(
+        self: &Arc<Self>,
+        who: &Principal,
+        images: Vec<Vec<u8>>,
+    ) -> Result<String, DeskError> {
+        let reader = self.reader()?;
+        if images.is_empty() {
+            return Err(DeskError::Empty);
+        }
+        if images.len() > MAX_BATCH {
+            return Err(DeskError::TooMany(MAX_BATCH));
+        }
+        for img in &images {
+            self.check_image(img)?;
+        }
+        let batch_id = uuid::Uuid::new_v4().simple().to_string();
+        self.store
+            .insert_batch(&batch_id, &who.user, images.len() as i64)
+            .await?;
+        let mut work = Vec::with_capacity(images.len());
+        for (seq, img) in images.into_iter().enumerate() {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            self.store
+                .insert_job(
+                    &id,
+                    &who.user,
+                    Some((&batch_id, seq as i64)),
+                    self.sealer.seal(&aad(&id, "front"), &img),
+                    None,
+                )
+                .await?;
+            self.store
+                .log_access(&who.user, who.role.as_str(), &id, Access::Create)
+                .await?;
+            work.push((id, img));
+        }
+        let desk = self.clone();
+        let batch = batch_id.clone();
+        tokio::spawn(async move {
+            let total = work.len();
+            for (id, img) in work {
+                match desk.read(&reader, &id, img, None).await {
+                    Ok(_) | Err(DeskError::Unreadable(_)) => {}
+                    Err(e) => tracing::error!(job = %id, error = %e, "batch job failed"),
+                }
+            }
+            tracing::info!(batch = %batch, jobs = total, "batch finished");
+        });
+        Ok(batch_id)
+    }
+
+    async fn visible_job(&self, who: &Principal, id: &str) -> Result<JobRecord, DeskError> {
+        match self.store.job(id).await? {
+            Some(job) if may_see(who, &job) => Ok(job),
+            _ => Err(DeskError::NotFound),
+        }
+    }
+
+    fn view(
+        &self,
+        job: &JobRecord,
+        report: Option<Value>,
+        masked: bool,
+        has_back: bool,
+    ) -> JobView {
+        JobView {
+            job_id: job.id.clone(),
+            status: job.status,
+            owner: job.owner.clone(),
+            batch_id: job.batch_id.clone(),
+            created_at: job.created_at,
+            document_type: job.document_type.clone(),
+            verdict: job.verdict.clone(),
+            masked,
+            purged: job.purged_at.is_some(),
+            has_back,
+            report,
+            error: job.error.clone(),
+        }
+    }
+
+    /// A job, masked; with `reveal` the full report (logged as `reveal_field`). After the
+    /// retention period only the masked outcome exists.
+    pub async fn job(&self, who: &Principal, id: &str, reveal: bool) -> Result<JobView, DeskError> {
+        let job = self.visible_job(who, id).await?;
+        let sealed = self
+            .store
+            .job_sealed(id)
+            .await?
+            .ok_or(DeskError::NotFound)?;
+        let has_back = sealed.scan_back.is_some();
+        let masked: Option<Value> = job
+            .outcome
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .context("stored outcome")?;
+        if !reveal {
+            return Ok(self.view(&job, masked, true, has_back));
+        }
+        let Some(report) = sealed.report else {
+            if job.purged_at.is_some() {
+                return Err(DeskError::Purged);
+            }
+            return Ok(self.view(&job, masked, true, has_back));
+        };
+        let plain = self.sealer.open(&aad(id, "report"), &report)?;
+        let report: Value = serde_json::from_slice(&plain).context("sealed report")?;
+        self.store
+            .log_access(&who.user, who.role.as_str(), id, Access::RevealField)
+            .await?;
+        Ok(self.view(&job, Some(report), false, has_back))
+    }
+
+    /// The decrypted image of one side (logged as `view_scan`) and its media type.
+    pub async fn scan(
+        &self,
+        who: &Principal,
+        id: &str,
+        side: Side,
+    ) -> Result<(Vec<u8>, &'static str), DeskError> {
+        let job = self.visible_job(who, id).await?;
+        let sealed = self
+            .store
+            .job_sealed(id)
+            .await?
+            .ok_or(DeskError::NotFound)?;
+        let blob = match side {
+            Side::Front => sealed.scan_front,
+            Side::Back => sealed.scan_back,
+        };
+        let Some(blob) = blob else {
+            return Err(if job.purged_at.is_some() {
+                DeskError::Purged
+            } else {
+                DeskError::NoBack
+            });
+        };
+        let image = self.sealer.open(&aad(id, side.label()), &blob)?;
+        self.store
+            .log_access(&who.user, who.role.as_str(), id, Access::ViewScan)
+            .await?;
+        let kind = sniff_image(&image).unwrap_or("application/octet-stream");
+        Ok((image, kind))
+    }
+
+    /// A batch's progress with each job's masked outcome.
+    pub async fn batch(&self, who: &Principal, id: &str) -> Result<BatchView, DeskError> {
+        let batch = self.store.batch(id).await?.ok_or(DeskError::NotFound)?;
+        let visible = match who.role {
+            Role::Supervisor => true,
+            Role::Clerk => batch.owner == who.user,
+            _ => false,
+        };
+        if !visible {
+            return Err(DeskError::NotFound);
+        }
+        let jobs = self.store.batch_jobs(id).await?;
+        let views: Vec<JobView> = jobs
+            .iter()
+            .map(|j| {
+                let masked = j
+                    .outcome
+                    .as_deref()
+                    .and_then(|o| serde_json::from_str(o).ok());
+                self.view(j, masked, true, false)
+            })
+            .collect();
+        Ok(BatchView {
+            batch_id: batch.id,
+            done: views
+                .iter()
+                .filter(|v| v.status != JobStatus::Pending)
+                .count(),
+            total: batch.total as usize,
+            jobs: views,
+        })
+    }
+
+    /// Deletes scans and full reports older than the retention period.
+    pub async fn purge(&self) -> Result<u64> {
+        let cutoff =
+            chrono::Utc::now().timestamp() - i64::from(self.config.retention_days) * 86_400;
+        self.store.purge_scans_before(cutoff).await
+    }
+}
+
+/// Purges expired scans now and then every `every`, until aborted.
+pub fn spawn_purge(desk: Arc<Desk>, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match desk.purge().await {
+                Ok(n) if n > 0 => tracing::info!(jobs = n, "deleted scans past their retention"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "scan purge failed"),
+            }
+            if let Err(e) = desk.store.purge_sessions().await {
+                tracing::error!(error = %e, "session purge failed");
+            }
+        }
+    })
+}

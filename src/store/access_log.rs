@@ -1,0 +1,116 @@
+//! Who looked at what (Data Security Law: log access to sensitive personal information). One
+//! row per view of a scan, reveal of unmasked fields, upload or export; never deleted with the
+//! scans.
+
+use super::{Store, now};
+use anyhow::Result;
+use serde::Serialize;
+use sqlx::Row;
+
+pub(super) const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS access_log (
+        id TEXT PRIMARY KEY,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        action TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS access_log_by_time ON access_log (at)",
+    "CREATE INDEX IF NOT EXISTS access_log_by_job ON access_log (job_id, at)",
+];
+
+/// What was done with a job's personal data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// The decrypted scan was shown.
+    ViewScan,
+    /// Unmasked field values were shown.
+    RevealField,
+    /// The job was created (the uploader saw the full result).
+    Create,
+    /// The result was exported.
+    Export,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::ViewScan => "view_scan",
+            Access::RevealField => "reveal_field",
+            Access::Create => "create",
+            Access::Export => "export",
+        }
+    }
+}
+
+/// One access, as read back.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AccessEntry {
+    /// Unix seconds.
+    pub at: i64,
+    /// The user's name.
+    pub actor: String,
+    pub role: String,
+    pub job_id: String,
+    pub action: String,
+}
+
+/// Which entries to read.
+#[derive(Debug, Clone, Default)]
+pub struct AccessQuery {
+    pub job_id: Option<String>,
+    pub actor: Option<String>,
+    /// Only entries at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    pub limit: i64,
+}
+
+impl Store {
+    pub async fn log_access(
+        &self,
+        actor: &str,
+        role: &str,
+        job_id: &str,
+        action: Access,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO access_log (id, at, actor, role, job_id, action) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(uuid::Uuid::new_v4().simple().to_string())
+        .bind(now())
+        .bind(actor)
+        .bind(role)
+        .bind(job_id)
+        .bind(action.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Entries matching `q`, newest first.
+    pub async fn access_log(&self, q: &AccessQuery) -> Result<Vec<AccessEntry>> {
+        let rows = sqlx::query(
+            "SELECT at, actor, role, job_id, action FROM access_log
+             WHERE ($1 = '' OR job_id = $1) AND ($2 = '' OR actor = $2) AND at >= $3
+             ORDER BY at DESC, id LIMIT $4",
+        )
+        .bind(q.job_id.clone().unwrap_or_default())
+        .bind(q.actor.clone().unwrap_or_default())
+        .bind(q.since.unwrap_or(0))
+        .bind(q.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AccessEntry {
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    role: r.try_get("role")?,
+                    job_id: r.try_get("job_id")?,
+                    action: r.try_get("action")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,506 @@
+//! The document verification API for window clerks and supervisors, and the access log for
+//! supervisors and auditors. Who may call what is [`RULES`]; a clerk reaches only their own
+//! jobs (others answer 404, as if they did not exist).
+
+use super::AppState;
+use super::auth_api::{Denied, require};
+use super::problem::Problem;
+use crate::account::{Principal, Role};
+use crate::scans::{BatchView, DeskError, JobView, MAX_BATCH, Side};
+use crate::store::access_log::{AccessEntry, AccessQuery};
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// Roles that verify documents and read jobs.
+pub const VERIFY_ROLES: &[Role] = &[Role::Clerk, Role::Supervisor];
+/// Roles that read the access log.
+pub const ACCESS_LOG_ROLES: &[Role] = &[Role::Supervisor, Role::Auditor];
+
+/// Every route of this module with the roles allowed on it (the route × role test reads it).
+pub const RULES: &[(&str, &str, &[Role])] = &[
+    ("POST", "/api/v1/verify", VERIFY_ROLES),
+    ("GET", "/api/v1/verify/{job_id}", VERIFY_ROLES),
+    ("GET", "/api/v1/verify/{job_id}/scan", VERIFY_ROLES),
+    ("POST", "/api/v1/verify/batch", VERIFY_ROLES),
+    ("GET", "/api/v1/verify/batch/{batch_id}", VERIFY_ROLES),
+    ("GET", "/api/v1/access-log", ACCESS_LOG_ROLES),
+];
+
+/// The upload routes, each with a body limit fitting its images (the rest of the API keeps
+/// its 64 KB limit).
+pub fn routes(max_upload_bytes: usize) -> Router<Arc<AppState>> {
+    // Two images, base64 in JSON (4/3) or multipart, plus the envelope.
+    let single = max_upload_bytes.saturating_mul(3).saturating_add(64 * 1024);
+    let batch = max_upload_bytes
+        .saturating_mul(MAX_BATCH + 1)
+        .saturating_add(64 * 1024);
+    Router::new()
+        .route(
+            "/api/v1/verify",
+            post(verify).layer(DefaultBodyLimit::max(single)),
+        )
+        .route(
+            "/api/v1/verify/batch",
+            post(start_batch).layer(DefaultBodyLimit::max(batch)),
+        )
+}
+
+/// The reading routes (small requests, under the API's 64 KB limit).
+pub fn read_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/verify/{job_id}", get(job))
+        .route("/api/v1/verify/{job_id}/scan", get(scan))
+        .route("/api/v1/verify/batch/{batch_id}", get(batch))
+        .route("/api/v1/access-log", get(access_log))
+}
+
+fn desk_problem(state: &AppState, e: DeskError) -> Denied {
+    let (status, kind, title) = match &e {
+        DeskError::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "verification-unavailable",
+            "Verification unavailable",
+        ),
+        DeskError::Empty => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty-image",
+            "Empty image",
+        ),
+        DeskError::NotAnImage => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not-an-image",
+            "Not an image",
+        ),
+        DeskError::TooLarge(_) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "image-too-large",
+            "Image too large",
+        ),
+        DeskError::TooMany(_) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-many-images",
+            "Too many images",
+        ),
+        DeskError::NotFound => (StatusCode::NOT_FOUND, "unknown-job", "Unknown job"),
+        DeskError::Purged => (StatusCode::GONE, "scan-deleted", "Scan deleted"),
+        DeskError::NoBack => (StatusCode::NOT_FOUND, "no-back-image", "No back image"),
+        DeskError::Unreadable(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unreadable-document",
+            "Document could not be read",
+        ),
+        DeskError::Sealed(err) => {
+            tracing::error!(error = %err, "a sealed record did not open");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "scan-key-mismatch",
+                "Sealed record does not open",
+            )
+        }
+        DeskError::Internal(err) => {
+            tracing::error!(error = %err, "verification request failed");
+            let p = Problem::internal();
+            state.note_problem(&p);
+            return Denied(p);
+        }
+    };
+    let p = Problem::new(status, kind, title, e.to_string());
+    let p = if matches!(e, DeskError::Unavailable(_)) {
+        p.retry_after(3600)
+    } else {
+        p
+    };
+    state.note_problem(&p);
+    Denied(p)
+}
+
+fn bad_body(state: &AppState, status: StatusCode, detail: &str) -> Denied {
+    let p = Problem::new(status, "invalid-upload", "Invalid upload", detail);
+    state.note_problem(&p);
+    Denied(p)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct VerifyJson {
+    /// The front (or only) image, base64 (a `data:image/…;base64,` prefix is allowed).
+    pub image: String,
+    /// The back of an identity card, base64.
+    pub image_back: Option<String>,
+}
+
+fn decode_image(state: &AppState, text: &str) -> Result<Vec<u8>, Denied> {
+    let text = match text.strip_prefix("data:") {
+        Some(rest) => rest.split_once(',').map_or(rest, |(_, b)| b),
+        None => text,
+    };
+    let text: String = text.split_ascii_whitespace().collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(&text)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&text))
+        .map_err(|_| {
+            bad_body(
+                state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "图片不是有效的 base64 编码。",
+            )
+        })
+}
+
+fn multipart_error(state: &AppState, e: axum::extract::multipart::MultipartError) -> Denied {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return desk_problem(
+            state,
+            DeskError::TooLarge(state.desk.config.max_upload_bytes),
+        );
+    }
+    bad_body(
+        state,
+        StatusCode::BAD_REQUEST,
+        "上传内容无法读取：请用 multipart/form-data 上传图片。",
+    )
+}
+
+/// The files of a multipart upload, by field name.
+async fn files(state: &AppState, mut form: Multipart) -> Result<Vec<(String, Vec<u8>)>, Denied> {
+    let mut out = Vec::new();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            // A form without a single part (just the closing boundary) is an upload of
+            // nothing, said as such below.
+            Err(e) if out.is_empty() && e.status() != StatusCode::PAYLOAD_TOO_LARGE => break,
+            Err(e) => return Err(multipart_error(state, e)),
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let bytes = field.bytes().await.map_err(|e| multipart_error(state, e))?;
+        out.push((name, bytes.to_vec()));
+    }
+    Ok(out)
+}
+
+fn is_multipart(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"))
+}
+
+fn too_large_body(state: &AppState, e: &axum::extract::rejection::BytesRejection) -> Denied {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        desk_problem(
+            state,
+            DeskError::TooLarge(state.desk.config.max_upload_bytes),
+        )
+    } else {
+        bad_body(state, e.status(), "请求体无法读取。")
+    }
+}
+
+/// Verify one document. Multipart with `image` and optionally `image_back`, or JSON with the
+/// same names in base64. The full result goes back to the uploader and the upload is logged;
+/// the scans are stored encrypted and deleted after the retention period.
+#[utoipa::path(post, path = "/api/v1/verify", request_body(content = VerifyJson, description = "JSON with base64 images, or multipart/form-data with `image` and `image_back` files"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report: job_id, document_type, fields {value, confidence, box}, checks, warnings, verdict, reasons, prefill", body = Object),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Image too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not an image", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Empty image, bad base64, or no document could be read", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The OCR models are not installed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn verify(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    req: Request,
+) -> Result<Json<serde_json::Value>, Denied> {
+    require(&who, VERIFY_ROLES)?;
+    if !state.desk.availability.available {
+        return Err(desk_problem(
+            &state,
+            DeskError::Unavailable(state.desk.availability.hint.clone().unwrap_or_default()),
+        ));
+    }
+    let (front, back) = if is_multipart(&req) {
+        let form = Multipart::from_request(req, &state).await.map_err(|_| {
+            bad_body(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "上传内容无法读取：multipart 格式有误。",
+            )
+        })?;
+        let mut front = None;
+        let mut back = None;
+        for (name, bytes) in files(&state, form).await? {
+            match name.as_str() {
+                "image" | "image_front" | "front" => front = Some(bytes),
+                "image_back" | "back" => back = Some(bytes),
+                _ => {}
+            }
+        }
+        let front = front.ok_or_else(|| {
+            bad_body(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "缺少图片：请在字段 image 中上传证件正面（人像面）或营业执照。",
+            )
+        })?;
+        (front, back)
+    } else {
+        let body = Bytes::from_request(req, &state)
+            .await
+            .map_err(|e| too_large_body(&state, &e))?;
+        let json: VerifyJson = serde_json::from_slice(&body).map_err(|_| {
+            bad_body(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "请求体应为 multipart/form-data（字段 image、image_back），或 JSON {\"image\": base64, \"image_back\": base64}。",
+            )
+        })?;
+        let front = decode_image(&state, &json.image)?;
+        let back = json
+            .image_back
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| decode_image(&state, s))
+            .transpose()?;
+        (front, back)
+    };
+    let (job_id, report) = state
+        .desk
+        .verify(&who, front, back)
+        .await
+        .map_err(|e| desk_problem(&state, e))?;
+    let mut out = serde_json::Map::new();
+    out.insert("job_id".into(), job_id.into());
+    if let serde_json::Value::Object(r) = report {
+        out.extend(r);
+    }
+    Ok(Json(serde_json::Value::Object(out)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct JobQuery {
+    /// Show the field values in full (logged as `reveal_field`).
+    #[serde(default)]
+    pub reveal: bool,
+}
+
+/// A job: its masked outcome, or with `?reveal=true` the full report (logged).
+#[utoipa::path(get, path = "/api/v1/verify/{job_id}",
+    params(("job_id" = String, Path), ("reveal" = Option<bool>, Query, description = "Show values in full (logged)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job, or another clerk's", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Revealing after the retention period", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn job(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Path(job_id): Path<String>,
+    Query(q): Query<JobQuery>,
+) -> Result<Json<JobView>, Denied> {
+    require(&who, VERIFY_ROLES)?;
+    state
+        .desk
+        .job(&who, &job_id, q.reveal)
+        .await
+        .map(Json)
+        .map_err(|e| desk_problem(&state, e))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ScanQuery {
+    /// `front` (default) or `back`.
+    pub side: Option<String>,
+}
+
+/// The uploaded image, decrypted (logged as `view_scan`); never cached.
+#[utoipa::path(get, path = "/api/v1/verify/{job_id}/scan",
+    params(("job_id" = String, Path), ("side" = Option<String>, Query, description = "front (default) or back")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The image", content_type = "image/*", body = String),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job or side", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Deleted after the retention period", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn scan(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Path(job_id): Path<String>,
+    Query(q): Query<ScanQuery>,
+) -> Result<Response, Denied> {
+    require(&who, VERIFY_ROLES)?;
+    let side = match q.side.as_deref() {
+        None | Some("front") => Side::Front,
+        Some("back") => Side::Back,
+        Some(_) => {
+            return Err(bad_body(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "side 只能是 front 或 back。",
+            ));
+        }
+    };
+    let (image, kind) = state
+        .desk
+        .scan(&who, &job_id, side)
+        .await
+        .map_err(|e| desk_problem(&state, e))?;
+    let mut resp = image.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchStarted {
+    pub batch_id: String,
+    pub total: usize,
+}
+
+/// Verify several documents in the background: every file part of the form is one front
+/// image (at most 20). Poll `/api/v1/verify/batch/{batch_id}` for progress.
+#[utoipa::path(post, path = "/api/v1/verify/batch",
+    request_body(content = String, description = "multipart/form-data, one file part per document", content_type = "multipart/form-data"),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Accepted", body = BatchStarted),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "An image too large, or too many", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A file is not an image", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The OCR models are not installed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn start_batch(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    req: Request,
+) -> Result<(StatusCode, Json<BatchStarted>), Denied> {
+    require(&who, VERIFY_ROLES)?;
+    if !state.desk.availability.available {
+        return Err(desk_problem(
+            &state,
+            DeskError::Unavailable(state.desk.availability.hint.clone().unwrap_or_default()),
+        ));
+    }
+    if !is_multipart(&req) {
+        return Err(bad_body(
+            &state,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "批量核验请用 multipart/form-data 上传，每个文件一张证件图片。",
+        ));
+    }
+    let form = Multipart::from_request(req, &state).await.map_err(|_| {
+        bad_body(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "上传内容无法读取：multipart 格式有误。",
+        )
+    })?;
+    let images: Vec<Vec<u8>> = files(&state, form)
+        .await?
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    let total = images.len();
+    let batch_id = state
+        .desk
+        .start_batch(&who, images)
+        .await
+        .map_err(|e| desk_problem(&state, e))?;
+    Ok((StatusCode::ACCEPTED, Json(BatchStarted { batch_id, total })))
+}
+
+/// A batch's progress: `done` of `total`, with each job's masked outcome.
+#[utoipa::path(get, path = "/api/v1/verify/batch/{batch_id}",
+    params(("batch_id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Progress", body = BatchView),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such batch, or another clerk's", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn batch(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Path(batch_id): Path<String>,
+) -> Result<Json<BatchView>, Denied> {
+    require(&who, VERIFY_ROLES)?;
+    state
+        .desk
+        .batch(&who, &batch_id)
+        .await
+        .map(Json)
+        .map_err(|e| desk_problem(&state, e))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AccessLogQuery {
+    pub job_id: Option<String>,
+    pub actor: Option<String>,
+    /// Unix seconds.
+    pub since: Option<i64>,
+    /// At most this many entries, newest first (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessLog {
+    pub entries: Vec<AccessEntry>,
+}
+
+/// Who viewed which scan, revealed which fields, uploaded what: for supervisors and auditors.
+#[utoipa::path(get, path = "/api/v1/access-log",
+    params(("job_id" = Option<String>, Query), ("actor" = Option<String>, Query),
+        ("since" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Entries, newest first", body = AccessLog),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a supervisor or auditor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn access_log(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Query(q): Query<AccessLogQuery>,
+) -> Result<Json<AccessLog>, Denied> {
+    require(&who, ACCESS_LOG_ROLES)?;
+    let query = AccessQuery {
+        job_id: q.job_id.filter(|s| !s.is_empty()),
+        actor: q.actor.filter(|s| !s.is_empty()),
+        since: q.since,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    match state.desk_store().access_log(&query).await {
+        Ok(entries) => Ok(Json(AccessLog { entries })),
+        Err(e) => {
+            tracing::error!(error = %e, "access log read failed");
+            Err(Denied(Problem::internal()))
+        }
+    }
+}
+
+impl AppState {
+    fn desk_store(&self) -> &crate::store::Store {
+        &self.assistant.store
+    }
+}
