@@ -19,4 +19,5 @@ pub mod scan;
 pub mod search;
 pub mod server;
 pub mod store;
+pub mod verify;
 pub mod web;

@@ -102,6 +102,19 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Evaluate document verification on specimens from scripts/make_specimens.py.
+    EvalDocs {
+        /// Folder with the images and truth.json.
+        dir: PathBuf,
+        /// Read the generator's text lines instead of running OCR (measures the analysis alone).
+        #[arg(long)]
+        truth_lines: bool,
+        /// Form mapping files.
+        #[arg(long, default_value = "forms")]
+        forms: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Read the text of an image with OCR (debugging): lines, confidences, boxes, timings.
     Ocr {
         /// Image file (JPEG, PNG, WebP or BMP).
@@ -264,6 +277,12 @@ fn main() -> Result<()> {
         }),
         Command::Validate { kind } => cmd_validate(kind),
         Command::User { action } => rt.block_on(cmd_user(&config, action)),
+        Command::EvalDocs {
+            dir,
+            truth_lines,
+            forms,
+            json,
+        } => xiaoban::verify::eval::command(&config, &dir, truth_lines, &forms, json),
         Command::Ocr {
             image,
             bench,
