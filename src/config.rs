@@ -59,6 +59,8 @@ pub struct ScansConfig {
     pub retention_days: u32,
     /// Largest accepted image, in bytes.
     pub max_upload_bytes: usize,
+    /// Form mappings (`*.toml`) that pre-fill forms from the fields read.
+    pub forms_dir: PathBuf,
 }
 
 impl Default for ScansConfig {
@@ -67,6 +69,7 @@ impl Default for ScansConfig {
             cipher: ScanCipher::Aes256Gcm,
             retention_days: 30,
             max_upload_bytes: 8 * 1024 * 1024,
+            forms_dir: "forms".into(),
         }
     }
 }

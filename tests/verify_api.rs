@@ -731,7 +731,7 @@ async fn without_the_ocr_models_verification_says_how_to_get_them() {
     assert_eq!(health["verification"]["available"], false);
     let hint = health["verification"]["hint"].as_str().unwrap();
     assert!(
-        hint.contains("xiaoban models fetch pp-ocrv4 onnxruntime"),
+        hint.contains("xiaoban models fetch pp-ocrv4 && xiaoban models fetch onnxruntime"),
         "{hint}"
     );
     let clerk = desk.token("clerk", Role::Clerk).await;
@@ -743,7 +743,7 @@ async fn without_the_ocr_models_verification_says_how_to_get_them() {
         p["detail"]
             .as_str()
             .unwrap()
-            .contains("xiaoban models fetch pp-ocrv4 onnxruntime")
+            .contains("xiaoban models fetch pp-ocrv4 && xiaoban models fetch onnxruntime")
     );
     let p = problem(
         desk.batch(&clerk, vec![png("f")]).await,

@@ -29,6 +29,12 @@ const PUBLIC: &[&str] = &[
     "entity_type",
     "business_term",
     "operating_period",
+    "valid_from",
+    "valid_to",
+    "credit_code",
+    "business_scope",
+    "registered_capital",
+    "established_date",
     "性别",
     "民族",
     "签发机关",
@@ -57,6 +63,7 @@ fn is_address(key: &str) -> bool {
     [
         "address",
         "住址",
+        "地址",
         "住所",
         "经营场所",
         "domicile",
@@ -137,6 +144,26 @@ fn mask_fields(fields: &Value) -> Value {
     Value::Object(out)
 }
 
+/// Pre-filled forms (`{FORM: {FIELD: VALUE}}`, or a flat `{FIELD: VALUE}`), masked by each
+/// value's own field name.
+fn mask_prefill(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| {
+                    let m = match v {
+                        Value::String(s) => Value::String(mask_field(k, s)),
+                        Value::Object(_) => mask_prefill(v),
+                        other => redact_strings(other),
+                    };
+                    (k.clone(), m)
+                })
+                .collect(),
+        ),
+        other => redact_strings(other),
+    }
+}
+
 /// The report with every field and pre-fill value masked and every free text redacted: what
 /// is kept after the scans are deleted and what is shown by default.
 pub fn masked_report(report: &Value) -> Value {
@@ -146,7 +173,8 @@ pub fn masked_report(report: &Value) -> Value {
     let mut out = Map::new();
     for (key, value) in report {
         let v = match key.as_str() {
-            "fields" | "prefill" => mask_fields(value),
+            "fields" => mask_fields(value),
+            "prefill" => mask_prefill(value),
             "document_type" | "verdict" => value.clone(),
             _ => redact_strings(value),
         };
@@ -159,6 +187,8 @@ pub fn masked_report(report: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const ID: &str = "11010519491231002X";
 
     #[test]
     fn fields_are_masked_by_what_they_hold() {
@@ -201,6 +231,15 @@ mod tests {
         assert_eq!(masked["fields"]["name"]["confidence"], 0.98);
         assert_eq!(masked["prefill"]["id_number"], "1101**********002X");
         assert_eq!(masked["verdict"], "pass");
+        // Forms nest one level deeper and are masked by their own field names.
+        let forms = json!({"prefill": {"社会保障卡申领登记表": {"姓名": "张三", "公民身份号码": ID, "户籍地址": "北京市东城区景山前街4号", "出生日期": "19491231", "性别": "1-男"}}});
+        let m = masked_report(&forms);
+        let form = &m["prefill"]["社会保障卡申领登记表"];
+        assert_eq!(form["姓名"], "张*");
+        assert_eq!(form["公民身份号码"], "1101**********002X");
+        assert_eq!(form["户籍地址"], "北京市东城区****");
+        assert_eq!(form["出生日期"], "19******");
+        assert!(!m.to_string().contains("张三"));
         assert_eq!(masked["checks"][0]["passed"], true);
     }
 }

@@ -49,7 +49,7 @@ pub struct Availability {
 }
 
 /// What an administrator runs when the OCR models are missing.
-pub const FETCH_HINT: &str = "证件识别暂不可用：识别模型未安装。请运行 `xiaoban models fetch pp-ocrv4 onnxruntime` 后重启服务。";
+pub const FETCH_HINT: &str = "证件识别暂不可用：识别模型未安装。请运行 `xiaoban models fetch pp-ocrv4 && xiaoban models fetch onnxruntime` 后重启服务。";
 
 /// The reader the configuration allows: the OCR models and runtime must be on disk.
 pub fn reader_from_config(config: &Config) -> (Option<Arc<dyn DocumentReader>>, Availability) {
