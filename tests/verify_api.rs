@@ -569,6 +569,14 @@ async fn a_verification_returns_the_report_then_shows_it_masked_and_logs_each_lo
             assert_eq!(r.headers()[reqwest::header::CACHE_CONTROL], "no-store");
             assert_eq!(r.bytes().await.unwrap().to_vec(), png(marker));
         }
+        let bad_reveal = desk
+            .get(Some(&clerk), &format!("/api/v1/verify/{job}?reveal=maybe"))
+            .await;
+        let p = problem(bad_reveal, StatusCode::BAD_REQUEST).await;
+        assert!(
+            p["detail"].as_str().unwrap().contains("查询参数有误"),
+            "{p}"
+        );
         let bad_side = desk
             .get(
                 Some(&clerk),

@@ -123,6 +123,30 @@ fn desk_problem(state: &AppState, e: DeskError) -> Denied {
     Denied(p)
 }
 
+/// Query parameters whose rejection is a problem report.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<Arc<AppState>>
+    for ApiQuery<T>
+{
+    type Rejection = Denied;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Denied> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| {
+                bad_body(
+                    state,
+                    StatusCode::BAD_REQUEST,
+                    &format!("查询参数有误：{}", e.body_text()),
+                )
+            })
+    }
+}
+
 fn bad_body(state: &AppState, status: StatusCode, detail: &str) -> Denied {
     let p = Problem::new(status, "invalid-upload", "Invalid upload", detail);
     state.note_problem(&p);
@@ -312,7 +336,7 @@ pub async fn job(
     State(state): State<Arc<AppState>>,
     who: Principal,
     Path(job_id): Path<String>,
-    Query(q): Query<JobQuery>,
+    ApiQuery(q): ApiQuery<JobQuery>,
 ) -> Result<Json<JobView>, Denied> {
     require(&who, VERIFY_ROLES)?;
     state
@@ -344,7 +368,7 @@ pub async fn scan(
     State(state): State<Arc<AppState>>,
     who: Principal,
     Path(job_id): Path<String>,
-    Query(q): Query<ScanQuery>,
+    ApiQuery(q): ApiQuery<ScanQuery>,
 ) -> Result<Response, Denied> {
     require(&who, VERIFY_ROLES)?;
     let side = match q.side.as_deref() {
@@ -481,7 +505,7 @@ pub struct AccessLog {
 pub async fn access_log(
     State(state): State<Arc<AppState>>,
     who: Principal,
-    Query(q): Query<AccessLogQuery>,
+    ApiQuery(q): ApiQuery<AccessLogQuery>,
 ) -> Result<Json<AccessLog>, Denied> {
     require(&who, ACCESS_LOG_ROLES)?;
     let query = AccessQuery {
