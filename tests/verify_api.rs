@@ -1203,3 +1203,85 @@ async fn the_user_command_adds_resets_and_disables_accounts() {
         server.stop().await;
     }
 }
+
+/// Blocks every read until released, then fails it: a reader that never finishes in time.
+struct GatedReader;
+
+static GATE: (Mutex<bool>, std::sync::Condvar) = (Mutex::new(false), std::sync::Condvar::new());
+
+impl DocumentReader for GatedReader {
+    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Value, ReadError> {
+        let (lock, cvar) = &GATE;
+        let open = lock.lock().unwrap();
+        let _open = cvar
+            .wait_timeout_while(open, Duration::from_secs(30), |open| !*open)
+            .unwrap();
+        Err(ReadError::Unreadable("released".into()))
+    }
+}
+
+#[tokio::test]
+async fn jobs_a_restart_left_pending_are_read_on_the_next_start() {
+    captured_logs();
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = common::config(data.path(), None, None);
+    let first = common::start_with_reader(config.clone(), data, Some(Arc::new(GatedReader))).await;
+    let desk = Desk {
+        store: Store::connect(&first.config.database_url()).await.unwrap(),
+        server: first,
+        http: common::client(),
+        tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
+    };
+    let clerk = desk.token("clerk", Role::Clerk).await;
+    let started: Value = desk
+        .batch(&clerk, vec![png("a"), png("b")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let batch = started["batch_id"].as_str().unwrap().to_string();
+    let progress: Value = desk
+        .get(Some(&clerk), &format!("/api/v1/verify/batch/{batch}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(progress["done"], 0);
+
+    // A second server on the same data folder and database, with a working reader.
+    let second = common::start_with_reader(
+        config,
+        tempfile::tempdir().unwrap(),
+        Some(Arc::new(ScriptedReader)),
+    )
+    .await;
+    let mut finished = Value::Null;
+    for _ in 0..200 {
+        let v: Value = desk
+            .http
+            .get(second.url(&format!("/api/v1/verify/batch/{batch}")))
+            .bearer_auth(&clerk)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["done"] == 2 {
+            finished = v;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        finished["done"], 2,
+        "the pending jobs were read: {finished}"
+    );
+    for job in finished["jobs"].as_array().unwrap() {
+        assert_eq!(job["verdict"], "pass");
+    }
+    *GATE.0.lock().unwrap() = true;
+    GATE.1.notify_all();
+    second.stop().await;
+    desk.server.stop().await;
+}

@@ -532,6 +532,46 @@ impl Desk {
         })
     }
 
+    /// Reads the jobs that a restart left pending, from their sealed scans.
+    pub async fn resume_pending(&self) -> Result<usize> {
+        let Some(reader) = self.reader.clone() else {
+            return Ok(0);
+        };
+        let pending = self.store.pending_jobs().await?;
+        let mut resumed = 0;
+        for job in pending {
+            let Some(sealed) = self.store.job_sealed(&job.id).await? else {
+                continue;
+            };
+            let Some(front) = sealed.scan_front else {
+                continue;
+            };
+            // Another deployment's job in a shared database, or a changed key: left alone.
+            let opened = self
+                .sealer
+                .open(&aad(&job.id, "front"), &front)
+                .and_then(|f| {
+                    let back = sealed
+                        .scan_back
+                        .map(|b| self.sealer.open(&aad(&job.id, "back"), &b))
+                        .transpose()?;
+                    Ok((f, back))
+                });
+            let (front, back) = match opened {
+                Ok(parts) => parts,
+                Err(e) => {
+                    tracing::warn!(job = %job.id, error = %e, "pending job not resumed");
+                    continue;
+                }
+            };
+            match self.read(&reader, &job.id, front, back).await {
+                Ok(_) | Err(DeskError::Unreadable(_)) => resumed += 1,
+                Err(e) => tracing::error!(job = %job.id, error = %e, "resumed job failed"),
+            }
+        }
+        Ok(resumed)
+    }
+
     /// Deletes scans and full reports older than the retention period.
     pub async fn purge(&self) -> Result<u64> {
         let cutoff =
@@ -540,9 +580,15 @@ impl Desk {
     }
 }
 
-/// Purges expired scans now and then every `every`, until aborted.
+/// Reads the jobs a restart left pending, then purges expired scans now and every `every`,
+/// until aborted.
 pub fn spawn_purge(desk: Arc<Desk>, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        match desk.resume_pending().await {
+            Ok(n) if n > 0 => tracing::info!(jobs = n, "read the jobs a restart left pending"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "resuming pending jobs failed"),
+        }
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;

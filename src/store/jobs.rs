@@ -238,6 +238,16 @@ impl Store {
         rows.iter().map(job_from_row).collect()
     }
 
+    /// Jobs still waiting to be read (a batch cut short by a restart), oldest first.
+    pub async fn pending_jobs(&self) -> Result<Vec<JobRecord>> {
+        let rows = sqlx::query(select_jobs!(
+            "WHERE status = 'pending' AND purged_at IS NULL ORDER BY created_at, seq"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
     /// Deletes the scans and full reports of jobs uploaded before `cutoff` (Unix seconds),
     /// keeping their masked outcome; returns how many jobs were purged.
     pub async fn purge_scans_before(&self, cutoff: i64) -> Result<u64> {
