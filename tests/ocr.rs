@@ -119,6 +119,23 @@ fn texts(page: &OcrPage) -> Vec<&str> {
     page.lines.iter().map(|l| l.text.as_str()).collect()
 }
 
+/// `card` photographed on a dark wooden table (1300 × 1000) with its corners at `corners`.
+fn photo_of(card: &RgbImage, corners: [[f32; 2]; 4]) -> RgbImage {
+    let (w, h) = (card.width() as f32 - 1.0, card.height() as f32 - 1.0);
+    let src = [[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]];
+    let hm = geometry::homography(&corners, &src).unwrap();
+    RgbImage::from_fn(1300, 1000, |x, y| {
+        let p = geometry::apply(&hm, [x as f32, y as f32]);
+        if p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= w && p[1] <= h {
+            let v = geometry::sample(card, p[0], p[1]);
+            Rgb([v[0] as u8, v[1] as u8, v[2] as u8])
+        } else {
+            let grain = ((x / 3 + y * 5) % 23) as u8;
+            Rgb([100 + grain, 70 + grain, 45 + grain])
+        }
+    })
+}
+
 #[test]
 fn reads_a_rendered_identity_card_exactly_in_reading_order() {
     let number = id_number("11010519900101123");
@@ -132,7 +149,11 @@ fn reads_a_rendered_identity_card_exactly_in_reading_order() {
         // Quads are clockwise from the top-left, inside the image.
         let [tl, tr, br, bl] = line.quad;
         assert!(tl[0] < tr[0] && bl[0] < br[0] && tl[1] < bl[1] && tr[1] < br[1]);
-        assert!(line.quad.iter().all(|p| p[0] >= 0.0 && p[0] <= 856.0 && p[1] <= 540.0));
+        assert!(
+            line.quad
+                .iter()
+                .all(|p| p[0] >= 0.0 && p[0] <= 856.0 && p[1] <= 540.0)
+        );
     }
     // The number's line starts left of the 民族 column and sits at the bottom.
     let last = page.lines.last().unwrap();
@@ -161,23 +182,20 @@ fn reads_a_card_photographed_at_an_angle_after_straightening() {
     let number = id_number("32010219781105001");
     let card = id_card("王五", &number, "江苏省南京市玄武区");
     // Put the card on a dark wooden table, at an angle and in perspective.
-    let corners = [[230.0, 170.0], [1120.0, 250.0], [1070.0, 830.0], [180.0, 740.0]];
-    let src = [[0.0, 0.0], [855.0, 0.0], [855.0, 539.0], [0.0, 539.0]];
-    let h = geometry::homography(&corners, &src).unwrap();
-    let photo = RgbImage::from_fn(1300, 1000, |x, y| {
-        let p = geometry::apply(&h, [x as f32, y as f32]);
-        if p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= 855.0 && p[1] <= 539.0 {
-            let v = geometry::sample(&card.image, p[0], p[1]);
-            Rgb([v[0] as u8, v[1] as u8, v[2] as u8])
-        } else {
-            let grain = ((x / 3 + y * 5) % 23) as u8;
-            Rgb([100 + grain, 70 + grain, 45 + grain])
-        }
-    });
+    let corners = [
+        [230.0, 170.0],
+        [1120.0, 250.0],
+        [1070.0, 830.0],
+        [180.0, 740.0],
+    ];
+    let photo = photo_of(&card.image, corners);
     // Through intake, as an upload would arrive (JPEG).
     let mut jpeg = Vec::new();
     photo
-        .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
         .unwrap();
     let upload = scan::intake(&jpeg, &IntakeLimits::default()).unwrap();
     let straight = scan::straighten(&upload);
@@ -217,8 +235,16 @@ fn bench_rendered_cards() {
     let people = [
         ("张三", "11010519900101123", "北京市东城区景山前街4号"),
         ("李四", "44030419851231002", "广东省深圳市福田区深南大道1号"),
-        ("王小五", "32010219781105001", "江苏省南京市玄武区中山路18号"),
-        ("欧阳娜娜", "51010720000229004", "四川省成都市武侯区人民南路四段"),
+        (
+            "王小五",
+            "32010219781105001",
+            "江苏省南京市玄武区中山路18号",
+        ),
+        (
+            "欧阳娜娜",
+            "51010720000229004",
+            "四川省成都市武侯区人民南路四段",
+        ),
         ("赵六", "37020219651010007", "山东省青岛市市南区香港中路"),
     ];
     let cards: Vec<Card> = people
@@ -227,6 +253,17 @@ fn bench_rendered_cards() {
         .collect();
     for (i, c) in cards.iter().enumerate() {
         c.image.save(out.join(format!("card-{i}.png"))).unwrap();
+        // The same card photographed at an angle, as a JPEG (for `xiaoban ocr --bench`).
+        let d = 40.0 * i as f32;
+        let corners = [
+            [200.0 + d, 160.0],
+            [1100.0, 230.0 + d],
+            [1060.0 - d, 820.0],
+            [170.0, 730.0 - d],
+        ];
+        photo_of(&c.image, corners)
+            .save(out.join(format!("photo-{i}.jpg")))
+            .unwrap();
     }
     let engine = engine();
     engine.read(&cards[0].image).unwrap(); // warm-up
@@ -243,8 +280,17 @@ fn bench_rendered_cards() {
         }
     }
     use xiaoban::ocr::percentile as pc;
-    for (name, v) in [("detect", &t.0), ("classify", &t.1), ("recognise", &t.2), ("total", &t.3)] {
-        println!("{name:>9}: p50 {:7.1} ms  p95 {:7.1} ms", pc(v, 50.0), pc(v, 95.0));
+    for (name, v) in [
+        ("detect", &t.0),
+        ("classify", &t.1),
+        ("recognise", &t.2),
+        ("total", &t.3),
+    ] {
+        println!(
+            "{name:>9}: p50 {:7.1} ms  p95 {:7.1} ms",
+            pc(v, 50.0),
+            pc(v, 95.0)
+        );
     }
     println!("exact pages: {exact}/{}", t.3.len());
     println!("samples written to {}", out.display());
