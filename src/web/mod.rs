@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
+use verify_api::BearerAuth;
 
 pub struct AppState {
     pub assistant: Assistant,
@@ -31,6 +32,7 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&BearerAuth),
     info(
         title = "Xiaoban 小办 API",
         description = "政务服务智能助手的问答接口。Errors are application/problem+json (RFC 9457)."

@@ -35,6 +35,22 @@ pub const RULES: &[(&str, &str, &[Role])] = &[
     ("GET", "/api/v1/access-log", ACCESS_LOG_ROLES),
 ];
 
+/// Declares the `bearer` security scheme the protected routes name.
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+    }
+}
+
 /// The upload routes, each with a body limit fitting its images (the rest of the API keeps
 /// its 64 KB limit).
 pub fn routes(max_upload_bytes: usize) -> Router<Arc<AppState>> {
