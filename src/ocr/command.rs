@@ -178,7 +178,7 @@ pub fn bench(models_dir: &Path, dir: &Path, rounds: usize, raw: bool) -> Result<
 
 pub fn format_bench(b: &BenchReport) -> String {
     let row =
-        |name: &str, s: &Stat| format!("{name:<10} p50 {:8.1} ms   p95 {:8.1} ms\n", s.p50, s.p95);
+        |name: &str, s: &Stat| format!("  p50 {:8.1} ms   p95 {:8.1} ms   {name}\n", s.p50, s.p95);
     let mut out = format!(
         "{} 张图片 × {} 轮；加载模型 {:.0} ms，加载后常驻内存 {:.0} MB，峰值 {:.0} MB\n",
         b.images, b.rounds, b.load_ms, b.rss_loaded_mb, b.peak_rss_mb

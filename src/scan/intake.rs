@@ -167,15 +167,10 @@ pub fn intake(bytes: &[u8], limits: &IntakeLimits) -> Result<Scan, IntakeError> 
         });
     }
     let format = sniff(bytes)?;
-    let corrupt = |e: image::ImageError| match e {
-        image::ImageError::Limits(_) => IntakeError::TooManyPixels {
-            w: 0,
-            h: 0,
-            limit: limits.max_pixels,
-        },
-        e => IntakeError::Corrupt {
-            detail: e.to_string(),
-        },
+    // A decoder that refuses to allocate before the header is read has met something absurd
+    // in the header: that is a broken file, not a large picture.
+    let corrupt = |e: image::ImageError| IntakeError::Corrupt {
+        detail: e.to_string(),
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // A second line behind the header check: the decoder itself refuses to allocate more
@@ -201,7 +196,14 @@ pub fn intake(bytes: &[u8], limits: &IntakeLimits) -> Result<Scan, IntakeError> 
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| match e {
+        image::ImageError::Limits(_) => IntakeError::TooManyPixels {
+            w,
+            h,
+            limit: limits.max_pixels,
+        },
+        e => corrupt(e),
+    })?;
     img.apply_orientation(orientation);
     Ok(Scan {
         image: img.into_rgb8(),
