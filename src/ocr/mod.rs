@@ -136,6 +136,9 @@ pub struct OcrOptions {
     pub merge_gap: f32,
     /// Threads ONNX Runtime uses inside one model run (0 = one per core).
     pub threads: usize,
+    /// Let ONNX Runtime's idle threads spin waiting for work. Off by default: on a server
+    /// that also generates answers, spinning threads burn the cores the language model needs.
+    pub spin: bool,
 }
 
 impl Default for OcrOptions {
@@ -147,6 +150,7 @@ impl Default for OcrOptions {
             rec_batch: 6,
             merge_gap: 0.25,
             threads: 0,
+            spin: false,
         }
     }
 }
@@ -231,6 +235,8 @@ impl OcrEngine {
             Session::builder(env)
                 .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::All)?))
                 .and_then(|b| Ok(b.with_intra_threads(threads)?))
+                .and_then(|b| Ok(b.with_intra_op_spinning(options.spin)?))
+                .and_then(|b| Ok(b.with_inter_op_spinning(options.spin)?))
                 .and_then(|mut b| b.commit_from_file(path))
                 .map_err(|e| model_err(e.to_string()))
         };
