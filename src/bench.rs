@@ -98,25 +98,27 @@ pub fn run(config: &Config, passages: usize, questions: &Path, rounds: usize) ->
         .collect();
     let today = chrono::Local::now().date_naive();
     let tuning = config.answer;
+    // Requests are served as the server serves them: by one worker per core (the server's
+    // runtime threads run the answer pipeline inline). Each client sends its next question when
+    // the previous reply arrives; latency runs from sending to the reply, so it includes the
+    // wait for a free worker.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     for clients in [1usize, 16] {
         let per_client = (rounds * 16 / clients).max(1);
-        let threads: Vec<_> = (0..clients)
-            .map(|c| {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        let pool: Vec<_> = (0..workers)
+            .map(|_| {
+                let queue = queue.clone();
                 let index = index.clone();
-                let cases = cases.clone();
                 std::thread::spawn(move || {
-                    let mut search_ms = Vec::new();
-                    let mut reply_ms = Vec::new();
-                    for r in 0..per_client {
-                        for (i, q) in cases.iter().enumerate() {
-                            if (i + r + c) % 4 != 0 {
-                                continue;
-                            }
-                            let t = Instant::now();
-                            let _ = index.search(q, today, 10);
-                            search_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-                            let t = Instant::now();
-                            let q = Question::parse(q).expect("parsed above");
+                    loop {
+                        let job = match queue.lock().map(|q| q.recv()) {
+                            Ok(Ok(job)) => job,
+                            _ => return,
+                        };
+                        if job.reply {
+                            let q = Question::parse(&job.question).expect("parsed above");
                             let _ = answer::answer(
                                 &index,
                                 &tuning,
@@ -124,31 +126,78 @@ pub fn run(config: &Config, passages: usize, questions: &Path, rounds: usize) ->
                                 &Conversation::default(),
                                 today,
                             );
-                            reply_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                        } else {
+                            let _ = index.search(&job.question, today, 10);
+                        }
+                        let _ = job.done.send(job.sent.elapsed().as_secs_f64() * 1000.0);
+                    }
+                })
+            })
+            .collect();
+        let wall = Instant::now();
+        let client_threads: Vec<_> = (0..clients)
+            .map(|c| {
+                let cases = cases.clone();
+                let jobs = jobs.clone();
+                std::thread::spawn(move || {
+                    let (done, latency) = std::sync::mpsc::channel();
+                    let mut search_ms = Vec::new();
+                    let mut reply_ms = Vec::new();
+                    for r in 0..per_client {
+                        for (i, q) in cases.iter().enumerate() {
+                            if (i + r + c) % 4 != 0 {
+                                continue;
+                            }
+                            for reply in [false, true] {
+                                let job = Job {
+                                    question: q.clone(),
+                                    reply,
+                                    sent: Instant::now(),
+                                    done: done.clone(),
+                                };
+                                jobs.send(job).expect("workers running");
+                                let ms = latency.recv().expect("a reply");
+                                if reply {
+                                    reply_ms.push(ms);
+                                } else {
+                                    search_ms.push(ms);
+                                }
+                            }
                         }
                     }
                     (search_ms, reply_ms)
                 })
             })
             .collect();
-        let wall = Instant::now();
+        drop(jobs);
         let (mut s, mut r) = (Vec::new(), Vec::new());
-        for t in threads {
-            let (a, b) = t.join().expect("bench thread");
+        for t in client_threads {
+            let (a, b) = t.join().expect("bench client");
             s.extend(a);
             r.extend(b);
         }
         let secs = wall.elapsed().as_secs_f64();
+        for w in pool {
+            w.join().expect("bench worker");
+        }
         println!(
-            "{clients:>2} client(s): retrieval p50 {:.2} ms p99 {:.2} ms | extractive reply p50 {:.2} ms p99 {:.2} ms | {} replies, {:.0} replies/s",
+            "{clients:>2} client(s), {workers} worker(s): retrieval p50 {:.2} ms p99 {:.2} ms | extractive reply p50 {:.2} ms p99 {:.2} ms | {} replies, {:.0} requests/s",
             pct(&mut s, 0.5),
             pct(&mut s, 0.99),
             pct(&mut r, 0.5),
             pct(&mut r, 0.99),
             r.len(),
-            r.len() as f64 / secs
+            (r.len() + s.len()) as f64 / secs
         );
     }
     println!("resident memory: {:.0} MB", rss_mb());
     Ok(())
+}
+
+/// One request for a bench worker: a search or a whole extractive reply.
+struct Job {
+    question: String,
+    reply: bool,
+    sent: Instant,
+    done: std::sync::mpsc::Sender<f64>,
 }
