@@ -144,6 +144,21 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         rounds: usize,
     },
+    /// Time to first token, generation speed, load time and peak memory of the candle backend
+    /// on the grounded prompt trimmed to N tokens (the model from --model / --tokenizer).
+    BenchGeneration {
+        /// Prompt length in tokens, chat template included.
+        #[arg(long, default_value_t = 600)]
+        prompt_tokens: usize,
+        /// Tokens to generate per run (greedy).
+        #[arg(long, default_value_t = 64)]
+        generate: usize,
+        /// Timed runs, after one warm-up run; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -302,6 +317,12 @@ fn main() -> Result<()> {
             questions,
             rounds,
         } => xiaoban::bench::run(&config, passages, &questions, rounds),
+        Command::BenchGeneration {
+            prompt_tokens,
+            generate,
+            runs,
+            json,
+        } => cmd_bench_generation(&config, prompt_tokens, generate, runs, json),
     }
 }
 
@@ -333,6 +354,30 @@ async fn cmd_user(config: &Config, action: UserAction) -> Result<()> {
             accounts.reset_password(&name, &password).await?;
             println!("已重设用户 {name} 的密码，其原有登录已全部失效。");
         }
+    }
+    Ok(())
+}
+
+fn cmd_bench_generation(
+    config: &Config,
+    prompt_tokens: usize,
+    generate: usize,
+    runs: usize,
+    json: bool,
+) -> Result<()> {
+    init_logging();
+    let (model, tokenizer, _) =
+        xiaoban::llm::engine::model_paths(config).map_err(anyhow::Error::msg)?;
+    let opts = xiaoban::llm::bench::Options {
+        prompt_tokens,
+        generate,
+        runs,
+    };
+    let report = xiaoban::llm::bench::run(&model, &tokenizer, &config.kb_dir, &opts)?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", report.text());
     }
     Ok(())
 }
