@@ -126,7 +126,16 @@ pub fn extract_front(page: &OcrPage) -> BTreeMap<String, Field> {
         "号码",
     ];
     let mut out = BTreeMap::new();
-    for (name, r) in cut(&s, &labels, &stops) {
+    // The number, wherever it is: a value before it ends there even when its label was not
+    // read (an address running into an unlabelled number).
+    let number_at = find_id_number(&s.text(0..s.len())).map(|(at, _)| at);
+    for (name, mut r) in cut(&s, &labels, &stops) {
+        if let Some(at) = number_at
+            && name != "id_number"
+            && r.contains(&at)
+        {
+            r.end = at;
+        }
         let text = s.text(r.clone());
         let field = match name.as_str() {
             "name" => {
@@ -166,10 +175,10 @@ pub fn extract_front(page: &OcrPage) -> BTreeMap<String, Field> {
     // wrapped onto a line of its own).
     if !out.contains_key("id_number") {
         let all = s.text(0..s.len());
-        if let Some((at, v)) = find_id_number(&all) {
-            if let Some(f) = s.field(at..at + 18, FieldValue::personal(v)) {
-                out.insert("id_number".into(), f);
-            }
+        if let Some((at, v)) = find_id_number(&all)
+            && let Some(f) = s.field(at..at + 18, FieldValue::personal(v))
+        {
+            out.insert("id_number".into(), f);
         }
     }
     out
@@ -183,52 +192,71 @@ pub fn extract_back(page: &OcrPage) -> BTreeMap<String, Field> {
         ("validity", &["有效期限"]),
     ];
     let stops = ["签发机关", "有效期限", "中华人民共和国", "居民身份证"];
+    let cuts = cut(&s, &labels, &stops);
+    let labelled_validity = cuts.iter().any(|(n, _)| n == "validity");
     let mut out = BTreeMap::new();
-    for (name, r) in cut(&s, &labels, &stops) {
+    for (name, r) in cuts {
         let text = s.text(r.clone());
         if name == "issuing_authority" {
-            if let Some(f) = s.field(r, FieldValue::public(clean_text(&text))) {
+            // Without its label, the validity runs on after the authority: split at its date.
+            let split = (!labelled_validity)
+                .then(|| {
+                    find_date(&text).and_then(|_| text.chars().position(|c| c.is_ascii_digit()))
+                })
+                .flatten();
+            let end = split.map_or(r.end, |at| r.start + at);
+            let authority = s.text(r.start..end);
+            if let Some(f) = s.field(r.start..end, FieldValue::public(clean_text(&authority))) {
                 out.insert(name, f);
+            }
+            if let Some(at) = split {
+                validity(&s, r.start + at..r.end, &mut out);
             }
             continue;
         }
-        let Some((from, len)) = find_date(&text) else {
-            continue;
-        };
-        let at = text
-            .chars()
-            .position(|c| c.is_ascii_digit() || c == 'O' || c == 'I')
-            .unwrap_or(0);
-        if let Some(f) = part(
-            &s,
-            r.start,
-            at,
-            len.saturating_sub(at),
-            FieldValue::personal(from.format("%Y-%m-%d").to_string()),
-        ) {
-            out.insert("valid_from".into(), f);
-        }
-        let rest: String = text.chars().skip(len).collect();
-        let to = if let Some(i) = rest.find(LONG_TERM) {
-            let at = len + rest[..i].chars().count();
-            part(&s, r.start, at, 2, FieldValue::personal(LONG_TERM))
-        } else if let Some((to, n)) = find_date(&rest) {
-            let lead = rest.chars().position(|c| c.is_ascii_digit()).unwrap_or(0);
-            part(
-                &s,
-                r.start,
-                len + lead,
-                n.saturating_sub(lead),
-                FieldValue::personal(to.format("%Y-%m-%d").to_string()),
-            )
-        } else {
-            None
-        };
-        if let Some(f) = to {
-            out.insert("valid_to".into(), f);
-        }
+        validity(&s, r, &mut out);
     }
     out
+}
+
+/// `valid_from` and `valid_to` from the characters in `r` (start–end, or start–长期).
+fn validity(s: &Stream, r: std::ops::Range<usize>, out: &mut BTreeMap<String, Field>) {
+    let text = s.text(r.clone());
+    let Some((from, len)) = find_date(&text) else {
+        return;
+    };
+    let at = text
+        .chars()
+        .position(|c| c.is_ascii_digit() || c == 'O' || c == 'I')
+        .unwrap_or(0);
+    if let Some(f) = part(
+        s,
+        r.start,
+        at,
+        len.saturating_sub(at),
+        FieldValue::personal(from.format("%Y-%m-%d").to_string()),
+    ) {
+        out.insert("valid_from".into(), f);
+    }
+    let rest: String = text.chars().skip(len).collect();
+    let to = if let Some(i) = rest.find(LONG_TERM) {
+        let at = len + rest[..i].chars().count();
+        part(s, r.start, at, 2, FieldValue::personal(LONG_TERM))
+    } else if let Some((to, n)) = find_date(&rest) {
+        let lead = rest.chars().position(|c| c.is_ascii_digit()).unwrap_or(0);
+        part(
+            s,
+            r.start,
+            len + lead,
+            n.saturating_sub(lead),
+            FieldValue::personal(to.format("%Y-%m-%d").to_string()),
+        )
+    } else {
+        None
+    };
+    if let Some(f) = to {
+        out.insert("valid_to".into(), f);
+    }
 }
 
 #[cfg(test)]
@@ -305,6 +333,17 @@ mod tests {
         assert!((f["id_number"].confidence - 0.80).abs() < 1e-6);
     }
 
+    // An unlabelled number ends the address before it (low resolution: 公民身份号码 unread).
+    #[test]
+    fn address_stops_at_an_unlabelled_number() {
+        let f = front(vec![
+            line_at("住址示例市长安区河滨路206号", 0.9, 60.0, 230.0, 300.0, 24.0),
+            line_at("44030319750611430X", 0.9, 260.0, 418.0, 400.0, 30.0),
+        ]);
+        assert_eq!(value(&f, "address"), "示例市长安区河滨路206号");
+        assert_eq!(value(&f, "id_number"), "44030319750611430X");
+    }
+
     // The number is found even when its label is unreadable.
     #[test]
     fn number_without_its_label() {
@@ -344,6 +383,29 @@ mod tests {
         assert_eq!(value(&b, "valid_to"), "长期");
         let b = back("有效期限不清");
         assert!(!b.contains_key("valid_from"));
+        // The validity label unread (blur): the dates after the authority are still the
+        // validity, not part of the authority.
+        let b = extract_back(&page_of(
+            856,
+            540,
+            vec![
+                line_at("中华人民共和国", 0.99, 250.0, 60.0, 400.0, 40.0),
+                line_at("居民身份证", 0.99, 250.0, 120.0, 400.0, 50.0),
+                line_at(
+                    "签发机关示例市公安局滨江分局",
+                    0.97,
+                    150.0,
+                    380.0,
+                    350.0,
+                    24.0,
+                ),
+                line_at("有欢", 0.4, 150.0, 440.0, 100.0, 24.0),
+                line_at("2011.10.20-2031.10.20", 0.9, 280.0, 440.0, 300.0, 24.0),
+            ],
+        ));
+        assert_eq!(value(&b, "issuing_authority"), "示例市公安局滨江分局有欢");
+        assert_eq!(value(&b, "valid_from"), "2011-10-20");
+        assert_eq!(value(&b, "valid_to"), "2031-10-20");
     }
 
     #[test]

@@ -16,8 +16,8 @@
 //!   were set.
 
 use super::page::{OcrLine, OcrPage, Quad, page_of};
-use super::warning::{Measures, measure};
-use super::{Forms, Settings, Side, analyse};
+use super::warning::Measures;
+use super::{Forms, Reading, Settings, Side, Verifier, analyse};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use image::RgbImage;
@@ -175,11 +175,11 @@ fn measures_row(m: &Measures) -> [(&'static str, f32); 5] {
 }
 
 /// Runs the evaluation over `dir`. `read` turns an image (and its truth, for `--truth-lines`)
-/// into an OCR page; `source` names it in the summary.
+/// into a reading; `source` names it in the summary.
 pub fn run(
     dir: &Path,
     source: &str,
-    read: &mut dyn FnMut(&RgbImage, &TruthImage) -> Result<OcrPage>,
+    read: &mut dyn FnMut(&RgbImage, &TruthImage) -> Result<Reading>,
     forms: &Forms,
     settings: &Settings,
 ) -> Result<Summary> {
@@ -211,23 +211,17 @@ pub fn run(
             loaded.push((img, ti));
         }
         let started = Instant::now();
-        let mut pages = Vec::new();
+        let mut readings = Vec::new();
         for (img, ti) in &loaded {
-            pages.push(read(img, ti).with_context(|| format!("识别 {} 失败", ti.file))?);
+            readings.push(read(img, ti).with_context(|| format!("识别 {} 失败", ti.file))?);
         }
-        let sides: Vec<Side<'_>> = pages
-            .iter()
-            .zip(&loaded)
-            .map(|(p, (img, _))| Side {
-                page: p,
-                image: Some(img),
-            })
-            .collect();
+        let sides: Vec<Side<'_>> = readings.iter().map(Reading::side).collect();
         let report = analyse(sides[0], sides.get(1).copied(), today, forms, settings);
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         s.images += loaded.len();
 
-        for (page, (img, ti)) in pages.iter().zip(&loaded) {
+        for (r, (_, ti)) in readings.iter().zip(&loaded) {
+            let page = &r.page;
             let got = super::classify::classify(page);
             s.document_type.add(got.as_str() == ti.document_type);
             if got.as_str() != ti.document_type {
@@ -238,7 +232,9 @@ pub fn run(
                     got: got.as_str().into(),
                 });
             }
-            let m = measure(img, page);
+            let Some((m, _)) = r.side().measures() else {
+                continue;
+            };
             for (k, v) in measures_row(&m) {
                 measures
                     .entry(case.condition.clone())
@@ -435,17 +431,27 @@ pub fn command(
 ) -> Result<()> {
     let forms = Forms::load(forms_dir)?;
     let settings = Settings::default();
-    if !truth_lines {
-        // The OCR engine (src/ocr) is not part of this build yet.
-        let _ = &config.models_dir;
-        eprintln!(
-            "eval-docs：本版本尚无 OCR 引擎（src/ocr 未合入），跳过 OCR 评测；\
-             加 --truth-lines 可用样本自带的文字行单独评测分析部分。"
-        );
-        return Ok(());
-    }
-    let mut read = |_: &RgbImage, t: &TruthImage| Ok(truth_page(t));
-    let s = run(dir, "truth-lines", &mut read, &forms, &settings)?;
+    let s = if truth_lines {
+        let mut read = |img: &RgbImage, t: &TruthImage| {
+            Ok(Reading {
+                image: img.clone(),
+                page: truth_page(t),
+                document: None,
+            })
+        };
+        run(dir, "truth-lines", &mut read, &forms, &settings)?
+    } else {
+        let ocr = match crate::ocr::OcrEngine::load(&config.models_dir) {
+            Ok(ocr) => ocr,
+            Err(e) => {
+                eprintln!("eval-docs：跳过评测。{e}。也可加 --truth-lines 只评测分析部分。");
+                return Ok(());
+            }
+        };
+        let verifier = Verifier::new(ocr, forms.clone());
+        let mut read = |img: &RgbImage, _: &TruthImage| verifier.read(img);
+        run(dir, "pp-ocrv4", &mut read, &forms, &settings)?
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {

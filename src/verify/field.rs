@@ -68,8 +68,8 @@ impl Serialize for FieldValue {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Field {
     pub value: FieldValue,
-    /// The lowest character confidence of the value (one doubtful character is what matters
-    /// for an identity number), 0–1.
+    /// The lowest confidence of the value's letters, digits and ideographs (one doubtful
+    /// character is what matters for an identity number), 0–1.
     pub confidence: f32,
     /// The value's box in image coordinates (TL, TR, BR, BL).
     #[serde(rename = "box")]
@@ -232,7 +232,17 @@ impl Stream {
             return None;
         }
         let g = &self.glyphs[r.clone()];
-        let confidence = g.iter().map(|g| g.conf).fold(1.0f32, f32::min);
+        // Punctuation (brackets, commas) scores low without mattering: letters, digits and
+        // ideographs decide, unless there are none.
+        let content = |g: &&Glyph| g.ch.is_alphanumeric();
+        let confidence = if g.iter().any(|x| content(&x)) {
+            g.iter()
+                .filter(content)
+                .map(|g| g.conf)
+                .fold(1.0f32, f32::min)
+        } else {
+            g.iter().map(|g| g.conf).fold(1.0f32, f32::min)
+        };
         let quad = if g.iter().all(|x| x.line == g[0].line) {
             let (a, b) = (g[0].quad, g[g.len() - 1].quad);
             [a[0], b[1], b[2], a[3]]

@@ -180,6 +180,23 @@ pub fn extract(page: &OcrPage) -> BTreeMap<String, Field> {
             "legal_representative" => {
                 put(&name, s.field(r, FieldValue::personal(clean_text(&text))))
             }
+            // A closing bracket the OCR dropped at the end of a type or name.
+            "type" | "name" => {
+                let mut v = clean_text(&text);
+                if v.matches('（').count() == v.matches('）').count() + 1 {
+                    v.push('）');
+                }
+                put(&name, s.field(r, FieldValue::public(v)))
+            }
+            // OCR often reads the closing 。 as a full stop.
+            "business_scope" => {
+                let mut v = clean_text(&text);
+                if v.ends_with('.') {
+                    v.pop();
+                    v.push('。');
+                }
+                put(&name, s.field(r, FieldValue::public(v)))
+            }
             _ => put(&name, s.field(r, FieldValue::public(clean_text(&text)))),
         }
     }
@@ -270,6 +287,15 @@ mod tests {
         assert_eq!(value(&f, "legal_representative"), "王大明");
         assert_eq!(value(&f, "type"), "个体工商户");
         assert_eq!(value(&f, "business_term"), "2015-03-01至2025-02-28");
+        // A closing bracket the OCR dropped.
+        let f = extract(&licence(
+            "91350100MA000100Y4",
+            "有限责任公司（自然人独资",
+            "法定代表人",
+            "长期",
+        ));
+        assert_eq!(value(&f, "type"), "有限责任公司（自然人独资）");
+        assert_eq!(value(&f, "business_term"), "长期");
     }
 
     #[test]

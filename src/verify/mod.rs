@@ -77,7 +77,53 @@ impl fmt::Debug for Report {
 #[derive(Clone, Copy)]
 pub struct Side<'a> {
     pub page: &'a OcrPage,
+    /// The image the page's coordinates refer to.
     pub image: Option<&'a RgbImage>,
+    /// Where the document was found in the original photo, when it was.
+    pub document: Option<Located>,
+}
+
+impl Side<'_> {
+    /// The image measures and the size the border gap refers to. A located document is cut
+    /// off when its quadrilateral reaches the photo's border (the finder clamps it there); the
+    /// straightened image's own border says nothing. `None` without an image.
+    pub fn measures(&self) -> Option<(warning::Measures, (u32, u32))> {
+        let img = self.image?;
+        let mut m = warning::measure(img, self.page);
+        let mut size = img.dimensions();
+        if let Some(doc) = self.document {
+            m.border_gap = warning::border_gap(&doc.quad, doc.photo);
+            size = doc.photo;
+        }
+        Some((m, size))
+    }
+}
+
+/// A document's quadrilateral in the original photo, and the photo's size: a document
+/// touching the photo's border was cut off when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Located {
+    pub quad: Quad,
+    pub photo: (u32, u32),
+}
+
+/// One image read: the (straightened, upright) image the page refers to, the page, and where
+/// the document was in the photo.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub image: RgbImage,
+    pub page: OcrPage,
+    pub document: Option<Located>,
+}
+
+impl Reading {
+    pub fn side(&self) -> Side<'_> {
+        Side {
+            page: &self.page,
+            image: Some(&self.image),
+            document: self.document,
+        }
+    }
 }
 
 /// The tunable parts of the analysis.
@@ -183,9 +229,10 @@ pub fn analyse(
     let mut warnings = Vec::new();
     let mut not_checked = Vec::new();
     for (i, (_, s)) in sides.iter().enumerate() {
-        let Some(img) = s.image else { continue };
-        let m = warning::measure(img, s.page);
-        for w in warning::warnings(&m, &settings.thresholds, img.dimensions()) {
+        let Some((m, size)) = s.measures() else {
+            continue;
+        };
+        for w in warning::warnings(&m, &settings.thresholds, size) {
             if !w.is_finding() {
                 if !not_checked.contains(&w) {
                     not_checked.push(w);
@@ -220,6 +267,93 @@ pub fn analyse(
         verdict,
         reasons,
         prefill,
+    }
+}
+
+/// Why a document could not be verified. The `Display` text is for the clerk.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// An upload was refused by intake (empty, not an image, too large, …).
+    #[error("{side}：{source}")]
+    Intake {
+        side: &'static str,
+        source: crate::scan::IntakeError,
+    },
+    /// The OCR engine failed.
+    #[error("{side}识别失败：{detail}")]
+    Ocr { side: &'static str, detail: String },
+}
+
+/// The facade the HTTP API calls: upload bytes in, a [`Report`] out. Intake (`scan::intake`:
+/// format by content, limits before decoding) → straightening (`scan::straighten`) → OCR
+/// (`OcrEngine::read_upright`) → [`analyse`].
+pub struct Verifier {
+    pub ocr: crate::ocr::OcrEngine,
+    pub forms: Forms,
+    pub settings: Settings,
+    pub limits: crate::scan::IntakeLimits,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("forms", &self.forms.forms.len())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier with the default settings and intake limits.
+    pub fn new(ocr: crate::ocr::OcrEngine, forms: Forms) -> Verifier {
+        Verifier {
+            ocr,
+            forms,
+            settings: Settings::default(),
+            limits: crate::scan::IntakeLimits::default(),
+        }
+    }
+
+    /// Straightens a photo and reads it upright.
+    pub fn read(&self, photo: &RgbImage) -> anyhow::Result<Reading> {
+        let scan = crate::scan::Scan::from_image(photo.clone());
+        let straight = crate::scan::straighten(&scan);
+        let up = self.ocr.read_upright(&straight.image)?;
+        Ok(Reading {
+            image: up.image,
+            page: up.page,
+            document: straight.found.map(|f| Located {
+                quad: f.quad,
+                photo: photo.dimensions(),
+            }),
+        })
+    }
+
+    fn read_bytes(&self, bytes: &[u8], side: &'static str) -> Result<Reading, VerifyError> {
+        let scan = crate::scan::intake(bytes, &self.limits)
+            .map_err(|source| VerifyError::Intake { side, source })?;
+        self.read(scan.image()).map_err(|e| VerifyError::Ocr {
+            side,
+            detail: e.to_string(),
+        })
+    }
+
+    /// Verifies a card's front (and back, in either order) or a licence, as of `today`.
+    pub fn verify(
+        &self,
+        front: &[u8],
+        back: Option<&[u8]>,
+        today: NaiveDate,
+    ) -> Result<Report, VerifyError> {
+        let first = self.read_bytes(front, "第一张图像")?;
+        let second = back.map(|b| self.read_bytes(b, "第二张图像")).transpose()?;
+        Ok(analyse(
+            first.side(),
+            second.as_ref().map(Reading::side),
+            today,
+            &self.forms,
+            &self.settings,
+        ))
     }
 }
 
@@ -291,10 +425,12 @@ mod tests {
                 Side {
                     page: x,
                     image: None,
+                    document: None,
                 },
                 Some(Side {
                     page: y,
                     image: None,
+                    document: None,
                 }),
                 today(),
                 &forms(),
@@ -324,6 +460,7 @@ mod tests {
             Side {
                 page: &f,
                 image: None,
+                document: None,
             },
             None,
             today(),
@@ -361,6 +498,7 @@ mod tests {
             Side {
                 page: &p,
                 image: None,
+                document: None,
             },
             None,
             today(),
@@ -376,10 +514,12 @@ mod tests {
             Side {
                 page: &f,
                 image: None,
+                document: None,
             },
             Some(Side {
                 page: &f,
                 image: None,
+                document: None,
             }),
             today(),
             &Forms::default(),
