@@ -51,14 +51,82 @@ pub struct Availability {
 /// What an administrator runs when the OCR models are missing.
 pub const FETCH_HINT: &str = "证件识别暂不可用：识别模型未安装。请运行 `xiaoban models fetch pp-ocrv4 && xiaoban models fetch onnxruntime` 后重启服务。";
 
-/// The reader the configuration allows: the OCR models and runtime must be on disk.
+/// The analysis of `crate::verify` on the PP-OCR engine, as a reader.
+struct VerifierReader(crate::verify::Verifier);
+
+impl DocumentReader for VerifierReader {
+    fn read(
+        &self,
+        front: &[u8],
+        back: Option<&[u8]>,
+        today: NaiveDate,
+    ) -> Result<Value, ReadError> {
+        use crate::verify::VerifyError;
+        match self.0.verify(front, back, today) {
+            Ok(report) => {
+                serde_json::to_value(&report).map_err(|e| ReadError::Failed(e.to_string()))
+            }
+            Err(e @ VerifyError::Intake { .. }) => Err(ReadError::Unreadable(e.to_string())),
+            Err(e @ VerifyError::Ocr { .. }) => Err(ReadError::Failed(e.to_string())),
+        }
+    }
+}
+
+/// Readers already loaded in this process, by models folder and forms folder: the ONNX models
+/// are loaded once however many servers start (the tests start many).
+type Loaded = std::collections::HashMap<
+    (std::path::PathBuf, std::path::PathBuf, usize),
+    Arc<dyn DocumentReader>,
+>;
+static LOADED: std::sync::Mutex<Option<Loaded>> = std::sync::Mutex::new(None);
+
+/// The reader the configuration allows: the OCR models and runtime must be on disk, and the
+/// form mappings must parse. Otherwise none, and why.
 pub fn reader_from_config(config: &Config) -> (Option<Arc<dyn DocumentReader>>, Availability) {
-    let _ = config;
+    let key = (
+        config.models_dir.clone(),
+        config.scans.forms_dir.clone(),
+        config.scans.max_upload_bytes,
+    );
+    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = loaded.as_ref().and_then(|m| m.get(&key)) {
+        return (
+            Some(r.clone()),
+            Availability {
+                available: true,
+                hint: None,
+            },
+        );
+    }
+    let unavailable = |hint: String| {
+        (
+            None,
+            Availability {
+                available: false,
+                hint: Some(hint),
+            },
+        )
+    };
+    let forms = match crate::verify::Forms::load(&config.scans.forms_dir) {
+        Ok(f) => f,
+        Err(e) => return unavailable(format!("证件识别暂不可用：表单映射有误（{e}）。")),
+    };
+    let ocr = match crate::ocr::OcrEngine::load(&config.models_dir) {
+        Ok(ocr) => ocr,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let mut verifier = crate::verify::Verifier::new(ocr, forms);
+    verifier.limits.max_bytes = config.scans.max_upload_bytes;
+    let reader: Arc<dyn DocumentReader> = Arc::new(VerifierReader(verifier));
+    loaded
+        .get_or_insert_with(Default::default)
+        .insert(key, reader.clone());
+    tracing::info!(models = %config.models_dir.display(), "document verification ready");
     (
-        None,
+        Some(reader),
         Availability {
-            available: false,
-            hint: Some(FETCH_HINT.to_string()),
+            available: true,
+            hint: None,
         },
     )
 }
