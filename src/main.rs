@@ -97,24 +97,6 @@ enum Command {
     },
     /// Check identifiers read one per line from stdin.
     Validate { kind: IdKind },
-    /// Staff accounts: add, disable, reset a password (passwords are read from stdin).
-    User {
-        #[command(subcommand)]
-        action: UserAction,
-    },
-    /// Evaluate document verification on specimens from scripts/make_specimens.py.
-    EvalDocs {
-        /// Folder with the images and truth.json.
-        dir: PathBuf,
-        /// Read the generator's text lines instead of running OCR (measures the analysis alone).
-        #[arg(long)]
-        truth_lines: bool,
-        /// Form mapping files.
-        #[arg(long, default_value = "forms")]
-        forms: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
     /// Read the text of an image with OCR (debugging): lines, confidences, boxes, timings.
     Ocr {
         /// Image file (JPEG, PNG, WebP or BMP).
@@ -131,6 +113,24 @@ enum Command {
         raw: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Evaluate document verification on specimens from scripts/make_specimens.py.
+    EvalDocs {
+        /// Folder with the images and truth.json.
+        dir: PathBuf,
+        /// Read the generator's text lines instead of running OCR (measures the analysis alone).
+        #[arg(long)]
+        truth_lines: bool,
+        /// Form mapping files.
+        #[arg(long, default_value = "forms")]
+        forms: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Staff accounts: add, disable, reset a password (passwords are read from stdin).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
     },
     /// Measure retrieval and reply latency, build time and memory on a padded knowledge base.
     Bench {
@@ -291,13 +291,6 @@ fn main() -> Result<()> {
             Ok(())
         }),
         Command::Validate { kind } => cmd_validate(kind),
-        Command::User { action } => rt.block_on(cmd_user(&config, action)),
-        Command::EvalDocs {
-            dir,
-            truth_lines,
-            forms,
-            json,
-        } => xiaoban::verify::eval::command(&config, &dir, truth_lines, &forms, json),
         Command::Ocr {
             image,
             bench,
@@ -312,6 +305,13 @@ fn main() -> Result<()> {
             raw,
             json,
         ),
+        Command::EvalDocs {
+            dir,
+            truth_lines,
+            forms,
+            json,
+        } => xiaoban::verify::eval::command(&config, &dir, truth_lines, &forms, json),
+        Command::User { action } => rt.block_on(cmd_user(&config, action)),
         Command::Bench {
             passages,
             questions,
