@@ -198,6 +198,21 @@ async fn stream(c: &reqwest::Client, url: String, question: &str) -> Events {
     )
 }
 
+async fn get_json(c: &reqwest::Client, url: String) -> Value {
+    c.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+async fn post_json(c: &reqwest::Client, url: String, body: Value) -> Value {
+    c.post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn metrics(c: &reqwest::Client, url: String) -> String {
     c.get(url).send().await.unwrap().text().await.unwrap()
 }
@@ -209,15 +224,12 @@ async fn faithful_answers_are_kept_with_their_citations_and_only_answers_are_gen
     let script = Scripted::new(Script::Faithful);
     let s = start_with_generator(cfg, data, script.clone()).await;
     let c = client();
-    let v: Value = c
-        .post(s.url("/api/v1/chat"))
-        .json(&json!({"question": "身份证过期了怎么换"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = post_json(
+        &c,
+        s.url("/api/v1/chat"),
+        json!({"question": "身份证过期了怎么换"}),
+    )
+    .await;
     assert_eq!(v["outcome"], "answered");
     assert_eq!(v["mode"], "generative", "{v}");
     assert!(v["answer"].as_str().unwrap().ends_with("[1]"), "{v}");
@@ -230,15 +242,7 @@ async fn faithful_answers_are_kept_with_their_citations_and_only_answers_are_gen
         ("量子计算机的原理是什么", "out_of_scope"),
         ("补身份证要带什么东西", "clarify"),
     ] {
-        let v: Value = c
-            .post(s.url("/api/v1/chat"))
-            .json(&json!({ "question": q }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = post_json(&c, s.url("/api/v1/chat"), json!({ "question": q })).await;
         assert_eq!(v["outcome"], outcome, "{q}: {v}");
         assert_eq!(v["mode"], "extractive");
     }
@@ -262,14 +266,7 @@ async fn faithful_answers_are_kept_with_their_citations_and_only_answers_are_gen
     assert_eq!(done["mode"], "generative");
     assert_eq!(done["answer"].as_str().unwrap(), text);
     assert!(!events.iter().any(|(n, _)| n == "replace"));
-    let h: Value = c
-        .get(s.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = get_json(&c, s.url("/healthz")).await;
     assert_eq!(h["answer_mode"], "generative");
     assert_eq!(h["generation"]["available"], true);
     let m = metrics(&c, s.url("/metrics")).await;
@@ -317,15 +314,12 @@ async fn answers_that_fail_the_checks_are_replaced_by_the_extractive_answer() {
         );
         assert!(!done["answer"].as_str().unwrap().contains("999"));
         // The non-streamed API gives the same verdict.
-        let v: Value = c
-            .post(s.url("/api/v1/chat"))
-            .json(&json!({"question": "身份证过期了怎么换"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = post_json(
+            &c,
+            s.url("/api/v1/chat"),
+            json!({"question": "身份证过期了怎么换"}),
+        )
+        .await;
         assert_eq!(v["mode"], "extractive");
         let m = metrics(&c, s.url("/metrics")).await;
         assert!(
@@ -390,14 +384,7 @@ async fn a_full_queue_refuses_with_retry_after_and_waiters_learn_their_position(
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let h: Value = c
-        .get(s.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = get_json(&c, s.url("/healthz")).await;
     assert_eq!(h["generation_queue"], 1);
     open.send(()).unwrap();
     open.send(()).unwrap();
@@ -458,14 +445,7 @@ async fn the_tiny_candle_model_streams_through_the_api() {
     cfg.tokenizer = Some(tokenizer);
     let s = start_with(cfg, data).await;
     let c = client();
-    let h: Value = c
-        .get(s.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = get_json(&c, s.url("/healthz")).await;
     assert_eq!(h["generation"]["available"], true, "{h}");
     assert!(
         h["generation"]["model"]
@@ -511,14 +491,7 @@ async fn without_a_model_the_server_answers_extractively_and_says_how_to_fetch_o
     cfg.models_dir = models;
     let s = start_with(cfg, data).await;
     let c = client();
-    let h: Value = c
-        .get(s.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = get_json(&c, s.url("/healthz")).await;
     assert_eq!(h["status"], "ok");
     assert_eq!(h["answer_mode"], "extractive");
     assert_eq!(h["generation"]["available"], false);
@@ -529,15 +502,12 @@ async fn without_a_model_the_server_answers_extractively_and_says_how_to_fetch_o
             .contains("xiaoban models fetch qwen2.5-0.5b-instruct"),
         "{h}"
     );
-    let v: Value = c
-        .post(s.url("/api/v1/chat"))
-        .json(&json!({"question": "身份证过期了怎么换"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = post_json(
+        &c,
+        s.url("/api/v1/chat"),
+        json!({"question": "身份证过期了怎么换"}),
+    )
+    .await;
     assert_eq!(
         (v["outcome"].as_str(), v["mode"].as_str()),
         (Some("answered"), Some("extractive"))
@@ -605,14 +575,7 @@ async fn the_remote_backend_streams_from_an_openai_compatible_server() {
     cfg.generation.remote_retries = 2;
     let s = start_with(cfg, data).await;
     let c = client();
-    let h: Value = c
-        .get(s.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = get_json(&c, s.url("/healthz")).await;
     assert_eq!(h["generation"]["backend"], "remote", "{h}");
     let events = stream(&c, s.url("/api/v1/chat/stream"), "身份证过期了怎么换")
         .await
