@@ -140,6 +140,29 @@ def wrong(c: str, alphabet: str, rng: random.Random) -> str:
     return rng.choice([a for a in alphabet if a != c])
 
 
+# Look-alike digits the recogniser confuses (as src/verify/check.rs CONFUSABLE): a number one
+# such slip from valid goes to review, not fail, so an invalid specimen must be further off.
+CONFUSABLE = [("1", "7"), ("0", "8"), ("3", "8"), ("5", "6"), ("6", "8")]
+
+
+def one_slip_from_valid(n: str) -> bool:
+    for i, ch in enumerate(n):
+        for a, b in CONFUSABLE:
+            other = b if ch == a else a if ch == b else None
+            if other is not None:
+                m = n[:i] + other + n[i + 1:]
+                if id_check(m[:17]) == m[17]:
+                    return True
+    return False
+
+
+def wrong_check_character(number: str, rng: random.Random) -> str:
+    """A wrong check character that no single look-alike slip would explain."""
+    first17 = number[:17]
+    choices = [a for a in "0123456789X" if a != number[17] and not one_slip_from_valid(first17 + a)]
+    return rng.choice(choices)
+
+
 # --------------------------------------------------------------------------------------------
 # Fictional data
 # --------------------------------------------------------------------------------------------
@@ -223,7 +246,7 @@ def id_card_data(rng: random.Random, today: dt.date, variant: str) -> dict:
     if variant == "expired":
         failing.append("id_card.not_expired")
     if variant == "bad_check_digit":
-        d["id_number"] = number[:17] + wrong(number[17], "0123456789X", rng)
+        d["id_number"] = number[:17] + wrong_check_character(number, rng)
         failing.append("gb11643.check_character")
     if variant == "sex_mismatch":
         d["sex"] = "女" if sex == "男" else "男"

@@ -22,10 +22,15 @@ pub struct CheckResult {
     pub passed: bool,
     /// What was found, in Chinese, ending with the rule's basis.
     pub detail: String,
+    /// The check failed, but one common recognition slip (OCR-B `1` read as `7`, …) would
+    /// explain it: a person must look, and the document is not rejected on this alone.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub misread_possible: bool,
 }
 
 fn result(rule: &str, passed: bool, finding: impl AsRef<str>, basis: &str) -> CheckResult {
     CheckResult {
+        misread_possible: false,
         rule: rule.to_owned(),
         passed,
         detail: format!("{}（依据：{basis}）", finding.as_ref()),
@@ -208,6 +213,28 @@ pub fn id_card(
     out
 }
 
+/// Characters the recogniser confuses in the OCR-B digits cards print.
+const CONFUSABLE: &[(char, char)] = &[('1', '7'), ('0', '8'), ('3', '8'), ('5', '6'), ('6', '8')];
+
+/// Whether replacing one character by its look-alike makes `n` pass `valid`.
+fn one_slip_from_valid(n: &str, valid: impl Fn(&str) -> bool) -> bool {
+    let chars: Vec<char> = n.chars().collect();
+    (0..chars.len()).any(|i| {
+        CONFUSABLE.iter().any(|&(a, b)| {
+            let other = if chars[i] == a {
+                b
+            } else if chars[i] == b {
+                a
+            } else {
+                return false;
+            };
+            let mut c = chars.clone();
+            c[i] = other;
+            valid(&c.iter().collect::<String>())
+        })
+    })
+}
+
 /// GB 11643 rules on the number, then the printed birth date and sex against it.
 fn id_number(f: &Fields, n: &str, today: NaiveDate) -> Vec<CheckResult> {
     let mut out = Vec::new();
@@ -222,19 +249,23 @@ fn id_number(f: &Fields, n: &str, today: NaiveDate) -> Vec<CheckResult> {
         return out;
     }
     out.push(result("gb11643.format", true, "号码为18位", GB11643));
-    let expected = id_check_character(&n[..17]);
-    let found = n[17..].chars().next();
-    let ok = expected == found;
-    out.push(result(
+    let valid = |n: &str| id_check_character(&n[..17]) == n[17..].chars().next();
+    let ok = valid(n);
+    let misread = !ok && one_slip_from_valid(n, valid);
+    let mut check = result(
         "gb11643.check_character",
         ok,
         if ok {
-            "校验码正确".to_owned()
+            "校验码正确"
+        } else if misread {
+            "校验码不符，但改正一个易混字符（如 1 与 7）即可相符，可能是识别有误，请人工核对原件"
         } else {
-            "校验码错误，号码可能识别有误或不真实".to_owned()
+            "校验码错误，号码可能识别有误或不真实"
         },
         &format!("{GB11643} ISO 7064 MOD 11-2"),
-    ));
+    );
+    check.misread_possible = misread;
+    out.push(check);
     let province_ok = !matches!(parsed, Err(IdNumberError::Province(_)));
     out.push(result(
         "gb11643.region_code",
@@ -474,6 +505,16 @@ mod tests {
         let c = id_card(Some(&front(&bad, "男", "1990-03-07")), None, today());
         assert_eq!(outcome(&c, "gb11643.check_character"), Some(false));
         assert_eq!(outcome(&c, "gb11643.region_code"), Some(true));
+        // The recogniser reads the OCR-B "1" as "7": one look-alike away from a valid number,
+        // so a person must look rather than the citizen being turned away.
+        let valid = number("11010519900307003");
+        let slipped = valid.replacen('1', "7", 1);
+        let c = id_card(Some(&front(&slipped, "男", "1990-03-07")), None, today());
+        let check = c
+            .iter()
+            .find(|c| c.rule == "gb11643.check_character")
+            .unwrap();
+        assert!(!check.passed && check.misread_possible, "{check:?}");
         // Province 99 does not exist (GB/T 2260), even with a correct check character.
         let c = id_card(
             Some(&front(&number("99010519900307003"), "男", "1990-03-07")),

@@ -89,7 +89,11 @@ pub fn decide(
         review.push("无法判断是哪种证件（身份证人像面、国徽面或营业执照），请人工核对".to_owned());
     }
     for c in checks.iter().filter(|c| !c.passed) {
-        fail.push(format!("未通过核对：{}", c.detail));
+        if c.misread_possible {
+            review.push(format!("需人工核对：{}", c.detail));
+        } else {
+            fail.push(format!("未通过核对：{}", c.detail));
+        }
     }
     for w in warnings.iter().filter(|w| w.is_finding()) {
         review.push(w.detail.clone());
@@ -138,6 +142,7 @@ mod tests {
             rule: "gb11643.check_character".into(),
             passed,
             detail: "校验码错误".into(),
+            misread_possible: false,
         }
     }
 
@@ -206,6 +211,14 @@ mod tests {
         assert_eq!(v, Verdict::Fail);
         assert!(r[0].starts_with("未通过核对：校验码错误"));
         assert_eq!(r.len(), 3);
+        // A failure one recognition slip explains goes to a person, not to rejection.
+        let slip = CheckResult {
+            misread_possible: true,
+            ..check(false)
+        };
+        let (v, r) = decide(t, &fields, &["name"], &[slip], &[], MIN_CONFIDENCE);
+        assert_eq!(v, Verdict::Review);
+        assert!(r[0].starts_with("需人工核对"));
         // Unknown documents are for a person to look at.
         let (v, _) = decide(
             DocumentType::Unknown,
