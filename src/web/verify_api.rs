@@ -246,6 +246,17 @@ fn too_large_body(state: &AppState, e: &axum::extract::rejection::BytesRejection
     }
 }
 
+/// 503 with the fetch hint while the OCR models are not installed.
+fn desk_ready(state: &AppState) -> Result<(), Denied> {
+    if state.desk.availability.available {
+        return Ok(());
+    }
+    Err(desk_problem(
+        state,
+        DeskError::Unavailable(state.desk.availability.hint.clone().unwrap_or_default()),
+    ))
+}
+
 /// Verify one document. Multipart with `image` and optionally `image_back`, or JSON with the
 /// same names in base64. The full result goes back to the uploader and the upload is logged;
 /// the scans are stored encrypted and deleted after the retention period.
@@ -266,12 +277,7 @@ pub async fn verify(
     req: Request,
 ) -> Result<Json<serde_json::Value>, Denied> {
     require(&who, VERIFY_ROLES)?;
-    if !state.desk.availability.available {
-        return Err(desk_problem(
-            &state,
-            DeskError::Unavailable(state.desk.availability.hint.clone().unwrap_or_default()),
-        ));
-    }
+    desk_ready(&state)?;
     let (front, back) = if is_multipart(&req) {
         let form = Multipart::from_request(req, &state).await.map_err(|_| {
             bad_body(
@@ -435,12 +441,7 @@ pub async fn start_batch(
     req: Request,
 ) -> Result<(StatusCode, Json<BatchStarted>), Denied> {
     require(&who, VERIFY_ROLES)?;
-    if !state.desk.availability.available {
-        return Err(desk_problem(
-            &state,
-            DeskError::Unavailable(state.desk.availability.hint.clone().unwrap_or_default()),
-        ));
-    }
+    desk_ready(&state)?;
     if !is_multipart(&req) {
         return Err(bad_body(
             &state,
