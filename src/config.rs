@@ -193,7 +193,9 @@ impl Config {
         fig = fig.merge(Env::prefixed("XIAOBAN_").split("__").ignore(&[
             "test_postgres_url",
             "scan_key",
+            "scan_key_retired",
             "log",
+            "log_format",
         ]));
         let mut c: Config = fig.extract().context("配置有误")?;
         if let Some(v) = &flags.listen {

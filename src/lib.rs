@@ -10,6 +10,7 @@ pub mod eval;
 pub mod ident;
 pub mod kb;
 pub mod llm;
+pub mod logging;
 pub mod metrics;
 pub mod models;
 pub mod ocr;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use xiaoban::assistant::Progress;
 use xiaoban::config::{Config, Overrides};
 use xiaoban::ident::{CreditCode, IdNumber};
+use xiaoban::logging::LogFormat;
 use xiaoban::models::FetchOutcome;
 
 #[derive(Parser)]
@@ -46,6 +47,10 @@ enum Command {
         /// Address to listen on (default 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<String>,
+        /// Log lines as JSON objects or text; `auto` is JSON unless stderr is a terminal.
+        /// The level comes from XIAOBAN_LOG (default `info`).
+        #[arg(long, env = "XIAOBAN_LOG_FORMAT", value_enum, default_value = "auto")]
+        log_format: LogFormat,
     },
     /// Build or rebuild the index from the knowledge base; a running server picks it up.
     Index {
@@ -201,19 +206,13 @@ enum IdKind {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("XIAOBAN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    xiaoban::logging::init(LogFormat::Auto);
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let listen = match &cli.command {
-        Some(Command::Serve { listen }) => listen.clone(),
+        Some(Command::Serve { listen, .. }) => listen.clone(),
         _ => None,
     };
     let config = Config::load(
@@ -228,15 +227,25 @@ fn main() -> Result<()> {
         },
     )?;
     let rt = tokio::runtime::Runtime::new()?;
-    match cli.command.unwrap_or(Command::Serve { listen: None }) {
-        Command::Serve { .. } => {
-            init_logging();
+    let default_serve = || Command::Serve {
+        listen: None,
+        log_format: std::env::var("XIAOBAN_LOG_FORMAT")
+            .ok()
+            .and_then(|v| LogFormat::from_str(&v, true).ok())
+            .unwrap_or(LogFormat::Auto),
+    };
+    match cli.command.unwrap_or_else(default_serve) {
+        Command::Serve { log_format, .. } => {
+            let format = xiaoban::logging::init(log_format);
             rt.block_on(async {
                 if config.fetch_models_on_start {
                     fetch_missing_models(&config).await;
                 }
                 let server = xiaoban::server::bind(config).await?;
-                eprintln!("小办已启动：http://{}/widget", server.local_addr());
+                // JSON logs stay pure JSON: the `serving` line carries the address.
+                if format == LogFormat::Text {
+                    eprintln!("小办已启动：http://{}/widget", server.local_addr());
+                }
                 server.run(xiaoban::server::shutdown_signal()).await
             })
         }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth_api;
 pub mod pages;
 pub mod problem;
+pub mod request_log;
 pub mod verify_api;
 
 use crate::assistant::Assistant;
