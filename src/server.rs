@@ -9,7 +9,7 @@ use crate::metrics::Metrics;
 use crate::scans::{self, Desk};
 use crate::search::{self, IndexHandle};
 use crate::store::Store;
-use crate::store::seal::ScanKey;
+use crate::store::seal::Keyring;
 use crate::web::{self, AppState};
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
@@ -83,8 +83,15 @@ pub async fn bind_with_reader(
     }
     let index = IndexHandle::open(&config.data_dir)?;
     let metrics = Arc::new(Metrics::new());
-    let key = ScanKey::load_or_create(&config.data_dir)?;
-    let desk = Arc::new(Desk::new(store.clone(), &key, config.scans.clone(), reader));
+    let keys = Keyring::load_or_create(&config.data_dir)?;
+    if !keys.retired.is_empty() {
+        tracing::warn!(
+            key = %keys.current.id(),
+            retired = keys.retired.len(),
+            "a scan key rotation is unfinished: run `xiaoban keys rotate` to finish it"
+        );
+    }
+    let desk = Arc::new(Desk::new(store.clone(), keys, config.scans.clone(), reader));
     let accounts = Accounts::new(store.clone());
     let state = Arc::new(AppState {
         assistant: Assistant {

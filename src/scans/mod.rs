@@ -15,7 +15,7 @@ use crate::config::{Config, ScansConfig};
 use crate::store::Store;
 use crate::store::access_log::Access;
 use crate::store::jobs::{Finished, JobRecord, JobStatus};
-use crate::store::seal::{ScanKey, SealError, Sealer};
+use crate::store::seal::{Keyring, SealError, Sealer};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -244,7 +244,8 @@ pub struct Desk {
     pub config: ScansConfig,
 }
 
-fn aad(job_id: &str, part: &str) -> Vec<u8> {
+/// The associated data binding a sealed part (`front`, `back`, `report`) to its job.
+pub fn aad(job_id: &str, part: &str) -> Vec<u8> {
     format!("xiaoban:job:{job_id}:{part}").into_bytes()
 }
 
@@ -274,13 +275,13 @@ fn summary_of(report: &Value) -> (Option<String>, Option<String>, Value) {
 impl Desk {
     pub fn new(
         store: Store,
-        key: &ScanKey,
+        keys: impl Into<Keyring>,
         config: ScansConfig,
         reader: (Option<Arc<dyn DocumentReader>>, Availability),
     ) -> Desk {
         Desk {
             store,
-            sealer: Sealer::new(key, config.cipher),
+            sealer: Sealer::new(keys, config.cipher),
             availability: reader.1,
             reader: reader.0,
             config,
