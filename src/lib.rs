@@ -9,6 +9,7 @@ pub mod config;
 pub mod eval;
 pub mod ident;
 pub mod kb;
+pub mod keys;
 pub mod llm;
 pub mod logging;
 pub mod metrics;

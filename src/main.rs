@@ -137,6 +137,20 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// The scan encryption keys: status, rotation, a fresh key for XIAOBAN_SCAN_KEY.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Exit 0 if the server answers /healthz with 200 (for container health checks).
+    Healthcheck {
+        /// Default: /healthz on the configured listen address (0.0.0.0 → 127.0.0.1).
+        #[arg(long)]
+        url: Option<String>,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
     /// Measure retrieval and reply latency, build time and memory on a padded knowledge base.
     Bench {
         /// Pad the knowledge base to this many passages.
@@ -195,6 +209,29 @@ enum UserAction {
     Disable { name: String },
     /// Set a new password (first line of stdin), enable the user and end their sessions.
     Reset { name: String },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Where the keys come from, their ids, and how many jobs are not under the current key.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-seal every stored scan and report under a new key, then drop the old key. Resumes
+    /// an interrupted rotation instead of starting another.
+    Rotate {
+        /// Re-seal at most this many jobs now (run again for the rest).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Seconds to wait after writing the new key, for running servers to pick it up.
+        #[arg(long, default_value_t = 5)]
+        settle: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a fresh random key (base64), e.g. for XIAOBAN_SCAN_KEY.
+    Generate,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -321,6 +358,10 @@ fn main() -> Result<()> {
             json,
         } => xiaoban::verify::eval::command(&config, &dir, truth_lines, &forms, json),
         Command::User { action } => rt.block_on(cmd_user(&config, action)),
+        Command::Keys { action } => rt.block_on(cmd_keys(&config, action)),
+        Command::Healthcheck { url, timeout } => {
+            rt.block_on(cmd_healthcheck(&config, url, timeout))
+        }
         Command::Bench {
             passages,
             questions,
@@ -363,6 +404,98 @@ async fn cmd_user(config: &Config, action: UserAction) -> Result<()> {
             accounts.reset_password(&name, &password).await?;
             println!("已重设用户 {name} 的密码，其原有登录已全部失效。");
         }
+    }
+    Ok(())
+}
+
+async fn cmd_keys(config: &Config, action: KeysAction) -> Result<()> {
+    let url = config.database_url();
+    let store = || xiaoban::store::Store::connect(&url);
+    match action {
+        KeysAction::Generate => {
+            println!("{}", xiaoban::store::seal::ScanKey::generate().to_base64());
+        }
+        KeysAction::Status { json } => {
+            let s = xiaoban::keys::status(&store().await?, &config.data_dir).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                println!("密钥来源：{}", s.source);
+                println!("当前密钥：{}", s.current);
+                for r in &s.retired {
+                    println!("退役密钥：{r}（轮换未完成，请运行 `xiaoban keys rotate`）");
+                }
+                println!("尚未用当前密钥加密的任务：{}", s.jobs_not_under_current);
+            }
+        }
+        KeysAction::Rotate {
+            limit,
+            settle,
+            json,
+        } => {
+            let opts = xiaoban::keys::Options {
+                limit,
+                settle: std::time::Duration::from_secs(settle),
+            };
+            let r = xiaoban::keys::rotate(&store().await?, &config.data_dir, &opts).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                if r.started {
+                    println!("已生成新密钥 {}，旧密钥暂作退役密钥保留。", r.key);
+                } else {
+                    println!("继续未完成的轮换，新密钥 {}。", r.key);
+                }
+                println!(
+                    "本次重新加密 {} 个任务（{} 个部分）。",
+                    r.resealed_jobs, r.resealed_parts
+                );
+                if !r.unreadable_jobs.is_empty() {
+                    println!(
+                        "{} 个任务有任何密钥都打不开的记录（可能来自其他部署或已被改动），未作改动：{}",
+                        r.unreadable_jobs.len(),
+                        r.unreadable_jobs.join(", ")
+                    );
+                }
+                if r.finished && r.retire_by_hand {
+                    println!(
+                        "全部完成。请从所有节点删除 XIAOBAN_SCAN_KEY_RETIRED 并重启，旧密钥即告作废。"
+                    );
+                } else if r.finished {
+                    println!("轮换完成，旧密钥已从密钥文件删除。请立即备份新的密钥文件。");
+                } else {
+                    println!(
+                        "还有 {} 个任务待处理：再次运行 `xiaoban keys rotate` 继续。",
+                        r.remaining_jobs
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn cmd_healthcheck(config: &Config, url: Option<String>, timeout: u64) -> Result<()> {
+    let url = url.unwrap_or_else(|| {
+        let listen = config
+            .listen
+            .replace("0.0.0.0", "127.0.0.1")
+            .replace("[::]", "[::1]");
+        format!("http://{listen}/healthz")
+    });
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(timeout))
+        .build()?;
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("无法连接 {url}"))?;
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    println!("{status} {body}");
+    if !status.is_success() {
+        anyhow::bail!("{url} 返回 {status}");
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::fmt;
 
 pub mod access_log;
 pub mod jobs;
+pub mod rekey;
 pub mod seal;
 pub mod users;
 
