@@ -460,7 +460,7 @@ impl Desk {
         }
         let desk = self.clone();
         let batch = batch_id.clone();
-        tokio::spawn(async move {
+        let run = async move {
             let total = work.len();
             for (id, img) in work {
                 match desk.read(&reader, &id, img, None).await {
@@ -469,7 +469,12 @@ impl Desk {
                 }
             }
             tracing::info!(batch = %batch, jobs = total, "batch finished");
-        });
+        };
+        // The batch's log lines keep the id of the request that started it.
+        tokio::spawn(tracing::Instrument::instrument(
+            run,
+            tracing::Span::current(),
+        ));
         Ok(batch_id)
     }
 

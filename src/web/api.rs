@@ -173,11 +173,16 @@ pub async fn chat_stream(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let worker = state.clone();
-    // The answer is finished and stored even if the client goes away meanwhile.
-    tokio::spawn(async move {
+    // The answer is finished and stored even if the client goes away meanwhile; its log
+    // lines keep the request's id.
+    let work = async move {
         let result = worker.assistant.finish(begun, Some(tx)).await;
         let _ = done_tx.send(result.map_err(|e| ask_problem(&worker, e)));
-    });
+    };
+    tokio::spawn(tracing::Instrument::instrument(
+        work,
+        tracing::Span::current(),
+    ));
     let progress = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|p| {
         let event = match p {
             Progress::Queue(position) => Event::default()

@@ -1,0 +1,545 @@
+//! The log of a full run holds no personal data, and every line is JSON tied to its request.
+//!
+//! The real binary runs `serve` as a child process at debug level with JSON logs on stderr,
+//! which this test captures whole. A citizen's session (questions with a name, an identity
+//! number and a mobile number, by API, stream and widget, feedback with a number in it),
+//! a failed and a successful sign-in, the verification of a rendered identity card (real OCR
+//! when the models are in `models/`; otherwise the refusal is exercised and the test says so),
+//! reading the job masked and revealed, the scan, the access log, a request with personal
+//! data in its path and query and in its `X-Request-Id`, and sign-out. Then none of the
+//! personal values (the identity number whole, spaced or in part, the mobile number, the
+//! name, the address, the passwords, the bearer token, the conversation id) may appear in the
+//! captured log, every line must parse as JSON, and every request must have exactly one
+//! `http request` line with its id, route template, status and latency.
+
+mod common;
+
+use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
+use image::{Rgb, RgbImage};
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const NAME: &str = "欧阳明月";
+const ADDRESS: &str = "北京市东城区景山前街4号";
+const MOBILE: &str = "13912837465";
+const PASSWORD: &str = "log test passphrase";
+const WRONG_PASSWORD: &str = "not-the-right-one";
+const FONT: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
+const FONT_INDEX: u32 = 2;
+
+fn id_number() -> String {
+    let first17 = "11010519900307123";
+    let check = xiaoban::ident::id_check_character(first17).expect("17 digits");
+    format!("{first17}{check}")
+}
+
+fn xiaoban() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xiaoban"));
+    cmd.current_dir(common::repo())
+        .env_remove("XIAOBAN_SCAN_KEY")
+        .env_remove("XIAOBAN_SCAN_KEY_RETIRED")
+        .env("XIAOBAN_FETCH_MODELS_ON_START", "false")
+        .env("XIAOBAN_GENERATION__BACKEND", "off");
+    cmd
+}
+
+fn add_user(data: &Path, name: &str, role: &str) {
+    let mut child = xiaoban()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["user", "add", name, "--role", role])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("xiaoban user add");
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(child.wait().unwrap().success(), "user add {name}");
+}
+
+/// The server as a child process whose stderr lines are collected.
+struct Served {
+    child: Child,
+    base: String,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+fn serve(data: &Path) -> Served {
+    let mut child = xiaoban()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("XIAOBAN_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xiaoban serve");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn({
+        let lines = lines.clone();
+        move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["message"] == "serving: widget at /widget, API at /api/v1"
+                {
+                    let _ = addr_tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        }
+    });
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|_| panic!("server did not start: {:?}", lines.lock().unwrap()));
+    Served {
+        child,
+        base: format!("http://{addr}"),
+        lines,
+        reader: Some(reader),
+    }
+}
+
+impl Served {
+    /// SIGTERM, then the whole log.
+    fn stop(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.wait();
+        self.reader.take().unwrap().join().unwrap();
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn draw(img: &mut RgbImage, font: &FontVec, text: &str, x: f32, y: f32, size: f32) {
+    let scaled = font.as_scaled(PxScale::from(size));
+    let mut caret = x;
+    for ch in text.chars() {
+        let id = font.glyph_id(ch);
+        let glyph = id.with_scale_and_position(size, point(caret, y));
+        caret += scaled.h_advance(id);
+        if let Some(outline) = font.outline_glyph(glyph) {
+            let b = outline.px_bounds();
+            outline.draw(|gx, gy, c| {
+                let (px, py) = (b.min.x as i64 + gx as i64, b.min.y as i64 + gy as i64);
+                if px < 0 || py < 0 || px >= img.width() as i64 || py >= img.height() as i64 {
+                    return;
+                }
+                let p = img.get_pixel_mut(px as u32, py as u32);
+                for (k, ink) in [30u8, 30, 36].into_iter().enumerate() {
+                    p[k] = (p[k] as f32 * (1.0 - c) + ink as f32 * c).round() as u8;
+                }
+            });
+        }
+    }
+}
+
+/// A specimen identity card front (样本) at 10 px/mm, as PNG bytes.
+fn card_png(number: &str) -> Vec<u8> {
+    let data = std::fs::read(FONT).unwrap_or_else(|e| {
+        panic!("{FONT}: {e} (install Debian's fonts-noto-cjk: apt-get install fonts-noto-cjk)")
+    });
+    let font = FontVec::try_from_vec_and_index(data, FONT_INDEX).expect("Noto Sans CJK SC");
+    let mut img = RgbImage::from_fn(856, 540, |x, y| {
+        let v = 236 + ((x / 7 + y / 11) % 3) as u8 * 3;
+        Rgb([v, v - 2, v - 10])
+    });
+    for (text, x, y) in [
+        (format!("姓名{NAME}"), 60.0, 90.0),
+        ("性别女".into(), 60.0, 160.0),
+        ("民族汉".into(), 300.0, 160.0),
+        ("出生1990年3月7日".into(), 60.0, 230.0),
+        (format!("住址{ADDRESS}"), 60.0, 300.0),
+        ("样本".into(), 640.0, 90.0),
+        (format!("公民身份号码{number}"), 60.0, 470.0),
+    ] {
+        draw(&mut img, &font, &text, x, y, 34.0);
+    }
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
+    out.into_inner()
+}
+
+/// Every response's status and request id, in order.
+#[derive(Default)]
+struct Seen(Vec<(String, u16, String)>);
+
+impl Seen {
+    async fn note(&mut self, what: &str, r: reqwest::Response) -> (StatusCode, Vec<u8>) {
+        let status = r.status();
+        let id = r
+            .headers()
+            .get("x-request-id")
+            .unwrap_or_else(|| panic!("{what}: no X-Request-Id"))
+            .to_str()
+            .unwrap()
+            .to_string();
+        let body = r.bytes().await.unwrap().to_vec();
+        self.0.push((what.to_string(), status.as_u16(), id));
+        (status, body)
+    }
+}
+
+fn json_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(body));
+    })
+}
+
+#[tokio::test]
+async fn a_full_run_logs_json_lines_with_request_ids_and_no_personal_data() {
+    let data = tempfile::tempdir().unwrap();
+    let (clerk, supervisor) = ("clerk-logs", "supervisor-logs");
+    add_user(data.path(), clerk, "clerk");
+    add_user(data.path(), supervisor, "supervisor");
+    let server = serve(data.path());
+    let url = |p: &str| format!("{}{p}", server.base);
+    let http = common::client();
+    let mut seen = Seen::default();
+    let id = id_number();
+    let spaced = format!("{} {} {}", &id[..6], &id[6..14], &id[14..]);
+
+    // The container health check.
+    let out = xiaoban()
+        .args(["healthcheck", "--url", &url("/healthz")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, body) = seen
+        .note("healthz", http.get(url("/healthz")).send().await.unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ocr = json_of(&body)["verification"]["available"] == true;
+
+    // A citizen asks, by the API, the stream and the widget.
+    let question =
+        format!("我叫{NAME}，身份证号{id}，手机{MOBILE}，住{ADDRESS}，办居住证要带什么材料？");
+    let (status, body) = seen
+        .note(
+            "chat",
+            http.post(url("/api/v1/chat"))
+                .json(&json!({"question": question}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let chat = json_of(&body);
+    let session = chat["session_id"].as_str().unwrap().to_string();
+    let reply_id = chat["reply_id"].as_str().unwrap().to_string();
+    let (status, _) = seen
+        .note(
+            "chat again",
+            http.post(url("/api/v1/chat"))
+                .json(&json!({"question": format!("我的身份证 {spaced} 过期了怎么办"), "session_id": session}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = seen
+        .note(
+            "stream",
+            http.post(url("/api/v1/chat/stream"))
+                .json(&json!({"question": format!("{NAME}的手机{MOBILE}能收到办理进度短信吗"), "session_id": session}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains("event: done"));
+    let (status, _) = seen
+        .note(
+            "feedback",
+            http.post(url("/api/v1/feedback"))
+                .json(&json!({"reply_id": reply_id, "helpful": false, "comment": format!("请打{MOBILE}联系{NAME}")}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = seen
+        .note(
+            "widget post",
+            http.post(url("/widget"))
+                .form(&[("question", question.as_str()), ("s", session.as_str())])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert!(status.is_redirection(), "{status}");
+    let (status, _) = seen
+        .note(
+            "widget get with the question in the query",
+            http.get(url("/widget"))
+                .query(&[("q", question.as_str()), ("s", session.as_str())])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert!(status.is_redirection() || status.is_success(), "{status}");
+    // Personal data in the path, the query and the request id header.
+    let (status, body) = seen
+        .note(
+            "personal data in the path",
+            http.get(url(&format!("/kb/{id}?phone={MOBILE}")))
+                .header("X-Request-Id", format!("req-{MOBILE}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let problem = json_of(&body);
+    assert_eq!(
+        Some(problem["request_id"].as_str().unwrap()),
+        seen.0.last().map(|s| s.2.as_str()),
+        "problem reports carry the request id"
+    );
+    assert!(
+        !seen.0.last().unwrap().2.contains(MOBILE),
+        "the header was replaced"
+    );
+    let (_, _) = seen
+        .note(
+            "a caller's own request id",
+            http.get(url("/healthz"))
+                .header("X-Request-Id", "platform-7f3a.42")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(seen.0.last().unwrap().2, "platform-7f3a.42");
+
+    // Staff: a failed and a successful sign-in.
+    let (status, _) = seen
+        .note(
+            "failed login",
+            http.post(url("/api/v1/auth/login"))
+                .json(&json!({"username": clerk, "password": WRONG_PASSWORD}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let mut tokens = HashMap::new();
+    for user in [clerk, supervisor] {
+        let (status, body) = seen
+            .note(
+                "login",
+                http.post(url("/api/v1/auth/login"))
+                    .json(&json!({"username": user, "password": PASSWORD}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        tokens.insert(user, json_of(&body)["token"].as_str().unwrap().to_string());
+    }
+    let token = tokens[clerk].clone();
+
+    // The verification of a specimen card.
+    let form = Form::new().part("image", Part::bytes(card_png(&id)).file_name("card.png"));
+    let (status, body) = seen
+        .note(
+            "verify",
+            http.post(url("/api/v1/verify"))
+                .bearer_auth(&token)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    if ocr {
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        let report = json_of(&body);
+        assert_eq!(
+            report["fields"]["id_number"]["value"],
+            id.as_str(),
+            "{report:#}"
+        );
+        let job = report["job_id"].as_str().unwrap().to_string();
+        for (what, path) in [
+            ("job", format!("/api/v1/verify/{job}")),
+            ("job revealed", format!("/api/v1/verify/{job}?reveal=true")),
+            ("scan", format!("/api/v1/verify/{job}/scan")),
+        ] {
+            let (status, _) = seen
+                .note(
+                    what,
+                    http.get(url(&path))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{what}");
+        }
+    } else {
+        eprintln!(
+            "NOTE: the OCR models are not in models/ (`xiaoban models fetch pp-ocrv4 && xiaoban models fetch onnxruntime`): the upload was refused and no document was read in this run"
+        );
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let (status, _) = seen
+        .note(
+            "access log",
+            http.get(url("/api/v1/access-log"))
+                .bearer_auth(&tokens[supervisor])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = seen
+        .note(
+            "logout",
+            http.post(url("/api/v1/auth/logout"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+
+    let lines = server.stop();
+    let log = lines.join("\n");
+    assert!(
+        lines.iter().any(|l| l.contains("\"DEBUG\"")),
+        "debug lines were captured"
+    );
+
+    // No personal value, whole or in part.
+    let mut forbidden: Vec<(String, &str)> = vec![
+        (id.clone(), "identity number"),
+        (spaced.clone(), "spaced identity number"),
+        (NAME.into(), "name"),
+        (ADDRESS.into(), "address"),
+        ("景山前街".into(), "part of the address"),
+        (PASSWORD.into(), "password"),
+        (WRONG_PASSWORD.into(), "wrong password"),
+        (session.clone(), "conversation id"),
+        (MOBILE.into(), "mobile number"),
+    ];
+    for t in tokens.values() {
+        forbidden.push((t.clone(), "bearer token"));
+    }
+    let digits: Vec<char> = id.chars().collect();
+    for w in digits.windows(8) {
+        forbidden.push((w.iter().collect(), "8 digits of the identity number"));
+    }
+    let phone: Vec<char> = MOBILE.chars().collect();
+    for w in phone.windows(7) {
+        forbidden.push((w.iter().collect(), "7 digits of the mobile number"));
+    }
+    for (value, what) in &forbidden {
+        if let Some(line) = lines.iter().find(|l| l.contains(value.as_str())) {
+            panic!("the {what} ({value}) is in the log: {line}");
+        }
+    }
+
+    // Every line is a JSON object; every request has exactly one line of its own.
+    let parsed: Vec<Value> = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            assert!(v["timestamp"].is_string() && v["level"].is_string(), "{l}");
+            v
+        })
+        .collect();
+    let requests: Vec<&Value> = parsed
+        .iter()
+        .filter(|v| v["message"] == "http request")
+        .collect();
+    for (what, status, rid) in &seen.0 {
+        let mine: Vec<&&Value> = requests
+            .iter()
+            .filter(|v| v["span"]["request_id"] == rid.as_str())
+            .collect();
+        assert_eq!(mine.len(), 1, "{what}: one request line for {rid}");
+        let line = mine[0];
+        assert_eq!(line["status"], *status, "{what}: {line}");
+        assert!(line["latency_ms"].is_number(), "{line}");
+        assert!(line["span"]["method"].is_string(), "{line}");
+        let route = line["span"]["route"].as_str().unwrap();
+        assert!(
+            route.starts_with('/') && !route.contains('?'),
+            "{what}: route {route}"
+        );
+    }
+    let by_what = |what: &str| {
+        let rid = &seen.0.iter().find(|s| s.0 == what).unwrap().2;
+        requests
+            .iter()
+            .find(|v| v["span"]["request_id"] == rid.as_str())
+            .unwrap()["span"]["route"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(by_what("personal data in the path"), "/kb/{doc_id}");
+    if ocr {
+        assert_eq!(by_what("job"), "/api/v1/verify/{job_id}");
+    }
+    // Lines logged while handling a request carry its id.
+    let ids: Vec<&str> = seen.0.iter().map(|s| s.2.as_str()).collect();
+    for message in ["reply", "signed in", "sign-in refused", "document verified"] {
+        let found: Vec<&Value> = parsed.iter().filter(|v| v["message"] == message).collect();
+        if message != "document verified" || ocr {
+            assert!(!found.is_empty(), "no `{message}` line in the log");
+        }
+        for v in found {
+            let rid = v["span"]["request_id"].as_str().unwrap_or_default();
+            assert!(
+                ids.contains(&rid),
+                "`{message}` without its request id: {v}"
+            );
+        }
+    }
+    assert!(log.contains("\"route\":\"/api/v1/chat/stream\""));
+}
