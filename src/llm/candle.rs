@@ -8,14 +8,17 @@
 //!
 //! Concurrency: every concurrent generation needs its own KV cache, so the generator keeps
 //! `instances` model copies in a pool; a call takes a free one (waiting, up to its deadline, when
-//! all are busy) and gives it back with the cache cleared. GGUF copies are separate loads
-//! (candle's quantised model cannot be cloned), so memory grows with `instances`; safetensors
-//! copies share their weight tensors and differ only in the cache.
+//! all are busy) and gives it back with the cache cleared. The copies share their weights and
+//! differ only in the cache.
 //!
-//! Threads: candle's CPU kernels use process-wide thread pools sized on first use from
-//! `CANDLE_NUM_THREADS` (quantised matmuls) and `RAYON_NUM_THREADS` (other ops), defaulting to
-//! the number of physical cores. There is no per-model setting; set those variables before the
-//! first model runs.
+//! GGUF models run on this crate's own Qwen2 implementation ([`super::qwen2_gguf`], derived
+//! from candle-transformers' `quantized_qwen2`, with tiled quantised matrix products);
+//! safetensors checkpoints on candle-transformers' `qwen2` in f32.
+//!
+//! Threads: the GGUF model runs on one process-wide pool ([`super::qmatmul::pool`]) and
+//! candle's CPU kernels on theirs, all sized on first use from `CANDLE_NUM_THREADS` /
+//! `RAYON_NUM_THREADS`, defaulting to the number of physical cores. There is no per-model
+//! setting; set those variables before the first model runs.
 
 use std::fmt;
 use std::fs::File;
@@ -29,9 +32,10 @@ use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::{quantized_qwen2, qwen2};
+use candle_transformers::models::qwen2;
 use tokenizers::Tokenizer;
 
+use super::qwen2_gguf;
 use super::{ChatMessage, Generation, GenerationParams, Generator, Role, StopReason};
 
 /// The system message Qwen2.5's chat template inserts when a conversation has none.
@@ -44,16 +48,14 @@ const IM_END: &str = "<|im_end|>";
 const END_TOKENS: [&str; 2] = [IM_END, "<|endoftext|>"];
 
 /// Longest piece of prompt given to the model in one forward pass. The prompt is processed in
-/// pieces of this size and then in halving powers of two (see [`prefill_pieces`]): candle's
-/// quantised Qwen2 caches one attention mask per (piece length, position) pair for the life of
-/// the model, and unbounded prompt lengths would grow that cache without limit. Pieces also let
-/// a deadline interrupt a long prompt.
+/// pieces of this size and then in halving powers of two (see [`prefill_pieces`]): pieces let
+/// a deadline interrupt a long prompt and bound the activation buffers.
 const PREFILL_CHUNK: usize = 128;
 
 /// The file format the weights were loaded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightsFormat {
-    /// llama.cpp GGUF, quantised weights (`quantized_qwen2`).
+    /// llama.cpp GGUF, quantised weights ([`qwen2_gguf`]).
     Gguf,
     /// Hugging Face safetensors with `config.json`, run in f32 (`qwen2`).
     Safetensors,
@@ -97,18 +99,28 @@ impl std::error::Error for ContextOverflow {}
 
 /// Qwen2 model weights plus one KV cache.
 enum Instance {
-    Quantized(Box<quantized_qwen2::ModelWeights>),
+    Quantized(Box<qwen2_gguf::Model>),
     Full(Box<qwen2::ModelForCausalLM>),
 }
 
 impl Instance {
-    /// Logits for the last position of `input` (shape `(1, n)`), as a 1-D tensor.
-    fn forward(&mut self, input: &Tensor, index_pos: usize) -> candle_core::Result<Tensor> {
-        let logits = match self {
-            Instance::Quantized(m) => m.forward(input, index_pos)?,
-            Instance::Full(m) => m.forward(input, index_pos)?,
-        };
-        logits.flatten_all()?.to_dtype(DType::F32)
+    /// Logits after the last of `ids` (at positions `index_pos..`), as a 1-D f32 tensor.
+    fn forward(&mut self, ids: &[u32], index_pos: usize, device: &Device) -> Result<Tensor> {
+        match self {
+            Instance::Quantized(m) => {
+                let logits = m.forward(ids, index_pos)?;
+                let len = logits.len();
+                Ok(Tensor::from_vec(logits, len, device)?)
+            }
+            Instance::Full(m) => {
+                // On the CPU this runs inside candle's own warm thread pool.
+                let logits = device.with_context(|| {
+                    let input = Tensor::new(ids, device)?.unsqueeze(0)?;
+                    m.forward(&input, index_pos)
+                })?;
+                Ok(logits.flatten_all()?.to_dtype(DType::F32)?)
+            }
+        }
     }
 
     fn clear_kv_cache(&mut self) {
@@ -381,7 +393,7 @@ impl CandleGenerator {
             .unwrap_or_default();
         let lower = file_name.to_ascii_lowercase();
         let (format, models, context_length, model_vocab, name) = if lower.ends_with(".gguf") {
-            let (models, context_length, vocab) = load_gguf(model, instances, &device)?;
+            let (models, context_length, vocab) = load_gguf(model, instances)?;
             (
                 WeightsFormat::Gguf,
                 models,
@@ -524,12 +536,7 @@ impl CandleGenerator {
     }
 
     fn forward(&self, instance: &mut Instance, ids: &[u32], index_pos: usize) -> Result<Tensor> {
-        let device = &self.device;
-        // On the CPU this runs inside candle's own warm thread pool.
-        let logits = device.with_context(|| {
-            let input = Tensor::new(ids, device)?.unsqueeze(0)?;
-            instance.forward(&input, index_pos)
-        })?;
+        let logits = instance.forward(ids, index_pos, &self.device)?;
         if logits.dim(0)? > self.vocab_limit {
             Ok(logits.narrow(0, 0, self.vocab_limit)?)
         } else {
@@ -686,21 +693,13 @@ impl Generator for CandleGenerator {
     }
 }
 
-/// Loads `instances` copies of a GGUF model; returns them with the context length and the
-/// model's vocabulary size.
-fn load_gguf(
-    path: &Path,
-    instances: usize,
-    device: &Device,
-) -> Result<(Vec<Instance>, usize, usize)> {
-    let open = || -> Result<(gguf_file::Content, BufReader<File>)> {
-        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut reader = BufReader::new(file);
-        let content = gguf_file::Content::read(&mut reader)
-            .with_context(|| format!("{} is not a readable GGUF file", path.display()))?;
-        Ok((content, reader))
-    };
-    let (content, _) = open()?;
+/// Loads a GGUF model once and makes `instances` instances of it (sharing the weights);
+/// returns them with the context length and the model's vocabulary size.
+fn load_gguf(path: &Path, instances: usize) -> Result<(Vec<Instance>, usize, usize)> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = BufReader::new(file);
+    let content = gguf_file::Content::read(&mut reader)
+        .with_context(|| format!("{} is not a readable GGUF file", path.display()))?;
     if let Some(arch) = content.metadata.get("general.architecture") {
         let arch = arch.to_string().map_err(|e| anyhow!("{e}"))?;
         if arch != "qwen2" {
@@ -711,28 +710,13 @@ fn load_gguf(
             );
         }
     }
-    let context_length = content
-        .metadata
-        .get("qwen2.context_length")
-        .context("GGUF metadata has no qwen2.context_length")
-        .and_then(|v| v.to_u32().map_err(|e| anyhow!("qwen2.context_length: {e}")))?
-        as usize;
-    let vocab = content
-        .tensor_infos
-        .get("token_embd.weight")
-        .context("GGUF file has no token_embd.weight")?
-        .shape
-        .dims()
-        .first()
-        .copied()
-        .unwrap_or(0);
-    let mut models = Vec::with_capacity(instances);
-    for _ in 0..instances {
-        let (content, mut reader) = open()?;
-        let weights = quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, device)
-            .with_context(|| format!("loading Qwen2 weights from {}", path.display()))?;
-        models.push(Instance::Quantized(Box::new(weights)));
-    }
+    let weights = qwen2_gguf::Weights::from_gguf(&content, &mut reader)
+        .with_context(|| format!("loading Qwen2 weights from {}", path.display()))?;
+    let (context_length, vocab) = (weights.config.context_length, weights.config.vocab);
+    let weights = std::sync::Arc::new(weights);
+    let models = (0..instances)
+        .map(|_| Instance::Quantized(Box::new(qwen2_gguf::Model::new(weights.clone()))))
+        .collect();
     Ok((models, context_length, vocab))
 }
 

@@ -5,7 +5,9 @@
 pub mod bench;
 pub mod candle;
 pub mod engine;
+pub mod qmatmul;
 pub mod queue;
+pub mod qwen2_gguf;
 pub mod remote;
 
 use std::time::{Duration, Instant};
