@@ -37,6 +37,54 @@ pub struct Config {
     pub fetch_models_on_start: bool,
     /// Scans of identity documents and licences uploaded for verification.
     pub scans: ScansConfig,
+    /// Abuse limits on the public chat and on uploads.
+    pub limits: LimitsConfig,
+}
+/// Abuse limits: rates (token buckets: a sustained rate per minute and a burst), concurrent
+/// streams and the size of a stored conversation. A rate of 0 turns that limit off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Questions per minute from one client address (a service hall or a company behind one
+    /// address shares it).
+    pub questions_per_minute_per_address: u32,
+    /// Questions one address may ask at once before the rate applies.
+    pub burst_per_address: u32,
+    /// Questions per minute in one conversation.
+    pub questions_per_minute_per_session: u32,
+    pub burst_per_session: u32,
+    /// Streamed answers (`/api/v1/chat/stream`) open at once, in all.
+    pub max_streams: usize,
+    /// Streamed answers open at once from one client address.
+    pub max_streams_per_address: usize,
+    /// Turns in one conversation; beyond it the citizen is asked to start a new one.
+    pub max_conversation_turns: u32,
+    /// Characters of questions and answers stored in one conversation.
+    pub max_conversation_chars: u64,
+    /// Images per minute one staff account may upload for verification.
+    pub uploads_per_minute_per_account: u32,
+    pub upload_burst_per_account: u32,
+    /// Reverse proxies (addresses or CIDR blocks, e.g. `10.0.0.0/8`) whose
+    /// `X-Forwarded-For` is believed; from any other peer the header is ignored.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            questions_per_minute_per_address: 120,
+            burst_per_address: 60,
+            questions_per_minute_per_session: 20,
+            burst_per_session: 10,
+            max_streams: 256,
+            max_streams_per_address: 32,
+            max_conversation_turns: 100,
+            max_conversation_chars: 200_000,
+            uploads_per_minute_per_account: 60,
+            upload_burst_per_account: 40,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 /// The cipher that seals scans and extracted fields at rest.
@@ -162,6 +210,7 @@ impl Default for Config {
             generation: GenerationConfig::default(),
             fetch_models_on_start: true,
             scans: ScansConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }

@@ -26,6 +26,11 @@ pub struct ProblemLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub limit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FallbackLabels {
     pub reason: String,
 }
@@ -47,6 +52,8 @@ pub struct Metrics {
     pub generation_first_token_seconds: Histogram,
     pub generation_tokens_per_second: Histogram,
     pub generation_tokens: Counter<u64, AtomicU64>,
+    /// Requests refused by an abuse limit (`web::limits`), by limit.
+    pub limit_rejections: Family<LimitLabels, Counter>,
 }
 
 impl Metrics {
@@ -126,8 +133,15 @@ impl Metrics {
             "Tokens generated",
             generation_tokens.clone(),
         );
+        let limit_rejections = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "limit_rejections",
+            "Requests refused by an abuse limit (rates, question length, streams, conversation size, uploads)",
+            limit_rejections.clone(),
+        );
         Metrics {
             registry,
+            limit_rejections,
             generation_fallbacks,
             generation_refused,
             generation_queue_seconds,

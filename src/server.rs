@@ -93,6 +93,7 @@ pub async fn bind_with_reader(
     }
     let desk = Arc::new(Desk::new(store.clone(), keys, config.scans.clone(), reader));
     let accounts = Accounts::new(store.clone());
+    let limits = web::limits::Limits::new(config.limits.clone(), metrics.clone())?;
     let state = Arc::new(AppState {
         assistant: Assistant {
             index,
@@ -105,6 +106,7 @@ pub async fn bind_with_reader(
         generation,
         accounts,
         desk,
+        limits,
     });
     note_index(&state);
     let listener = TcpListener::bind(&config.listen)

@@ -241,6 +241,18 @@ impl Store {
             .collect()
     }
 
+    /// Turns stored in a conversation and the characters of their questions and answers.
+    pub async fn conversation_size(&self, id: &SessionId) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS turns, CAST(COALESCE(SUM(LENGTH(question) + LENGTH(answer)), 0) AS BIGINT) AS chars
+             FROM messages WHERE conversation_id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("turns")?, row.try_get("chars")?))
+    }
+
     /// Records feedback on a reply; `false` if the reply does not exist.
     pub async fn add_feedback(
         &self,

@@ -1,11 +1,13 @@
 //! The JSON API: chat, streamed chat, feedback, health and metrics.
 
 use super::AppState;
+use super::limits::{ClientAddress, Limit};
 use super::problem::Problem;
 use crate::answer::{Citation, Mode, Outcome};
 use crate::assistant::{Answered, AskError, Progress};
 use crate::llm::engine::Availability;
 use crate::metrics::{FeedbackLabels, ProblemLabels};
+use crate::store::SessionId;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request, State};
@@ -87,7 +89,10 @@ pub(super) fn ask_problem(state: &AppState, e: AskError) -> Problem {
         AskError::Question(q) => {
             let kind = match q {
                 crate::answer::QuestionError::Empty => "empty-question",
-                crate::answer::QuestionError::TooLong(_) => "question-too-long",
+                crate::answer::QuestionError::TooLong(_) => {
+                    state.limits.note(Limit::QuestionLength);
+                    "question-too-long"
+                }
             };
             Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -118,18 +123,43 @@ pub(super) fn ask_problem(state: &AppState, e: AskError) -> Problem {
     p
 }
 
+/// The abuse limits a question passes before it is answered: the rates per address and per
+/// conversation, then the size of the conversation.
+pub(super) async fn admit_question(
+    state: &AppState,
+    address: std::net::IpAddr,
+    session: Option<&str>,
+) -> Result<(), Problem> {
+    let session = session.and_then(SessionId::parse);
+    let admitted = match state.limits.admit_question(address, session.as_ref()) {
+        Ok(()) => match &session {
+            Some(s) => state.limits.check_conversation(state, s).await,
+            None => Ok(()),
+        },
+        Err(p) => Err(p),
+    };
+    if let Err(p) = &admitted {
+        state.note_problem(p);
+    }
+    admitted
+}
+
 /// Ask a question; the reply is answered, a clarifying question, out of scope or a handoff.
 #[utoipa::path(post, path = "/api/v1/chat", request_body = ChatRequest,
     responses(
         (status = 200, description = "The reply", body = ChatResponse),
         (status = 404, description = "Unknown or expired session", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The conversation is full; start a new one", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty or too long question", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many questions from this address or in this conversation; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The generation queue is full; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn chat(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Result<Json<ChatResponse>, Problem> {
+    admit_question(&state, address, req.session_id.as_deref()).await?;
     state
         .assistant
         .ask(req.session_id.as_deref(), &req.question)
@@ -158,13 +188,22 @@ pub struct StreamQueue {
     responses(
         (status = 200, description = "`queue`, `delta`, `replace`, then `done` with a ChatResponse", content_type = "text/event-stream", body = String),
         (status = 404, description = "Unknown or expired session", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The conversation is full; start a new one", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty or too long question", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The generation queue is full; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many questions from this address or in this conversation; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The generation queue is full, or too many answers are being streamed; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn chat_stream(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
+    admit_question(&state, address, req.session_id.as_deref()).await?;
+    // Held until the stream ends or the client goes away.
+    let slot = state
+        .limits
+        .open_stream(address)
+        .inspect_err(|p| state.note_problem(p))?;
     let begun = state
         .assistant
         .begin(req.session_id.as_deref(), &req.question)
@@ -198,6 +237,7 @@ pub async fn chat_stream(
         Ok(event.expect("serialisable"))
     });
     let done = stream::once(async move {
+        let _slot = slot;
         let event = match done_rx.await {
             Ok(Ok(answered)) => Event::default()
                 .event("done")

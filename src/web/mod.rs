@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth_api;
+pub mod limits;
 pub mod pages;
 pub mod problem;
 pub mod request_log;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub accounts: crate::account::Accounts,
     /// Document verification jobs, their sealed scans and the access log.
     pub desk: Arc<crate::scans::Desk>,
+    /// Abuse limits on the public chat and on uploads.
+    pub limits: limits::Limits,
 }
 
 #[derive(OpenApi)]

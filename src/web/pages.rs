@@ -2,7 +2,8 @@
 //! document pages citations link to, and the list of documents.
 
 use super::AppState;
-use super::api::{ask_problem, record_feedback};
+use super::api::{admit_question, ask_problem, record_feedback};
+use super::limits::ClientAddress;
 use crate::answer::Citation;
 use crate::kb::{DocId, DocKind};
 use crate::store::SessionId;
@@ -140,12 +141,14 @@ async fn widget_page(
 /// again); `?elder=1|0` switches elder mode and remembers it in a cookie.
 pub async fn widget(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     Query(query): Query<WidgetQuery>,
 ) -> Response {
     let session = query.s.as_deref().and_then(SessionId::parse);
     if let Some(q) = query.q.as_deref() {
-        return ask_and_redirect(&state, session, q, elder_from_cookie(&headers)).await;
+        let elder = elder_from_cookie(&headers);
+        return ask_and_redirect(&state, address, session, q, elder).await;
     }
     let (elder, cookie) = match query.elder.as_deref() {
         Some("1") => (
@@ -172,23 +175,36 @@ pub async fn widget(
 
 async fn ask_and_redirect(
     state: &AppState,
+    address: std::net::IpAddr,
     session: Option<SessionId>,
     question: &str,
     elder: bool,
 ) -> Response {
-    match state
-        .assistant
-        .ask(session.as_ref().map(SessionId::as_str), question)
-        .await
-    {
+    let session_str = session.as_ref().map(SessionId::as_str);
+    let asked = match admit_question(state, address, session_str).await {
+        Ok(()) => state
+            .assistant
+            .ask(session_str, question)
+            .await
+            .map_err(|e| ask_problem(state, e)),
+        Err(p) => Err(p),
+    };
+    match asked {
         Ok(a) => Redirect::to(&widget_url(&a.session_id, "")).into_response(),
-        Err(e) => {
-            let p = ask_problem(state, e);
+        Err(p) => {
             let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
-            // An expired conversation starts afresh; the error is shown above the form.
-            let session = session.filter(|_| p.kind != "/problems/unknown-session");
+            // An expired or full conversation starts afresh; the error is shown above the form.
+            let session = session.filter(|_| {
+                p.kind != "/problems/unknown-session" && p.kind != "/problems/conversation-full"
+            });
+            let retry_after = p.retry_after;
             let page = widget_page(state, session, elder, None, Some(p.detail)).await;
-            (status, render(&page)).into_response()
+            let mut resp = (status, render(&page)).into_response();
+            if let Some(secs) = retry_after {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            resp
         }
     }
 }
@@ -204,11 +220,13 @@ pub struct AskForm {
 /// `POST /widget`: the form without JavaScript.
 pub async fn widget_post(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     Form(form): Form<AskForm>,
 ) -> Response {
     let session = SessionId::parse(&form.s);
-    ask_and_redirect(&state, session, &form.question, elder_from_cookie(&headers)).await
+    let elder = elder_from_cookie(&headers);
+    ask_and_redirect(&state, address, session, &form.question, elder).await
 }
 
 #[derive(Debug, Deserialize)]

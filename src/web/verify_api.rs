@@ -257,6 +257,14 @@ fn desk_ready(state: &AppState) -> Result<(), Denied> {
     ))
 }
 
+/// The per-account upload rate (`limits.uploads_per_minute_per_account`), `images` at once.
+fn admit_uploads(state: &AppState, who: &Principal, images: u32) -> Result<(), Denied> {
+    state.limits.admit_uploads(&who.user, images).map_err(|p| {
+        state.note_problem(&p);
+        Denied(p)
+    })
+}
+
 /// Verify one document. Multipart with `image` and optionally `image_back`, or JSON with the
 /// same names in base64. The full result goes back to the uploader and the upload is logged;
 /// the scans are stored encrypted and deleted after the retention period.
@@ -269,6 +277,7 @@ fn desk_ready(state: &AppState) -> Result<(), Denied> {
         (status = 413, description = "Image too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not an image", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty image, bad base64, or no document could be read", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many uploads from this account; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The OCR models are not installed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn verify(
@@ -278,6 +287,7 @@ pub async fn verify(
 ) -> Result<Json<serde_json::Value>, Denied> {
     require(&who, VERIFY_ROLES)?;
     desk_ready(&state)?;
+    admit_uploads(&state, &who, 1)?;
     let (front, back) = if is_multipart(&req) {
         let form = Multipart::from_request(req, &state).await.map_err(|_| {
             bad_body(
@@ -433,6 +443,7 @@ pub struct BatchStarted {
         (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "An image too large, or too many", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "A file is not an image", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many uploads from this account; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The OCR models are not installed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn start_batch(
@@ -462,6 +473,7 @@ pub async fn start_batch(
         .map(|(_, b)| b)
         .collect();
     let total = images.len();
+    admit_uploads(&state, &who, u32::try_from(total).unwrap_or(u32::MAX))?;
     let batch_id = state
         .desk
         .start_batch(&who, images)
