@@ -17,7 +17,7 @@
 use crate::scans::aad;
 use crate::store::Store;
 use crate::store::seal::{KeySource, Keyring, ScanKey, Sealer, write_key_file};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -77,6 +77,29 @@ pub struct Status {
     pub jobs_not_under_current: i64,
 }
 
+/// An exclusive lock on `scan.key.lock` beside the key file, held while the file lives.
+fn lock(key_file: &Path) -> Result<std::fs::File> {
+    let path = key_file.with_extension("key.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("打开 {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            anyhow::bail!(
+                "另一个 `xiaoban keys rotate` 正在运行（{} 已加锁）",
+                path.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("锁定 {}", path.display()))
+        }
+    }
+}
+
 fn source_name(s: &KeySource) -> String {
     match s {
         KeySource::File(p) => p.display().to_string(),
@@ -99,6 +122,16 @@ pub async fn status(store: &Store, data_dir: &Path) -> Result<Status> {
 /// jobs in `store`.
 pub async fn rotate(store: &Store, data_dir: &Path, opts: &Options) -> Result<Report> {
     let mut ring = Keyring::load_or_create(data_dir)?;
+    // Two rotations at once could each write a new key, and one of them would be lost. The
+    // lock goes with the process, so a crash leaves nothing to clean up.
+    let _lock = match &ring.source {
+        KeySource::File(path) => Some(lock(path)?),
+        _ => None,
+    };
+    // Read again under the lock: another rotation may have just finished or started.
+    if let KeySource::File(_) = &ring.source {
+        ring = Keyring::load_or_create(data_dir)?;
+    }
     let mut started = false;
     if ring.retired.is_empty() {
         let KeySource::File(path) = &ring.source else {

@@ -15,6 +15,19 @@ pub struct ReplyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The matched route template (`/api/v1/verify/{job_id}`) or `unmatched`.
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FeedbackLabels {
     pub helpful: String,
 }
@@ -37,6 +50,10 @@ pub struct FallbackLabels {
 
 pub struct Metrics {
     registry: Registry,
+    /// Every HTTP request by route template, method and status (`web::request_log`).
+    pub http_requests: Family<HttpLabels, Counter>,
+    /// Time to the response head by route template.
+    pub http_request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub replies: Family<ReplyLabels, Counter>,
     pub feedback: Family<FeedbackLabels, Counter>,
     pub problems: Family<ProblemLabels, Counter>,
@@ -59,6 +76,19 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("xiaoban");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route template, method and status",
+            http_requests.clone(),
+        );
+        let http_request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 16)));
+        registry.register(
+            "http_request_seconds",
+            "Time from request to response head, by route template",
+            http_request_seconds.clone(),
+        );
         let replies = Family::<ReplyLabels, Counter>::default();
         registry.register(
             "chat_replies",
@@ -155,6 +185,8 @@ impl Metrics {
             index_documents,
             index_passages,
             index_swaps,
+            http_requests,
+            http_request_seconds,
         }
     }
 

@@ -182,8 +182,10 @@ impl Server {
         tracing::info!(addr = %self.local_addr(), "serving: widget at /widget, API at /api/v1");
         // Outermost, so that every request (also refused or unmatched ones) gets an id, its
         // span and its log line; applied to the routed app, so the route template is known.
-        let app = web::router(self.state.clone())
-            .layer(axum::middleware::from_fn(web::request_log::track));
+        let app = web::router(self.state.clone()).layer(axum::middleware::from_fn_with_state(
+            self.state.metrics.clone(),
+            web::request_log::track,
+        ));
         let result = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

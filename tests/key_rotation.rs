@@ -13,52 +13,41 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-use xiaoban::account::{Accounts, Role};
+use xiaoban::account::{Accounts, Principal, Role};
 use xiaoban::config::ScanCipher;
 use xiaoban::scans::{DocumentReader, ReadError, aad};
 use xiaoban::store::Store;
-use xiaoban::store::jobs::{Finished, JobStatus};
 use xiaoban::store::seal::{KeyId, Keyring, ScanKey, Sealer, key_path};
 
 const PASSWORD: &str = "rotation password";
 
-fn job_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
-/// Stores `n` finished jobs sealed under the data folder's current key (every other one with
-/// a back image); returns their ids and the plaintexts.
-async fn store_jobs(store: &Store, sealer: &Sealer, n: usize) -> Vec<(String, Vec<u8>)> {
+/// Verifies `n` uploads through the desk with its scans and report sealed under `key` with
+/// `cipher` (every other one with a back image); returns the job ids and the front images.
+async fn store_jobs(
+    store: &Store,
+    key: &ScanKey,
+    cipher: ScanCipher,
+    n: usize,
+) -> Vec<(String, Vec<u8>)> {
+    let config = xiaoban::config::ScansConfig {
+        cipher,
+        ..Default::default()
+    };
+    let reader: Arc<dyn DocumentReader> = Arc::new(ScriptedReader);
+    let available = xiaoban::scans::Availability {
+        available: true,
+        hint: None,
+    };
+    let desk = xiaoban::scans::Desk::new(store.clone(), key, config, (Some(reader), available));
+    let clerk = Principal {
+        user: "clerk-rotation".into(),
+        role: Role::Clerk,
+    };
     let mut out = Vec::new();
     for i in 0..n {
-        let id = job_id();
-        let front = format!("front image {i} of {id}").into_bytes();
-        let back = (i % 2 == 0).then(|| format!("back image {i} of {id}").into_bytes());
-        store
-            .insert_job(
-                &id,
-                "clerk-rotation",
-                None,
-                sealer.seal(&aad(&id, "front"), &front),
-                back.as_ref().map(|b| sealer.seal(&aad(&id, "back"), b)),
-            )
-            .await
-            .unwrap();
-        let report = format!("{{\"job\":\"{id}\"}}").into_bytes();
-        store
-            .finish_job(
-                &id,
-                Finished {
-                    status: JobStatus::Done,
-                    document_type: Some("id_card"),
-                    verdict: Some("pass"),
-                    outcome: Some("{}"),
-                    error: None,
-                    report: Some(sealer.seal(&aad(&id, "report"), &report)),
-                },
-            )
-            .await
-            .unwrap();
+        let front = png(&format!("front image {i} {}", uuid::Uuid::new_v4()));
+        let back = (i % 2 == 0).then(|| png(&format!("back image {i}")));
+        let (id, _) = desk.verify(&clerk, front.clone(), back).await.unwrap();
         out.push((id, front));
     }
     out
@@ -114,9 +103,9 @@ async fn scans_sealed_under_one_key_are_read_back_under_the_next_and_the_old_key
             .unwrap();
         let a = Keyring::load_or_create(data.path()).unwrap();
         let only_a = Sealer::new(&a.current, ScanCipher::Aes256Gcm);
-        let mut jobs = store_jobs(&store, &only_a, 3).await;
+        let mut jobs = store_jobs(&store, &a.current, ScanCipher::Aes256Gcm, 3).await;
         // SM4 records keep their cipher through the rotation.
-        jobs.extend(store_jobs(&store, &Sealer::new(&a.current, ScanCipher::Sm4Gcm), 2).await);
+        jobs.extend(store_jobs(&store, &a.current, ScanCipher::Sm4Gcm, 2).await);
 
         let report = xiaoban::keys::rotate(&store, data.path(), &no_wait(None))
             .await
@@ -188,7 +177,7 @@ async fn an_interrupted_rotation_resumes_with_the_same_new_key() {
             .await
             .unwrap();
         let a = Keyring::load_or_create(data.path()).unwrap();
-        let jobs = store_jobs(&store, &Sealer::new(&a.current, ScanCipher::Aes256Gcm), 6).await;
+        let jobs = store_jobs(&store, &a.current, ScanCipher::Aes256Gcm, 6).await;
 
         // Cut short after two jobs, as a crash would leave it.
         let first = xiaoban::keys::rotate(&store, data.path(), &no_wait(Some(2)))
@@ -371,7 +360,7 @@ async fn keys_from_the_environment_rotate_by_the_documented_steps() {
         .await
         .unwrap();
     let old = ScanKey::generate();
-    let jobs = store_jobs(&store, &Sealer::new(&old, ScanCipher::Aes256Gcm), 3).await;
+    let jobs = store_jobs(&store, &old, ScanCipher::Aes256Gcm, 3).await;
     let old_b64 = old.to_base64();
 
     // Only the old key in the environment: nothing to write the new key to; the steps.
@@ -428,6 +417,38 @@ async fn keys_from_the_environment_rotate_by_the_documented_steps() {
             &store,
             &Sealer::new(&old, ScanCipher::Aes256Gcm),
             &jobs[..1]
+        )
+        .await
+    );
+}
+
+#[tokio::test]
+async fn two_rotations_at_once_cannot_both_write_a_key() {
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::connect(&database_url(data.path(), &None))
+        .await
+        .unwrap();
+    let a = Keyring::load_or_create(data.path()).unwrap();
+    let jobs = store_jobs(&store, &a.current, ScanCipher::Aes256Gcm, 2).await;
+    let opts = xiaoban::keys::Options {
+        limit: None,
+        settle: Duration::from_millis(800),
+    };
+    let (first, second) = tokio::join!(xiaoban::keys::rotate(&store, data.path(), &opts), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        xiaoban::keys::rotate(&store, data.path(), &opts).await
+    });
+    let report = first.expect("the first rotation runs");
+    assert!(report.finished);
+    let err = second.expect_err("the second is refused while the first holds the lock");
+    assert!(format!("{err:#}").contains("正在运行"), "{err:#}");
+    let b = Keyring::load_or_create(data.path()).unwrap();
+    assert_eq!(b.current.id().to_string(), report.key);
+    assert!(
+        opens_all(
+            &store,
+            &Sealer::new(&b.current, ScanCipher::Aes256Gcm),
+            &jobs
         )
         .await
     );

@@ -8,10 +8,12 @@
 //! sane: 1–64 characters of `A–Z a–z 0–9 . _ : -` holding no identity, mobile or bank card
 //! number; otherwise a fresh UUID replaces it.
 
-use axum::extract::{MatchedPath, Request};
+use crate::metrics::{HttpLabels, Metrics, RouteLabels};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -39,8 +41,9 @@ pub fn accept(incoming: &HeaderValue) -> Option<String> {
     (sane && crate::privacy::redact(s).found.is_empty()).then(|| s.to_string())
 }
 
-/// The middleware: assigns the id, runs the request in its span, logs the outcome.
-pub async fn track(mut req: Request, next: Next) -> Response {
+/// The middleware: assigns the id, runs the request in its span, logs the outcome and counts
+/// it in `xiaoban_http_requests` and `xiaoban_http_request_seconds`.
+pub async fn track(State(metrics): State<Arc<Metrics>>, mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get(&HEADER)
@@ -52,10 +55,11 @@ pub async fn track(mut req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_string();
+    let method = req.method().to_string();
     let span = tracing::info_span!(
         "request",
         request_id = id.as_str(),
-        method = %req.method(),
+        method = method.as_str(),
         route = route.as_str(),
     );
     let started = Instant::now();
@@ -63,7 +67,22 @@ pub async fn track(mut req: Request, next: Next) -> Response {
         let resp = next.run(req).await;
         let status = resp.status().as_u16();
         // Time to the response head; a streamed body (SSE) goes on after it.
-        let latency_ms = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0;
+        let elapsed = started.elapsed().as_secs_f64();
+        let latency_ms = (elapsed * 1e5).round() / 100.0;
+        metrics
+            .http_request_seconds
+            .get_or_create(&RouteLabels {
+                route: route.clone(),
+            })
+            .observe(elapsed);
+        metrics
+            .http_requests
+            .get_or_create(&HttpLabels {
+                route,
+                method,
+                status,
+            })
+            .inc();
         if resp.status().is_server_error() {
             tracing::warn!(status, latency_ms, "http request");
         } else {
