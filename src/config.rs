@@ -39,7 +39,11 @@ pub struct Config {
     pub scans: ScansConfig,
     /// Abuse limits on the public chat and on uploads.
     pub limits: LimitsConfig,
+    /// On SIGTERM: seconds the server waits for requests under way and verification jobs
+    /// being read before it exits; jobs not finished by then go back to the queue.
+    pub shutdown_deadline_secs: u64,
 }
+
 /// Abuse limits: rates (token buckets: a sustained rate per minute and a burst), concurrent
 /// streams and the size of a stored conversation. A rate of 0 turns that limit off.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,6 +113,14 @@ pub struct ScansConfig {
     pub max_upload_bytes: usize,
     /// Form mappings (`*.toml`) that pre-fill forms from the fields read.
     pub forms_dir: PathBuf,
+    /// Background readers of queued jobs (batches, jobs left by a stopped node) per node.
+    pub workers: usize,
+    /// A node holds a job it reads for this long, renewing while it reads; a node that dies
+    /// gives the job up when the lease runs out.
+    pub lease_secs: u64,
+    /// A job taken up this many times without finishing (it crashed its readers) is marked
+    /// failed.
+    pub max_attempts: u32,
 }
 
 impl Default for ScansConfig {
@@ -118,6 +130,9 @@ impl Default for ScansConfig {
             retention_days: 30,
             max_upload_bytes: 8 * 1024 * 1024,
             forms_dir: "forms".into(),
+            workers: 1,
+            lease_secs: 30,
+            max_attempts: 3,
         }
     }
 }
@@ -211,6 +226,7 @@ impl Default for Config {
             fetch_models_on_start: true,
             scans: ScansConfig::default(),
             limits: LimitsConfig::default(),
+            shutdown_deadline_secs: 20,
         }
     }
 }

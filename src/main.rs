@@ -274,7 +274,7 @@ fn main() -> Result<()> {
     match cli.command.unwrap_or_else(default_serve) {
         Command::Serve { log_format, .. } => {
             let format = xiaoban::logging::init(log_format);
-            rt.block_on(async {
+            let served = rt.block_on(async {
                 if config.fetch_models_on_start {
                     fetch_missing_models(&config).await;
                 }
@@ -284,7 +284,11 @@ fn main() -> Result<()> {
                     eprintln!("小办已启动：http://{}/widget", server.local_addr());
                 }
                 server.run(xiaoban::server::shutdown_signal()).await
-            })
+            });
+            // A document read cut off by the shutdown deadline keeps its blocking thread busy;
+            // its job went back to the queue, so the process need not wait for it.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            served
         }
         Command::Index { json } => cmd_index(&config, json),
         Command::Models { action } => rt.block_on(cmd_models(&config, action)),

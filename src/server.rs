@@ -138,7 +138,9 @@ impl Server {
             .expect("bound socket has an address")
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests under way.
+    /// Serves until `shutdown` completes, then finishes the requests and verification jobs
+    /// under way within `shutdown_deadline_secs`; jobs still being read then go back to the
+    /// queue (their claims released) for the next start or another node.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -169,8 +171,13 @@ impl Server {
             let mut tick = tokio::time::interval(PURGE_EVERY);
             loop {
                 tick.tick().await;
-                match state.assistant.store.purge_conversations(days).await {
-                    Ok(n) if n > 0 => {
+                let store = &state.assistant.store;
+                // With several nodes on one database, one purges at a time.
+                match store
+                    .exclusively("conversation purge", || store.purge_conversations(days))
+                    .await
+                {
+                    Ok(Some(n)) if n > 0 => {
                         tracing::info!(conversations = n, "purged expired conversations")
                     }
                     Ok(_) => {}
@@ -179,6 +186,27 @@ impl Server {
             }
         });
         let scan_purger = scans::spawn_purge(self.state.desk.clone(), PURGE_EVERY);
+        // Set when the shutdown signal arrives: workers stop claiming jobs, and the deadline
+        // for requests and jobs under way starts.
+        let (stopping, stop) = tokio::sync::watch::channel(false);
+        let stopping = Arc::new(stopping);
+        let signalled = Arc::new(std::sync::OnceLock::new());
+        let mut workers = scans::spawn_workers(self.state.desk.clone(), stop.clone());
+        let deadline = Duration::from_secs(self.config.shutdown_deadline_secs);
+        let begin_stopping = {
+            let (stopping, signalled) = (stopping.clone(), signalled.clone());
+            move || {
+                let _ = signalled.set(tokio::time::Instant::now());
+                stopping.send_replace(true);
+            }
+        };
+        let shutdown = {
+            let begin_stopping = begin_stopping.clone();
+            async move {
+                shutdown.await;
+                begin_stopping();
+            }
+        };
         tracing::info!(addr = %self.local_addr(), "serving: widget at /widget, API at /api/v1");
         // Outermost, so that every request (also refused or unmatched ones) gets an id, its
         // span and its log line; applied to the routed app, so the route template is known.
@@ -186,12 +214,55 @@ impl Server {
             self.state.metrics.clone(),
             web::request_log::track,
         ));
-        let result = axum::serve(
+        let serve = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await;
+        .into_future();
+        tokio::pin!(serve);
+        let deadline_passed = {
+            let mut stop = stop.clone();
+            let signalled = signalled.clone();
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+                let from = signalled
+                    .get()
+                    .copied()
+                    .unwrap_or_else(tokio::time::Instant::now);
+                tokio::time::sleep_until(from + deadline).await;
+            }
+        };
+        tokio::pin!(deadline_passed);
+        let mut result = Ok(());
+        let mut in_time = tokio::select! {
+            r = &mut serve => {
+                result = r;
+                true
+            }
+            _ = &mut deadline_passed => false,
+        };
+        if in_time {
+            // Requests are done; jobs being read get what is left of the deadline.
+            begin_stopping();
+            in_time = tokio::select! {
+                _ = futures::future::join_all(workers.iter_mut()) => true,
+                _ = &mut deadline_passed => false,
+            };
+        }
+        if !in_time {
+            // Jobs still being read (by workers or by requests) go back to the queue before
+            // their readers are dropped, so a restart or another node takes them up at once.
+            let given_back = self.state.desk.release_running().await;
+            tracing::warn!(
+                deadline_secs = deadline.as_secs(),
+                jobs_given_back = given_back,
+                "shutdown deadline passed: requests still under way are cut off"
+            );
+        }
+        for w in &workers {
+            w.abort();
+        }
         refresher.abort();
         purger.abort();
         scan_purger.abort();

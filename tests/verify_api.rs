@@ -1228,7 +1228,10 @@ impl DocumentReader for GatedReader {
 async fn jobs_a_restart_left_pending_are_read_on_the_next_start() {
     captured_logs();
     let data = tempfile::tempdir().expect("tempdir");
-    let config = common::config(data.path(), None, None);
+    let mut config = common::config(data.path(), None, None);
+    // The first server cannot finish its reading: on stop it waits this long, then gives
+    // the jobs back to the queue.
+    config.shutdown_deadline_secs = 1;
     let first = common::start_with_reader(config.clone(), data, Some(Arc::new(GatedReader))).await;
     let desk = Desk {
         store: Store::connect(&first.config.database_url()).await.unwrap(),
@@ -1252,17 +1255,19 @@ async fn jobs_a_restart_left_pending_are_read_on_the_next_start() {
         .unwrap();
     assert_eq!(progress["done"], 0);
 
+    let Desk {
+        server: mut first,
+        http,
+        ..
+    } = desk;
+    // The data folder outlives the first server (stop drops the server's copy).
+    let data = std::mem::replace(&mut first.data, tempfile::tempdir().unwrap());
+    first.stop().await;
     // A second server on the same data folder and database, with a working reader.
-    let second = common::start_with_reader(
-        config,
-        tempfile::tempdir().unwrap(),
-        Some(Arc::new(ScriptedReader)),
-    )
-    .await;
+    let second = common::start_with_reader(config, data, Some(Arc::new(ScriptedReader))).await;
     let mut finished = Value::Null;
     for _ in 0..200 {
-        let v: Value = desk
-            .http
+        let v: Value = http
             .get(second.url(&format!("/api/v1/verify/batch/{batch}")))
             .bearer_auth(&clerk)
             .send()
@@ -1287,5 +1292,4 @@ async fn jobs_a_restart_left_pending_are_read_on_the_next_start() {
     *GATE.0.lock().unwrap() = true;
     GATE.1.notify_all();
     second.stop().await;
-    desk.server.stop().await;
 }

@@ -14,7 +14,7 @@ use crate::account::{Principal, Role};
 use crate::config::{Config, ScansConfig};
 use crate::store::Store;
 use crate::store::access_log::Access;
-use crate::store::jobs::{Finished, JobRecord, JobStatus};
+use crate::store::jobs::{Claim, Finished, JobRecord, JobStatus};
 use crate::store::seal::{Keyring, SealError, Sealer};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
@@ -242,7 +242,17 @@ pub struct Desk {
     reader: Option<Arc<dyn DocumentReader>>,
     pub availability: Availability,
     pub config: ScansConfig,
+    /// This process's name in job claims.
+    pub node: String,
+    /// Wakes this node's workers when a batch is queued here.
+    wake: tokio::sync::Notify,
+    running: Running,
+    /// Queued jobs whose scans this node cannot open; most recent last, at most
+    /// [`MAX_PASSED_OVER`].
+    passed_over: std::sync::Mutex<Vec<String>>,
 }
+
+const MAX_PASSED_OVER: usize = 200;
 
 /// The associated data binding a sealed part (`front`, `back`, `report`) to its job.
 pub fn aad(job_id: &str, part: &str) -> Vec<u8> {
@@ -285,6 +295,10 @@ impl Desk {
             availability: reader.1,
             reader: reader.0,
             config,
+            node: node_name(),
+            wake: tokio::sync::Notify::new(),
+            running: Running::default(),
+            passed_over: Default::default(),
         }
     }
 
@@ -311,8 +325,10 @@ impl Desk {
         Ok(())
     }
 
-    /// Verifies one document now: the job is stored sealed and logged as `create`; the full
-    /// report goes back to the uploader.
+    /// Verifies one document now: the job is stored sealed, claimed by this node and logged
+    /// as `create`; the full report goes back to the uploader. If the node dies while reading,
+    /// the job's lease runs out and a worker (here after a restart, or on another node) reads
+    /// it.
     pub async fn verify(
         &self,
         who: &Principal,
@@ -325,11 +341,13 @@ impl Desk {
             self.check_image(b)?;
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
-        self.store
-            .insert_job(
+        let claim = self
+            .store
+            .insert_claimed_job(
                 &id,
                 &who.user,
-                None,
+                &self.node,
+                self.lease_ms(),
                 self.sealer.seal(&aad(&id, "front"), &front),
                 back.as_ref()
                     .map(|b| self.sealer.seal(&aad(&id, "back"), b)),
@@ -338,18 +356,59 @@ impl Desk {
         self.store
             .log_access(&who.user, who.role.as_str(), &id, Access::Create)
             .await?;
-        let report = self.read(&reader, &id, front, back).await?;
+        let report = self.read(&reader, claim, front, back).await?;
         Ok((id, report))
     }
 
-    /// Reads a stored job's images and records the result.
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.config.lease_secs.max(1))
+            .unwrap_or(i64::MAX / 2_000)
+            .saturating_mul(1000)
+    }
+
+    /// Reads a claimed job's images and records the result, renewing the lease meanwhile.
     async fn read(
         &self,
         reader: &Arc<dyn DocumentReader>,
-        id: &str,
+        claim: Claim,
         front: Vec<u8>,
         back: Option<Vec<u8>>,
     ) -> Result<Value, DeskError> {
+        let _running = self.running.hold(&claim);
+        let lease = self.lease_ms();
+        let renew = {
+            let store = self.store.clone();
+            let claim = claim.clone();
+            tokio::spawn(async move {
+                let every = std::time::Duration::from_millis((lease / 3).max(100) as u64);
+                loop {
+                    tokio::time::sleep(every).await;
+                    match store.renew_claim(&claim, lease).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(job = %claim.job_id, "lease lost while reading");
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(job = %claim.job_id, error = %e, "lease renewal failed")
+                        }
+                    }
+                }
+            })
+        };
+        let result = self.read_and_record(reader, &claim, front, back).await;
+        renew.abort();
+        result
+    }
+
+    async fn read_and_record(
+        &self,
+        reader: &Arc<dyn DocumentReader>,
+        claim: &Claim,
+        front: Vec<u8>,
+        back: Option<Vec<u8>>,
+    ) -> Result<Value, DeskError> {
+        let id = claim.job_id.as_str();
         let started = std::time::Instant::now();
         let r = reader.clone();
         let read = tokio::task::spawn_blocking(move || r.read(&front, back.as_deref(), today()))
@@ -362,9 +421,10 @@ impl Desk {
                     &aad(id, "report"),
                     &serde_json::to_vec(&report).context("report")?,
                 );
-                self.store
+                let recorded = self
+                    .store
                     .finish_job(
-                        id,
+                        claim,
                         Finished {
                             status: JobStatus::Done,
                             document_type: document_type.as_deref(),
@@ -375,10 +435,14 @@ impl Desk {
                         },
                     )
                     .await?;
+                if !recorded {
+                    tracing::warn!(job = id, "another reader took the job over: result dropped");
+                }
                 tracing::info!(
                     job = id,
                     document_type = document_type.as_deref().unwrap_or(""),
                     verdict = verdict.as_deref().unwrap_or(""),
+                    attempt = claim.attempts,
                     ms = started.elapsed().as_millis() as u64,
                     "document verified"
                 );
@@ -394,19 +458,7 @@ impl Desk {
                 } else {
                     why
                 };
-                self.store
-                    .finish_job(
-                        id,
-                        Finished {
-                            status: JobStatus::Failed,
-                            document_type: None,
-                            verdict: None,
-                            outcome: None,
-                            error: Some(&error),
-                            report: None,
-                        },
-                    )
-                    .await?;
+                self.fail(claim, &error).await?;
                 if failed {
                     tracing::error!(job = id, "document reader failed");
                     Err(DeskError::Internal(anyhow::anyhow!(
@@ -420,14 +472,31 @@ impl Desk {
         }
     }
 
-    /// Stores a batch of front images as pending jobs and reads them one after another in the
-    /// background; returns the batch id at once.
+    /// Records a claimed job as failed with a reason the clerk sees.
+    async fn fail(&self, claim: &Claim, error: &str) -> Result<bool> {
+        self.store
+            .finish_job(
+                claim,
+                Finished {
+                    status: JobStatus::Failed,
+                    document_type: None,
+                    verdict: None,
+                    outcome: None,
+                    error: Some(error),
+                    report: None,
+                },
+            )
+            .await
+    }
+
+    /// Stores a batch of front images as pending jobs for the workers (on this node or
+    /// another) and returns the batch id at once.
     pub async fn start_batch(
         self: &Arc<Self>,
         who: &Principal,
         images: Vec<Vec<u8>>,
     ) -> Result<String, DeskError> {
-        let reader = self.reader()?;
+        self.reader()?;
         if images.is_empty() {
             return Err(DeskError::Empty);
         }
@@ -441,7 +510,6 @@ impl Desk {
         self.store
             .insert_batch(&batch_id, &who.user, images.len() as i64)
             .await?;
-        let mut work = Vec::with_capacity(images.len());
         for (seq, img) in images.into_iter().enumerate() {
             let id = uuid::Uuid::new_v4().simple().to_string();
             self.store
@@ -456,25 +524,9 @@ impl Desk {
             self.store
                 .log_access(&who.user, who.role.as_str(), &id, Access::Create)
                 .await?;
-            work.push((id, img));
         }
-        let desk = self.clone();
-        let batch = batch_id.clone();
-        let run = async move {
-            let total = work.len();
-            for (id, img) in work {
-                match desk.read(&reader, &id, img, None).await {
-                    Ok(_) | Err(DeskError::Unreadable(_)) => {}
-                    Err(e) => tracing::error!(job = %id, error = %e, "batch job failed"),
-                }
-            }
-            tracing::info!(batch = %batch, jobs = total, "batch finished");
-        };
-        // The batch's log lines keep the id of the request that started it.
-        tokio::spawn(tracing::Instrument::instrument(
-            run,
-            tracing::Span::current(),
-        ));
+        self.wake.notify_waiters();
+        tracing::info!(batch = %batch_id, "batch queued");
         Ok(batch_id)
     }
 
@@ -606,44 +658,82 @@ impl Desk {
         })
     }
 
-    /// Reads the jobs that a restart left pending, from their sealed scans.
-    pub async fn resume_pending(&self) -> Result<usize> {
-        let Some(reader) = self.reader.clone() else {
-            return Ok(0);
-        };
-        let pending = self.store.pending_jobs().await?;
-        let mut resumed = 0;
-        for job in pending {
-            let Some(sealed) = self.store.job_sealed(&job.id).await? else {
-                continue;
-            };
-            let Some(front) = sealed.scan_front else {
-                continue;
-            };
-            // Another deployment's job in a shared database, or a changed key: left alone.
-            let opened = self
-                .sealer
-                .open(&aad(&job.id, "front"), &front)
-                .and_then(|f| {
-                    let back = sealed
-                        .scan_back
-                        .map(|b| self.sealer.open(&aad(&job.id, "back"), &b))
-                        .transpose()?;
-                    Ok((f, back))
-                });
-            let (front, back) = match opened {
-                Ok(parts) => parts,
-                Err(e) => {
-                    tracing::warn!(job = %job.id, error = %e, "pending job not resumed");
-                    continue;
+    /// Reads one job a worker claimed: a job taken up too often (it crashed its readers) is
+    /// marked failed instead; one whose scans do not open here (another key) is left for its
+    /// lease to run out, so that a node holding the right key can take it up.
+    async fn take_up(&self, reader: &Arc<dyn DocumentReader>, claim: Claim) {
+        let id = claim.job_id.clone();
+        if claim.attempts > i64::from(self.config.max_attempts.max(1)) {
+            match self.fail(&claim, GAVE_UP).await {
+                Ok(_) => {
+                    tracing::error!(job = %id, attempts = claim.attempts - 1, "job abandoned after repeated interruptions")
                 }
-            };
-            match self.read(&reader, &job.id, front, back).await {
-                Ok(_) | Err(DeskError::Unreadable(_)) => resumed += 1,
-                Err(e) => tracing::error!(job = %job.id, error = %e, "resumed job failed"),
+                Err(e) => tracing::error!(job = %id, error = %e, "could not mark the job failed"),
+            }
+            return;
+        }
+        let sealed = match self.store.job_sealed(&id).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(job = %id, error = %e, "could not load a claimed job");
+                return;
+            }
+        };
+        let Some(front) = sealed.scan_front else {
+            return;
+        };
+        let opened = self.sealer.open(&aad(&id, "front"), &front).and_then(|f| {
+            let back = sealed
+                .scan_back
+                .map(|b| self.sealer.open(&aad(&id, "back"), &b))
+                .transpose()?;
+            Ok((f, back))
+        });
+        let (front, back) = match opened {
+            Ok(parts) => parts,
+            Err(e) => {
+                // Another deployment's job in a shared database, or a key this node lacks:
+                // given back at once for a node that holds the key, and passed over here.
+                tracing::warn!(job = %id, error = %e, "claimed job's scans do not open with this node's keys");
+                self.passed_over
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(id);
+                if let Err(e) = self.store.release_claim(&claim).await {
+                    tracing::error!(job = %claim.job_id, error = %e, "could not give a job back");
+                }
+                return;
+            }
+        };
+        match self.read(reader, claim, front, back).await {
+            Ok(_) | Err(DeskError::Unreadable(_)) => {}
+            Err(e) => tracing::error!(job = %id, error = %e, "queued job failed"),
+        }
+    }
+
+    /// Gives back the jobs this node is still reading (a shutdown whose deadline passed).
+    pub async fn release_running(&self) -> usize {
+        let claims = self.running.all();
+        for claim in &claims {
+            if let Err(e) = self.store.release_claim(claim).await {
+                tracing::error!(job = %claim.job_id, error = %e, "could not give a job back");
             }
         }
-        Ok(resumed)
+        claims.len()
+    }
+
+    /// The jobs workers pass over (the most recent ones, if there were ever more).
+    fn passed_over(&self) -> Vec<String> {
+        let mut ids = self.passed_over.lock().unwrap_or_else(|e| e.into_inner());
+        let extra = ids.len().saturating_sub(MAX_PASSED_OVER);
+        ids.drain(..extra);
+        ids.clone()
+    }
+
+    /// Jobs this node is reading now.
+    pub fn running_jobs(&self) -> usize {
+        self.running.all().len()
     }
 
     /// Deletes scans and full reports older than the retention period.
@@ -654,26 +744,131 @@ impl Desk {
     }
 }
 
-/// Reads the jobs a restart left pending, then purges expired scans now and every `every`,
-/// until aborted.
+/// What the clerk reads on a job that kept interrupting its readers.
+pub const GAVE_UP: &str = "识别多次中断（服务在识别时停止），已停止重试；请重新上传或人工核验。";
+
+/// The background readers of queued jobs: each claims the oldest job nobody holds (queued by
+/// a batch on any node, or left by a node that stopped or died), reads it, and looks again;
+/// with nothing to do it waits for a batch on this node or polls for other nodes' work. They
+/// stop claiming when `stop` turns true and end when their job is done.
+pub fn spawn_workers(
+    desk: Arc<Desk>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let Some(reader) = desk.reader.clone() else {
+        return Vec::new();
+    };
+    (0..desk.config.workers.max(1))
+        .map(|_| tokio::spawn(work(desk.clone(), reader.clone(), stop.clone())))
+        .collect()
+}
+
+/// How often an idle worker looks for jobs queued on other nodes or given up by them.
+const POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn work(
+    desk: Arc<Desk>,
+    reader: Arc<dyn DocumentReader>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        let skip = desk.passed_over();
+        match desk
+            .store
+            .claim_next_job(&desk.node, desk.lease_ms(), &skip)
+            .await
+        {
+            Ok(Some(claim)) => {
+                if claim.attempts > 1 {
+                    tracing::info!(job = %claim.job_id, attempt = claim.attempts, "taking up a job another reader left");
+                }
+                desk.take_up(&reader, claim).await;
+                continue;
+            }
+            // Another node won the race for the same job: look again at once.
+            Ok(None) if desk.store.claimable_jobs().await.unwrap_or(0) > skip.len() as i64 => {
+                let pause = 5 + u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 30);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "claiming a job failed"),
+        }
+        tokio::select! {
+            _ = desk.wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Purges expired scans now and every `every`, until aborted; with several nodes on one
+/// database only one purges at a time.
 pub fn spawn_purge(desk: Arc<Desk>, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        match desk.resume_pending().await {
-            Ok(n) if n > 0 => tracing::info!(jobs = n, "read the jobs a restart left pending"),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "resuming pending jobs failed"),
-        }
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            match desk.purge().await {
-                Ok(n) if n > 0 => tracing::info!(jobs = n, "deleted scans past their retention"),
-                Ok(_) => {}
+            let purged = desk
+                .store
+                .exclusively("scan purge", || async {
+                    let n = desk.purge().await?;
+                    desk.store.purge_sessions().await?;
+                    Ok(n)
+                })
+                .await;
+            match purged {
+                Ok(Some(n)) if n > 0 => {
+                    tracing::info!(jobs = n, "deleted scans past their retention")
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => tracing::debug!("another node is purging"),
                 Err(e) => tracing::error!(error = %e, "scan purge failed"),
-            }
-            if let Err(e) = desk.store.purge_sessions().await {
-                tracing::error!(error = %e, "session purge failed");
             }
         }
     })
+}
+
+/// Unique name of this process among the nodes sharing a database (host, process, random).
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into());
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &tag[..6])
+}
+
+/// The claims this node holds, so that a shutdown can give them back.
+#[derive(Default)]
+struct Running(std::sync::Mutex<std::collections::HashMap<String, Claim>>);
+
+/// Removes its claim from [`Running`] when the read ends, however it ends.
+struct Holding<'a> {
+    running: &'a Running,
+    job: String,
+}
+
+impl Running {
+    fn hold(&self, claim: &Claim) -> Holding<'_> {
+        self.lock().insert(claim.job_id.clone(), claim.clone());
+        Holding {
+            running: self,
+            job: claim.job_id.clone(),
+        }
+    }
+    fn all(&self) -> Vec<Claim> {
+        self.lock().values().cloned().collect()
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Claim>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        self.running.lock().remove(&self.job);
+    }
 }

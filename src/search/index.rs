@@ -251,20 +251,52 @@ pub fn build(kb_dir: &Path, data_dir: &Path) -> Result<BuildReport> {
     Ok(report)
 }
 
-/// Keeps the current generation and the one before it (a server may still be reading it).
+/// How long a replaced generation stays on disk. Servers sharing the index folder (the same
+/// data folder, or NFS) move to the new one within their 2 s refresh, and a request holds its
+/// generation for its own length; on NFS a folder deleted under another host's open files
+/// breaks its reads, so removal waits well past both.
+const KEEP_REPLACED: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// Removes generations replaced more than [`KEEP_REPLACED`] ago, always keeping the current
+/// one and the one before it.
 fn remove_old_generations(root: &Path, current: &str) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
     let mut gens: Vec<String> = entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("gen-") && n != current)
+        .filter(|n| n.starts_with("gen-"))
         .collect();
     gens.sort();
-    let keep = gens.pop();
-    for g in gens.into_iter().filter(|g| Some(g) != keep.as_ref()) {
-        let _ = std::fs::remove_dir_all(root.join(g));
+    let now = chrono::Utc::now();
+    for doomed in removable_generations(&gens, current, now) {
+        let _ = std::fs::remove_dir_all(root.join(doomed));
     }
+}
+
+/// Of `gens` (sorted, oldest first), those to remove: replaced (a newer one exists) longer
+/// than [`KEEP_REPLACED`] before `now`, older than current and not the one just before it.
+fn removable_generations<'a>(
+    gens: &'a [String],
+    current: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<&'a str> {
+    let previous = gens.iter().rfind(|g| g.as_str() < current);
+    gens.windows(2)
+        .filter(|w| w[0].as_str() < current && Some(&w[0]) != previous)
+        // A generation was replaced when the next one was built; an unreadable name counts as
+        // long ago.
+        .filter(|w| generation_time(&w[1]).is_none_or(|t| now - t > KEEP_REPLACED))
+        .map(|w| w[0].as_str())
+        .collect()
+}
+
+/// When a generation was built, from its name `gen-%Y%m%dT%H%M%S%.6f-PID`.
+fn generation_time(name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let stamp = name.strip_prefix("gen-")?.rsplit_once('-')?.0;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.f")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 /// The generation `DATA/index/CURRENT` names, if any.
@@ -508,5 +540,57 @@ impl KnowledgeIndex {
                 (!hit.is_empty()).then(|| (name.to_string(), hit))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+        chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%S")
+            .unwrap()
+            .and_utc()
+    }
+
+    #[test]
+    fn replaced_generations_stay_until_every_node_has_moved_on() {
+        let gens: Vec<String> = [
+            "gen-20261129T060000.000001-10",
+            "gen-20261129T060100.000001-11",
+            "gen-20261129T070000.000001-12",
+            "gen-20261129T070500.000001-13",
+            "gen-20261129T070600.000001-14",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let current = gens[4].as_str();
+        // At 07:12: the first was replaced at 06:01 and the second at 07:00 (gone); the third
+        // at 07:05, under ten minutes ago (kept); the fourth is the one before current.
+        let gone = removable_generations(&gens, current, at("20261129T071200"));
+        assert_eq!(gone, vec![gens[0].as_str(), gens[1].as_str()]);
+        // Much later only the current one and the one before it remain.
+        let gone = removable_generations(&gens, current, at("20261130T000000"));
+        assert_eq!(
+            gone,
+            vec![gens[0].as_str(), gens[1].as_str(), gens[2].as_str()]
+        );
+        // A generation newer than CURRENT (another node's build about to switch) is kept.
+        let gone = removable_generations(&gens, gens[2].as_str(), at("20261130T000000"));
+        assert_eq!(gone, vec![gens[0].as_str()]);
+    }
+
+    #[test]
+    fn generation_names_carry_their_build_time() {
+        assert_eq!(
+            generation_time("gen-20261129T062438.123456-4242"),
+            Some(
+                chrono::NaiveDateTime::parse_from_str("20261129T062438.123456", "%Y%m%dT%H%M%S%.f")
+                    .unwrap()
+                    .and_utc()
+            )
+        );
+        assert_eq!(generation_time("gen-garbage"), None);
     }
 }
