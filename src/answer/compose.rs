@@ -82,18 +82,19 @@ pub fn about(
         "（以上内容摘自{}发布的《{}》，请以办理部门最新公布为准。）",
         doc.meta.issuing_body, doc.meta.title
     ));
-    parts.join("\n")
+    // Orders to a model hidden in a document are not shown to citizens either.
+    super::grounded::neutralise(&parts.join("\n"))
 }
 
 /// The one passage that answers a yes/no question, with its source.
 pub fn passage(doc: &Document, text: &str) -> String {
-    format!(
+    super::grounded::neutralise(&format!(
         "关于“{}”：\n{}\n（以上内容摘自{}发布的《{}》，请以办理部门最新公布为准。）",
         doc.meta.title,
         text.trim(),
         doc.meta.issuing_body,
         doc.meta.title
-    )
+    ))
 }
 
 pub fn clarify_vague(examples: &[String]) -> String {
