@@ -5,7 +5,7 @@
 # `xiaoban serve` as an unprivileged user with its data in a volume.
 #
 #   docker build -t xiaoban .
-#   docker run -d -p 8080:8080 -v xiaoban-data:/var/lib/xiaoban xiaoban
+#   docker run -d --stop-timeout 30 -p 8080:8080 -v xiaoban-data:/var/lib/xiaoban xiaoban
 #
 # Build arguments:
 #   MODELS   model names to fetch at build time (default: the OCR models and ONNX Runtime

@@ -75,6 +75,9 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, mut req: Request, next: 
                 route: route.clone(),
             })
             .observe(elapsed);
+        // Health checks and metric scrapes come every few seconds: logged at debug level
+        // unless they fail.
+        let probe = matches!(route.as_str(), "/healthz" | "/metrics");
         metrics
             .http_requests
             .get_or_create(&HttpLabels {
@@ -85,6 +88,8 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, mut req: Request, next: 
             .inc();
         if resp.status().is_server_error() {
             tracing::warn!(status, latency_ms, "http request");
+        } else if probe && resp.status().is_success() {
+            tracing::debug!(status, latency_ms, "http request");
         } else {
             tracing::info!(status, latency_ms, "http request");
         }
