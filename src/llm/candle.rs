@@ -123,6 +123,14 @@ impl Instance {
         }
     }
 
+    /// Runs `ids` into the KV cache without computing logits.
+    fn prefill(&mut self, ids: &[u32], index_pos: usize) -> Result<()> {
+        match self {
+            Instance::Quantized(m) => m.prefill(ids, index_pos),
+            Instance::Full(_) => self.forward(ids, index_pos, &Device::Cpu).map(drop),
+        }
+    }
+
     fn clear_kv_cache(&mut self) {
         match self {
             Instance::Quantized(m) => m.clear_kv_cache(),
@@ -621,11 +629,18 @@ impl Generator for CandleGenerator {
         // Prompt processing.
         let mut pos = 0;
         let mut logits = None;
-        for piece in prefill_pieces(prompt_tokens) {
+        let pieces = prefill_pieces(prompt_tokens);
+        for (i, &piece) in pieces.iter().enumerate() {
             if pos > 0 && Instant::now() > params.deadline {
                 return Ok(stopped(StopReason::Deadline));
             }
-            logits = Some(self.forward(instance, &prompt[pos..pos + piece], pos)?);
+            let ids = &prompt[pos..pos + piece];
+            if i + 1 == pieces.len() {
+                logits = Some(self.forward(instance, ids, pos)?);
+            } else {
+                // Only the last piece's logits are sampled from.
+                instance.prefill(ids, pos)?;
+            }
             pos += piece;
         }
         let mut logits = logits.context("empty prompt")?;

@@ -258,6 +258,17 @@ impl Model {
     /// Runs `tokens` at positions `pos..`, appending to the KV cache (which must hold exactly
     /// `pos` positions; `pos == 0` starts over), and returns the logits after the last token.
     pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>> {
+        self.run(tokens, pos, true)
+            .map(|logits| logits.expect("logits were asked for"))
+    }
+
+    /// Like [`Model::forward`] without the output projection: for prompt pieces whose logits
+    /// nobody samples (the projection reads the whole vocabulary matrix).
+    pub fn prefill(&mut self, tokens: &[u32], pos: usize) -> Result<()> {
+        self.run(tokens, pos, false).map(drop)
+    }
+
+    fn run(&mut self, tokens: &[u32], pos: usize, logits: bool) -> Result<Option<Vec<f32>>> {
         if tokens.is_empty() {
             bail!("no tokens to run");
         }
@@ -270,7 +281,7 @@ impl Model {
         }
         let weights = Arc::clone(&self.weights);
         let cache = &mut self.cache;
-        pool().install(|| forward(&weights, cache, tokens, pos))
+        pool().install(|| forward(&weights, cache, tokens, pos, logits))
     }
 }
 
@@ -281,7 +292,13 @@ fn quantize_for(ws: &[&QWeight], x: &[f32], m: usize, cols: usize) -> Option<Act
         .then(|| Activations::quantize(x, m, cols))
 }
 
-fn forward(w: &Weights, cache: &mut [KvCache], tokens: &[u32], pos: usize) -> Result<Vec<f32>> {
+fn forward(
+    w: &Weights,
+    cache: &mut [KvCache],
+    tokens: &[u32],
+    pos: usize,
+    logits: bool,
+) -> Result<Option<Vec<f32>>> {
     let c = &w.config;
     let (n, h, hd) = (tokens.len(), c.hidden, c.head_dim);
     let (qd, kvd) = (c.heads * hd, c.kv_heads * hd);
@@ -330,13 +347,16 @@ fn forward(w: &Weights, cache: &mut [KvCache], tokens: &[u32], pos: usize) -> Re
         add_into(&mut x, &o);
     }
 
+    if !logits {
+        return Ok(None);
+    }
     let mut last = vec![0f32; h];
     rms_norm(&x[(n - 1) * h..], &w.norm, c.rms_eps, &mut last);
     let output = w.output.as_ref().unwrap_or(&w.token_embd);
     let a = quantize_for(&[output], &last, 1, h);
     let mut logits = vec![0f32; output.rows()];
     output.matmul(&last, a.as_ref(), 1, &mut logits)?;
-    Ok(logits)
+    Ok(Some(logits))
 }
 
 /// Rotary-embedding cosines and sines for positions `pos..pos + n`, `n × head_dim / 2` each,
@@ -443,7 +463,15 @@ fn attention(q: &[f32], kv: &KvCache, c: &Config, pos: usize, out: &mut [f32]) {
             #[cfg(target_arch = "x86_64")]
             if level != Level::Scalar {
                 // SAFETY: AVX2 and FMA were detected at run time.
-                return unsafe { x86::attend(q, k, v, scale, scores, out) };
+                return unsafe {
+                    match hd {
+                        16 => x86::attend_fixed::<16>(q, k, v, scale, scores, out),
+                        32 => x86::attend_fixed::<32>(q, k, v, scale, scores, out),
+                        64 => x86::attend_fixed::<64>(q, k, v, scale, scores, out),
+                        128 => x86::attend_fixed::<128>(q, k, v, scale, scores, out),
+                        _ => x86::attend(q, k, v, scale, scores, out),
+                    }
+                };
             }
             let _ = level;
             for (s, key) in scores.iter_mut().zip(k.chunks_exact(hd)) {
@@ -536,6 +564,85 @@ mod x86 {
         }
         for i in n8..g.len() {
             g[i] = g[i] / (1.0 + (-g[i]).exp()) * u[i];
+        }
+    }
+
+    /// The 8-lane partial sums of `q · key` over `lanes` × 8 values.
+    #[inline(always)]
+    unsafe fn dot_lanes(qv: &[__m256; 16], lanes: usize, key: *const f32) -> __m256 {
+        let mut a = _mm256_mul_ps(qv[0], _mm256_loadu_ps(key));
+        for (i, r) in qv.iter().enumerate().take(lanes).skip(1) {
+            a = _mm256_fmadd_ps(*r, _mm256_loadu_ps(key.add(i * 8)), a);
+        }
+        a
+    }
+
+    /// [`attend`] for a head dimension known at compile time (a multiple of 8, at most 128):
+    /// the query and the output stay in registers, and eight keys' scores are reduced at once.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn attend_fixed<const HD: usize>(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        scale: f32,
+        scores: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let lanes = HD / 8;
+        assert!(HD % 8 == 0 && lanes <= 16 && q.len() == HD && out.len() == HD);
+        let len = scores.len();
+        assert!(k.len() >= len * HD && v.len() >= len * HD);
+        let mut qv = [_mm256_setzero_ps(); 16];
+        for (i, r) in qv.iter_mut().enumerate().take(lanes) {
+            *r = _mm256_loadu_ps(q.as_ptr().add(i * 8));
+        }
+        let vscale = _mm256_set1_ps(scale);
+        let mut j = 0;
+        while j + 8 <= len {
+            let s: [__m256; 8] = [
+                dot_lanes(&qv, lanes, k.as_ptr().add(j * HD)),
+                dot_lanes(&qv, lanes, k.as_ptr().add((j + 1) * HD)),
+                dot_lanes(&qv, lanes, k.as_ptr().add((j + 2) * HD)),
+                dot_lanes(&qv, lanes, k.as_ptr().add((j + 3) * HD)),
+                dot_lanes(&qv, lanes, k.as_ptr().add((j + 4) * HD)),
+                dot_lanes(&qv, lanes, k.as_ptr().add((j + 5) * HD)),
+                dot_lanes(&qv, lanes, k.as_ptr().add((j + 6) * HD)),
+                dot_lanes(&qv, lanes, k.as_ptr().add((j + 7) * HD)),
+            ];
+            // Eight 8-lane sums → one vector of eight scores.
+            let t0 = _mm256_hadd_ps(s[0], s[1]);
+            let t1 = _mm256_hadd_ps(s[2], s[3]);
+            let t2 = _mm256_hadd_ps(s[4], s[5]);
+            let t3 = _mm256_hadd_ps(s[6], s[7]);
+            let u0 = _mm256_hadd_ps(t0, t1);
+            let u1 = _mm256_hadd_ps(t2, t3);
+            let lo = _mm256_permute2f128_ps::<0x20>(u0, u1);
+            let hi = _mm256_permute2f128_ps::<0x31>(u0, u1);
+            _mm256_storeu_ps(
+                scores.as_mut_ptr().add(j),
+                _mm256_mul_ps(_mm256_add_ps(lo, hi), vscale),
+            );
+            j += 8;
+        }
+        for (jj, s) in scores.iter_mut().enumerate().skip(j) {
+            *s = hsum(dot_lanes(&qv, lanes, k.as_ptr().add(jj * HD))) * scale;
+        }
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for s in scores.iter_mut() {
+            *s -= max;
+        }
+        exp_in_place(scores);
+        let inv = 1.0 / scores.iter().sum::<f32>();
+        let mut o = [_mm256_setzero_ps(); 16];
+        for (jj, &p) in scores.iter().enumerate() {
+            let pv = _mm256_set1_ps(p * inv);
+            let value = v.as_ptr().add(jj * HD);
+            for (i, r) in o.iter_mut().enumerate().take(lanes) {
+                *r = _mm256_fmadd_ps(pv, _mm256_loadu_ps(value.add(i * 8)), *r);
+            }
+        }
+        for (i, r) in o.iter().enumerate().take(lanes) {
+            _mm256_storeu_ps(out.as_mut_ptr().add(i * 8), *r);
         }
     }
 
@@ -697,7 +804,8 @@ mod tests {
                 })
                 .collect()
         };
-        let (pos, n) = (5, 3);
+        // 14 to 16 keys: whole blocks of eight and a remainder.
+        let (pos, n) = (13, 3);
         let mut kv = KvCache::default();
         let kvd = c.kv_heads * c.head_dim;
         kv.append(
