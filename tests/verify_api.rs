@@ -266,6 +266,11 @@ const TABLE: &[(&str, &str, &[Role])] = &[
         &[Role::Clerk, Role::Supervisor],
     ),
     (
+        "GET",
+        "/api/v1/verify/{job_id}/prefill",
+        &[Role::Clerk, Role::Supervisor],
+    ),
+    (
         "POST",
         "/api/v1/verify/batch",
         &[Role::Clerk, Role::Supervisor],

@@ -72,6 +72,7 @@ fn analysis_on_perfect_ocr_gets_every_check_verdict_and_warning_right() {
             image: img.clone(),
             page: truth_page(t),
             document: None,
+            turned: 0,
         })
     };
     let s = run(

@@ -9,6 +9,7 @@
 //! their own jobs, a supervisor every job, other roles none.
 
 pub mod mask;
+pub mod review;
 
 use crate::account::{Principal, Role};
 use crate::config::{Config, ScansConfig};
@@ -191,6 +192,14 @@ pub enum DeskError {
     Purged,
     #[error("这个任务没有背面图片。")]
     NoBack,
+    #[error("这个任务还没有识别结果（仍在排队，或识别失败）。")]
+    NoReport,
+    #[error("这个证件没有该字段。")]
+    UnknownField,
+    #[error("没有这个表单的预填记录：请从核验结果列出的表单中选择。")]
+    UnknownForm,
+    #[error("修改后的值不能含控制字符，且不超过 {0} 个字。")]
+    BadValue(usize),
     #[error("无法识别证件：{0}")]
     Unreadable(String),
     /// A sealed record did not open: the key changed or the record was altered.

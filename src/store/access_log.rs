@@ -31,6 +31,8 @@ pub enum Access {
     Create,
     /// The result was exported.
     Export,
+    /// A read field was corrected (which field: `field_edits`).
+    EditField,
 }
 
 impl Access {
@@ -40,6 +42,7 @@ impl Access {
             Access::RevealField => "reveal_field",
             Access::Create => "create",
             Access::Export => "export",
+            Access::EditField => "edit_field",
         }
     }
 }

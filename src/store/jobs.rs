@@ -148,8 +148,9 @@ macro_rules! select_jobs {
         )
     };
 }
+pub(super) use select_jobs;
 
-fn job_from_row(r: &sqlx::any::AnyRow) -> Result<JobRecord> {
+pub(super) fn job_from_row(r: &sqlx::any::AnyRow) -> Result<JobRecord> {
     Ok(JobRecord {
         id: r.try_get("id")?,
         owner: r.try_get("owner")?,

@@ -9,6 +9,7 @@ use sqlx::{AnyPool, Row};
 use std::fmt;
 
 pub mod access_log;
+pub mod edits;
 pub mod jobs;
 pub mod rekey;
 pub mod seal;
@@ -141,7 +142,8 @@ impl Store {
             .iter()
             .chain(users::SCHEMA)
             .chain(jobs::SCHEMA)
-            .chain(access_log::SCHEMA);
+            .chain(access_log::SCHEMA)
+            .chain(edits::SCHEMA);
         for step in steps {
             let sql = step.replace("{blob}", blob);
             // Built from the constant steps above; nothing from outside.

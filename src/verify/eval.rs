@@ -437,6 +437,7 @@ pub fn command(
                 image: img.clone(),
                 page: truth_page(t),
                 document: None,
+                turned: 0,
             })
         };
         run(dir, "truth-lines", &mut read, &forms, &settings)?

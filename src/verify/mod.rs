@@ -50,6 +50,9 @@ pub struct Report {
     pub verdict: Verdict,
     pub reasons: Vec<String>,
     pub prefill: BTreeMap<String, BTreeMap<String, String>>,
+    /// Where each image's boxes lie in the uploaded photo (set by [`Verifier::verify`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<Frame>,
 }
 
 /// Shows field values only as `FieldValue`'s `Debug` does, and pre-filled forms only by the
@@ -114,9 +117,44 @@ pub struct Reading {
     pub image: RgbImage,
     pub page: OcrPage,
     pub document: Option<Located>,
+    /// How far the straightened image was turned clockwise to read upright (0, 90, 180, 270).
+    pub turned: u16,
+}
+
+/// How the boxes of one image relate to the uploaded photo: they are in the pixels of the
+/// straightened, upright page (`width` × `height`), whose corners (top-left, top-right,
+/// bottom-right, bottom-left) lie at `corners` in the photo (`photo` = its size after EXIF
+/// orientation). The clerk page draws the boxes over the photo through this.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Frame {
+    /// `front` (the upload's `image`) or `back` (`image_back`).
+    pub image: &'static str,
+    pub document_type: DocumentType,
+    pub width: u32,
+    pub height: u32,
+    pub photo: [u32; 2],
+    pub corners: Quad,
 }
 
 impl Reading {
+    /// Where this reading's page lies in the photo `photo` (its size) it was read from.
+    pub fn frame(&self, image: &'static str, photo: (u32, u32)) -> Frame {
+        let (w, h) = (photo.0 as f32, photo.1 as f32);
+        let straight = self
+            .document
+            .map_or([[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]], |d| d.quad);
+        // Turning clockwise by k quarters brings the straightened corner i + 3k to place i.
+        let k = usize::from(self.turned / 90);
+        Frame {
+            image,
+            document_type: classify::classify(&self.page),
+            width: self.page.width,
+            height: self.page.height,
+            photo: [photo.0, photo.1],
+            corners: std::array::from_fn(|i| straight[(i + 3 * k) % 4]),
+        }
+    }
+
     pub fn side(&self) -> Side<'_> {
         Side {
             page: &self.page,
@@ -267,6 +305,7 @@ pub fn analyse(
         verdict,
         reasons,
         prefill,
+        frames: Vec::new(),
     }
 }
 
@@ -326,16 +365,25 @@ impl Verifier {
                 quad: f.quad,
                 photo: photo.dimensions(),
             }),
+            turned: up.turned,
         })
     }
 
-    fn read_bytes(&self, bytes: &[u8], side: &'static str) -> Result<Reading, VerifyError> {
+    /// Reads one upload; `image` names it in the frame (`front` or `back`).
+    fn read_bytes(
+        &self,
+        bytes: &[u8],
+        side: &'static str,
+        image: &'static str,
+    ) -> Result<(Reading, Frame), VerifyError> {
         let scan = crate::scan::intake(bytes, &self.limits)
             .map_err(|source| VerifyError::Intake { side, source })?;
-        self.read(scan.image()).map_err(|e| VerifyError::Ocr {
+        let reading = self.read(scan.image()).map_err(|e| VerifyError::Ocr {
             side,
             detail: e.to_string(),
-        })
+        })?;
+        let frame = reading.frame(image, scan.image().dimensions());
+        Ok((reading, frame))
     }
 
     /// Verifies a card's front (and back, in either order) or a licence, as of `today`.
@@ -345,15 +393,21 @@ impl Verifier {
         back: Option<&[u8]>,
         today: NaiveDate,
     ) -> Result<Report, VerifyError> {
-        let first = self.read_bytes(front, "第一张图像")?;
-        let second = back.map(|b| self.read_bytes(b, "第二张图像")).transpose()?;
-        Ok(analyse(
+        let (first, f1) = self.read_bytes(front, "第一张图像", "front")?;
+        let second = back
+            .map(|b| self.read_bytes(b, "第二张图像", "back"))
+            .transpose()?;
+        let mut report = analyse(
             first.side(),
-            second.as_ref().map(Reading::side),
+            second.as_ref().map(|(r, _)| r.side()),
             today,
             &self.forms,
             &self.settings,
-        ))
+        );
+        report.frames = std::iter::once(f1)
+            .chain(second.as_ref().map(|(_, f)| *f))
+            .collect();
+        Ok(report)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth_api;
+pub mod clerk;
 pub mod limits;
 pub mod pages;
 pub mod problem;
@@ -52,6 +53,7 @@ pub struct AppState {
         verify_api::verify,
         verify_api::job,
         verify_api::scan,
+        verify_api::prefill,
         verify_api::start_batch,
         verify_api::batch,
         verify_api::access_log
@@ -73,6 +75,7 @@ pub struct AppState {
         verify_api::AccessLog,
         crate::scans::JobView,
         crate::scans::BatchView,
+        crate::scans::review::PrefillRecord,
         crate::store::access_log::AccessEntry,
         problem::Problem
     ))
@@ -114,9 +117,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/auth/login", post(auth_api::login))
         .route("/api/v1/auth/logout", post(auth_api::logout))
         .merge(verify_api::read_routes())
+        .merge(clerk::routes())
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .merge(verify_api::routes(state.desk.config.max_upload_bytes))
+        .merge(clerk::upload_routes(state.desk.config.max_upload_bytes))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

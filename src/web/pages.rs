@@ -15,9 +15,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use std::sync::Arc;
 
-const CSS: &str = include_str!("../../templates/base.css");
+pub(super) const CSS: &str = include_str!("../../templates/base.css");
 const JS: &str = include_str!("../../templates/widget.js");
-const ELDER_COOKIE: &str = "xiaoban_elder";
+pub(super) const ELDER_COOKIE: &str = "xiaoban_elder";
 
 /// Quick questions: (label, question as a URL query value).
 const CHIPS: &[&str] = &[
@@ -72,7 +72,7 @@ pub struct WidgetQuery {
     thanks: Option<String>,
 }
 
-fn elder_from_cookie(headers: &HeaderMap) -> bool {
+pub(super) fn elder_from_cookie(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -81,7 +81,7 @@ fn elder_from_cookie(headers: &HeaderMap) -> bool {
         .any(|c| c.trim() == format!("{ELDER_COOKIE}=1"))
 }
 
-fn render(t: &impl Template) -> Response {
+pub(super) fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => {

@@ -6,6 +6,7 @@ use super::AppState;
 use super::auth_api::{Denied, require};
 use super::problem::Problem;
 use crate::account::{Principal, Role};
+use crate::scans::review::PrefillRecord;
 use crate::scans::{BatchView, DeskError, JobView, MAX_BATCH, Side};
 use crate::store::access_log::{AccessEntry, AccessQuery};
 use axum::Json;
@@ -30,6 +31,7 @@ pub const RULES: &[(&str, &str, &[Role])] = &[
     ("POST", "/api/v1/verify", VERIFY_ROLES),
     ("GET", "/api/v1/verify/{job_id}", VERIFY_ROLES),
     ("GET", "/api/v1/verify/{job_id}/scan", VERIFY_ROLES),
+    ("GET", "/api/v1/verify/{job_id}/prefill", VERIFY_ROLES),
     ("POST", "/api/v1/verify/batch", VERIFY_ROLES),
     ("GET", "/api/v1/verify/batch/{batch_id}", VERIFY_ROLES),
     ("GET", "/api/v1/access-log", ACCESS_LOG_ROLES),
@@ -75,11 +77,12 @@ pub fn read_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/verify/{job_id}", get(job))
         .route("/api/v1/verify/{job_id}/scan", get(scan))
+        .route("/api/v1/verify/{job_id}/prefill", get(prefill))
         .route("/api/v1/verify/batch/{batch_id}", get(batch))
         .route("/api/v1/access-log", get(access_log))
 }
 
-fn desk_problem(state: &AppState, e: DeskError) -> Denied {
+pub(super) fn desk_problem(state: &AppState, e: DeskError) -> Denied {
     let (status, kind, title) = match &e {
         DeskError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -109,6 +112,14 @@ fn desk_problem(state: &AppState, e: DeskError) -> Denied {
         DeskError::NotFound => (StatusCode::NOT_FOUND, "unknown-job", "Unknown job"),
         DeskError::Purged => (StatusCode::GONE, "scan-deleted", "Scan deleted"),
         DeskError::NoBack => (StatusCode::NOT_FOUND, "no-back-image", "No back image"),
+        DeskError::NoReport => (StatusCode::CONFLICT, "no-report", "No report yet"),
+        DeskError::UnknownField => (StatusCode::NOT_FOUND, "unknown-field", "Unknown field"),
+        DeskError::UnknownForm => (StatusCode::NOT_FOUND, "unknown-form", "Unknown form"),
+        DeskError::BadValue(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field-value",
+            "Invalid field value",
+        ),
         DeskError::Unreadable(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "unreadable-document",
@@ -210,7 +221,10 @@ fn multipart_error(state: &AppState, e: axum::extract::multipart::MultipartError
 }
 
 /// The files of a multipart upload, by field name.
-async fn files(state: &AppState, mut form: Multipart) -> Result<Vec<(String, Vec<u8>)>, Denied> {
+pub(super) async fn files(
+    state: &AppState,
+    mut form: Multipart,
+) -> Result<Vec<(String, Vec<u8>)>, Denied> {
     let mut out = Vec::new();
     loop {
         let field = match form.next_field().await {
@@ -228,7 +242,22 @@ async fn files(state: &AppState, mut form: Multipart) -> Result<Vec<(String, Vec
     Ok(out)
 }
 
-fn is_multipart(req: &Request) -> bool {
+/// The front and back images among a form's parts (`image`, `image_back`, or their aliases).
+/// A file input left empty sends an empty part: no back image.
+pub(super) fn front_and_back(parts: Vec<(String, Vec<u8>)>) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let mut front = None;
+    let mut back = None;
+    for (name, bytes) in parts {
+        match name.as_str() {
+            "image" | "image_front" | "front" => front = Some(bytes),
+            "image_back" | "back" if !bytes.is_empty() => back = Some(bytes),
+            _ => {}
+        }
+    }
+    (front, back)
+}
+
+pub(super) fn is_multipart(req: &Request) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -296,15 +325,7 @@ pub async fn verify(
                 "上传内容无法读取：multipart 格式有误。",
             )
         })?;
-        let mut front = None;
-        let mut back = None;
-        for (name, bytes) in files(&state, form).await? {
-            match name.as_str() {
-                "image" | "image_front" | "front" => front = Some(bytes),
-                "image_back" | "back" => back = Some(bytes),
-                _ => {}
-            }
-        }
+        let (front, back) = front_and_back(files(&state, form).await?);
         let front = front.ok_or_else(|| {
             bad_body(
                 &state,
@@ -403,12 +424,22 @@ pub async fn scan(
     ApiQuery(q): ApiQuery<ScanQuery>,
 ) -> Result<Response, Denied> {
     require(&who, VERIFY_ROLES)?;
-    let side = match q.side.as_deref() {
+    scan_response(&state, &who, &job_id, q.side.as_deref()).await
+}
+
+/// One side of a job's scan as a response (logged as `view_scan`), for the API and the page.
+pub(super) async fn scan_response(
+    state: &AppState,
+    who: &Principal,
+    job_id: &str,
+    side: Option<&str>,
+) -> Result<Response, Denied> {
+    let side = match side {
         None | Some("front") => Side::Front,
         Some("back") => Side::Back,
         Some(_) => {
             return Err(bad_body(
-                &state,
+                state,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "side 只能是 front 或 back。",
             ));
@@ -416,14 +447,139 @@ pub async fn scan(
     };
     let (image, kind) = state
         .desk
-        .scan(&who, &job_id, side)
+        .scan(who, job_id, side)
         .await
-        .map_err(|e| desk_problem(&state, e))?;
+        .map_err(|e| desk_problem(state, e))?;
     let mut resp = image.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PrefillQuery {
+    /// One form's mapping name (`forms/NAME.toml`); every form when absent.
+    pub form: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// How a pre-fill record is downloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Json,
+    Csv,
+}
+
+impl ExportFormat {
+    pub fn parse(s: Option<&str>) -> Option<ExportFormat> {
+        match s {
+            None | Some("json") => Some(ExportFormat::Json),
+            Some("csv") => Some(ExportFormat::Csv),
+            Some(_) => None,
+        }
+    }
+}
+
+/// A cell that a spreadsheet would run as a formula gets a leading apostrophe (OWASP's
+/// advice against CSV injection); other values pass unchanged.
+fn csv_cell(v: &str) -> String {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}")
+    } else {
+        v.to_string()
+    }
+}
+
+/// Pre-fill records as a download: JSON `{"job_id", "records": [{"form", "title", "fields"}]}`
+/// or CSV with the columns 表单,字段,值 (UTF-8 with a byte-order mark, which spreadsheet
+/// programs need to read Chinese). Never cached.
+pub fn prefill_download(job_id: &str, records: &[PrefillRecord], format: ExportFormat) -> Response {
+    let (body, kind, ext) = match format {
+        ExportFormat::Json => (
+            serde_json::to_vec_pretty(&serde_json::json!({"job_id": job_id, "records": records}))
+                .unwrap_or_default(),
+            "application/json",
+            "json",
+        ),
+        ExportFormat::Csv => {
+            let mut w = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
+            let mut rows = vec![["表单".to_string(), "字段".to_string(), "值".to_string()]];
+            for r in records {
+                for (field, value) in &r.fields {
+                    rows.push([r.form.clone(), csv_cell(field), csv_cell(value)]);
+                }
+            }
+            for row in rows {
+                // Writing to memory cannot fail.
+                let _ = w.write_record(row);
+            }
+            (
+                w.into_inner().unwrap_or_default(),
+                "text/csv; charset=utf-8",
+                "csv",
+            )
+        }
+    };
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("attachment; filename=\"prefill-{job_id}.{ext}\""))
+    {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+/// The pre-fill records of a job (one form with `form`), in full, as JSON or CSV (logged as
+/// `export`).
+#[utoipa::path(get, path = "/api/v1/verify/{job_id}/prefill",
+    params(("job_id" = String, Path), ("form" = Option<String>, Query, description = "A form's mapping name; every form when absent"),
+        ("format" = Option<String>, Query, description = "json (default) or csv")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "JSON {job_id, records: [{form, title, fields}]} or CSV 表单,字段,值", body = Object),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job or form", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has no report yet", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Deleted after the retention period", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown format", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn prefill(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Path(job_id): Path<String>,
+    ApiQuery(q): ApiQuery<PrefillQuery>,
+) -> Result<Response, Denied> {
+    require(&who, VERIFY_ROLES)?;
+    export(&state, &who, &job_id, &q).await
+}
+
+/// A job's pre-fill records as a download (logged as `export`), for the API and the page.
+pub(super) async fn export(
+    state: &AppState,
+    who: &Principal,
+    job_id: &str,
+    q: &PrefillQuery,
+) -> Result<Response, Denied> {
+    let format = ExportFormat::parse(q.format.as_deref()).ok_or_else(|| {
+        bad_body(
+            state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "format 只能是 json 或 csv。",
+        )
+    })?;
+    let form = q.form.as_deref().filter(|f| !f.is_empty());
+    let records = state
+        .desk
+        .prefill(who, job_id, form)
+        .await
+        .map_err(|e| desk_problem(state, e))?;
+    Ok(prefill_download(job_id, &records, format))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -506,7 +662,7 @@ pub async fn batch(
         .map_err(|e| desk_problem(&state, e))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema, Default)]
 pub struct AccessLogQuery {
     pub job_id: Option<String>,
     pub actor: Option<String>,
@@ -537,6 +693,16 @@ pub async fn access_log(
     ApiQuery(q): ApiQuery<AccessLogQuery>,
 ) -> Result<Json<AccessLog>, Denied> {
     require(&who, ACCESS_LOG_ROLES)?;
+    read_access_log(&state, q)
+        .await
+        .map(|entries| Json(AccessLog { entries }))
+}
+
+/// Access-log entries as asked, newest first, for the API and the page.
+pub(super) async fn read_access_log(
+    state: &AppState,
+    q: AccessLogQuery,
+) -> Result<Vec<AccessEntry>, Denied> {
     let query = AccessQuery {
         job_id: q.job_id.filter(|s| !s.is_empty()),
         actor: q.actor.filter(|s| !s.is_empty()),
@@ -544,7 +710,7 @@ pub async fn access_log(
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
     match state.desk_store().access_log(&query).await {
-        Ok(entries) => Ok(Json(AccessLog { entries })),
+        Ok(entries) => Ok(entries),
         Err(e) => {
             tracing::error!(error = %e, "access log read failed");
             Err(Denied(Problem::internal()))

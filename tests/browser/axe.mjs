@@ -9,7 +9,9 @@
 // that widget.js handles every event of the stream (queue, delta, replace, done) and error
 // responses (503 with Retry-After, 422), and a few layout rules (elder mode's form is not
 // sticky, header links show a visible focus outline); saves full-page screenshots and axe's
-// full results into the output folder. Prints every violation, then `N passed, M failed`;
+// full results into the output folder. The clerk page (sign-in, desk, a generated card
+// uploaded and read by the real OCR, its masked and revealed result) is checked in standard
+// and elder mode. Prints every violation, then `N passed, M failed`;
 // exits 1 on any failure.
 
 import { chromium } from 'playwright-core';
@@ -452,6 +454,84 @@ try {
     await goto(docs, '/kb');
     await axeCheck(docs, 'kb-index');
   });
+
+  // (f) The clerk page, in standard and elder mode: the sign-in form (and its error), the
+  // desk, a generated identity card (front and back) uploaded through the plain form and
+  // read by the real OCR, the masked result, one field revealed, then everything.
+  const CLERK_USER = process.env.CLERK_TEST_USER;
+  const CLERK_PASSWORD = process.env.CLERK_TEST_PASSWORD;
+  const SPECIMENS = process.env.CLERK_TEST_SPECIMENS;
+  if (!CLERK_USER || !CLERK_PASSWORD || !SPECIMENS) {
+    record('clerk page', false, 'CLERK_TEST_USER, CLERK_TEST_PASSWORD and CLERK_TEST_SPECIMENS are not set (run through tests/browser/run.sh)');
+  } else {
+    const truth = JSON.parse(fs.readFileSync(path.join(SPECIMENS, 'truth.json'), 'utf8'));
+    const card = truth.cases.find((c) => c.document_type === 'id_card_front' && c.condition === 'clean');
+    const files = card.images.map((i) => path.join(SPECIMENS, i.file));
+    for (const mode of ['standard', 'elder']) {
+      const clerk = await newPage({ viewport: { width: 1280, height: 900 } });
+      clerk.setDefaultTimeout(120_000);
+      await step(`clerk page (${mode})`, async () => {
+        await goto(clerk, `/clerk?elder=${mode === 'elder' ? 1 : 0}`);
+        const elder = await clerk.evaluate(() => document.documentElement.classList.contains('elder'));
+        if (elder !== (mode === 'elder')) throw new Error(`elder mode is ${elder}`);
+        await screenshot(clerk, `clerk-signin-${mode}.png`);
+        await axeCheck(clerk, `clerk-signin-${mode}`);
+
+        await clerk.fill('#username', CLERK_USER);
+        await clerk.fill('#password', 'not the password');
+        await Promise.all([clerk.waitForNavigation(), clerk.click('main form button[type="submit"]')]);
+        const said = await clerk.textContent('main');
+        record(`clerk (${mode}): a wrong password is said in Chinese`, said.includes('用户名或密码不正确'), said.replace(/\s+/g, ' ').slice(0, 80));
+        await axeCheck(clerk, `clerk-signin-error-${mode}`);
+
+        await clerk.fill('#password', CLERK_PASSWORD);
+        await Promise.all([clerk.waitForNavigation(), clerk.click('main form button[type="submit"]')]);
+        if (!(await clerk.locator('#image').count())) throw new Error(`no upload form after signing in: ${(await clerk.textContent('main')).slice(0, 200)}`);
+        await screenshot(clerk, `clerk-desk-${mode}.png`);
+        await axeCheck(clerk, `clerk-desk-${mode}`);
+
+        await clerk.setInputFiles('#image', files[0]);
+        await clerk.setInputFiles('#image_back', files[1]);
+        const started = Date.now();
+        await Promise.all([
+          clerk.waitForURL(/\/clerk\/jobs\/[0-9a-f]{32}$/),
+          clerk.click('form[action="/clerk/upload"] button[type="submit"]'),
+        ]);
+        const ms = Date.now() - started;
+        const masked = await clerk.textContent('main');
+        const problems = [];
+        if (!masked.includes('结论：')) problems.push('no verdict');
+        if (masked.includes(card.fields.id_number)) problems.push('the identity number is shown unmasked');
+        if (masked.includes(card.fields.name)) problems.push('the name is shown unmasked');
+        const boxes = await clerk.locator('svg.scan polygon.box').count();
+        if (boxes < 6) problems.push(`${boxes} field boxes drawn`);
+        record(`clerk (${mode}): upload read and shown masked with the field boxes`, problems.length === 0,
+          problems.length ? problems.join('; ') : `${boxes} boxes, upload to result page in ${ms} ms`);
+        await screenshot(clerk, `clerk-result-${mode}.png`);
+        await axeCheck(clerk, `clerk-result-${mode}`);
+
+        await Promise.all([clerk.waitForNavigation(), clerk.click('#f-name form button[type="submit"]')]);
+        const name = await clerk.inputValue('#v-name');
+        record(`clerk (${mode}): 显示 reveals the name read from the card`, name === card.fields.name, `shown ${JSON.stringify(name)}, printed ${JSON.stringify(card.fields.name)}`);
+        const idShown = await clerk.textContent('#f-id_number');
+        record(`clerk (${mode}): the other fields stay masked`, !idShown.includes(card.fields.id_number), idShown.replace(/\s+/g, ' ').trim());
+
+        await Promise.all([clerk.waitForNavigation(), clerk.click('form[action$="/reveal"] input[name="field"][value=""] ~ button')]);
+        await clerk.waitForFunction(() => [...document.querySelectorAll('svg.scan image')].length > 0);
+        const read = {};
+        for (const f of Object.keys(card.fields)) {
+          const input = clerk.locator(`#v-${f}`);
+          read[f] = (await input.count()) ? await input.inputValue() : null;
+        }
+        const wrong = Object.keys(card.fields).filter((f) => read[f] !== card.fields[f]);
+        record(`clerk (${mode}): every field of the clean card read correctly`, wrong.length === 0,
+          wrong.length ? wrong.map((f) => `${f}: ${JSON.stringify(read[f])} ≠ ${JSON.stringify(card.fields[f])}`).join('; ') : `${Object.keys(read).length} fields`);
+        await screenshot(clerk, `clerk-revealed-${mode}.png`);
+        await axeCheck(clerk, `clerk-revealed-${mode}`);
+      });
+      await clerk.context().close();
+    }
+  }
 
   record('no JavaScript errors in the pages', pageErrors.length === 0, pageErrors.join(' ; '));
 } catch (e) {

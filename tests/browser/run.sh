@@ -33,8 +33,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# cwd is the repository root, so the server finds knowledge_base/.
-"$BIN" serve --listen 127.0.0.1:0 --data-dir "$TMP/data" 2>"$LOG" &
+# The clerk page's test (CLERK_TEST_*, not XIAOBAN_*: those are configuration): a clerk account (password on stdin, as an administrator adds one),
+# the OCR models in models/ (fetched, hash-checked, when missing) and generated specimens.
+export CLERK_TEST_USER=browser-clerk
+export CLERK_TEST_PASSWORD="browser test $$ $RANDOM"
+mkdir -p "$TMP/data"
+printf '%s\n' "$CLERK_TEST_PASSWORD" |
+  "$BIN" user add "$CLERK_TEST_USER" --role clerk --data-dir "$TMP/data" >/dev/null
+if [[ ! -e models/pp-ocrv4/ch_PP-OCRv4_rec_infer.onnx || ! -d models/onnxruntime ]]; then
+  "$BIN" models fetch pp-ocrv4 && "$BIN" models fetch onnxruntime ||
+    echo "run.sh: could not fetch the OCR models; the clerk page's upload steps will fail" >&2
+fi
+export CLERK_TEST_SPECIMENS="$TMP/specimens"
+python3 scripts/make_specimens.py "$CLERK_TEST_SPECIMENS" --count 1 >/dev/null
+
+# cwd is the repository root, so the server finds knowledge_base/, forms/ and models/.
+"$BIN" serve --log-format text --listen 127.0.0.1:0 --data-dir "$TMP/data" 2>"$LOG" &
 SERVER_PID=$!
 
 ADDR=""

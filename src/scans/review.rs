@@ -1,0 +1,264 @@
+//! What a clerk does with a finished job beyond reading it: list their recent jobs, correct a
+//! field the OCR misread, and export one form's pre-fill record. A correction rewrites the
+//! sealed report (the value stays encrypted; the pre-fill records follow it) and is recorded
+//! as who changed which field when; an export is logged in the access log.
+
+use super::{Desk, DeskError, JobView, aad};
+use crate::account::{Principal, Role};
+use crate::store::access_log::Access;
+use crate::store::edits::{FieldEdit, ReportSwap};
+use crate::store::jobs::JobRecord;
+use crate::verify::{DocumentType, Field, FieldValue, Forms};
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The longest corrected value accepted (a business scope is the longest field).
+pub const MAX_FIELD_CHARS: usize = 2000;
+
+/// One form's pre-fill record: form field → value.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PrefillRecord {
+    pub job_id: String,
+    /// The mapping file's name (`forms/NAME.toml`).
+    pub form: String,
+    /// The form's title, when its mapping is still installed.
+    pub title: Option<String>,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// How many attempts a correction makes when others change the report meanwhile.
+const SWAP_ATTEMPTS: usize = 5;
+
+impl Desk {
+    /// The newest jobs this user may see: a clerk's own, every job for a supervisor, none for
+    /// other roles. Masked.
+    pub async fn recent_jobs(
+        &self,
+        who: &Principal,
+        limit: i64,
+    ) -> Result<Vec<JobView>, DeskError> {
+        let owner = match who.role {
+            Role::Clerk => Some(who.user.as_str()),
+            Role::Supervisor => None,
+            Role::Admin | Role::Auditor => return Ok(Vec::new()),
+        };
+        let jobs = self.store.recent_jobs(owner, limit).await?;
+        Ok(jobs
+            .iter()
+            .map(|j| {
+                let masked = j
+                    .outcome
+                    .as_deref()
+                    .and_then(|o| serde_json::from_str(o).ok());
+                self.view(j, masked, true, false)
+            })
+            .collect())
+    }
+
+    /// A finished job's full report, opened, and the sealed bytes it came from.
+    async fn open_report(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> Result<(JobRecord, Vec<u8>, Value), DeskError> {
+        let job = self.visible_job(who, id).await?;
+        let sealed = self
+            .store
+            .job_sealed(id)
+            .await?
+            .ok_or(DeskError::NotFound)?;
+        let Some(blob) = sealed.report else {
+            return Err(if job.purged_at.is_some() {
+                DeskError::Purged
+            } else {
+                DeskError::NoReport
+            });
+        };
+        let plain = self.sealer.open(&aad(id, "report"), &blob)?;
+        let report = serde_json::from_slice(&plain).context("sealed report")?;
+        Ok((job, blob, report))
+    }
+
+    /// Corrects one read field: the sealed report gets the new value (marked `edited`), the
+    /// pre-fill records are filled again from the corrected fields, the masked outcome
+    /// follows; the edit is recorded (who, when, which field) and logged as `edit_field`.
+    /// Checks and verdict stay those of the reading.
+    pub async fn edit_field(
+        &self,
+        who: &Principal,
+        id: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<(), DeskError> {
+        let value = value.trim();
+        if value.chars().count() > MAX_FIELD_CHARS || value.chars().any(char::is_control) {
+            return Err(DeskError::BadValue(MAX_FIELD_CHARS));
+        }
+        let forms = Forms::load(&self.config.forms_dir)
+            .map_err(|e| DeskError::Internal(anyhow::anyhow!("form mappings: {e}")))?;
+        for _ in 0..SWAP_ATTEMPTS {
+            let (_, old, mut report) = self.open_report(who, id).await?;
+            let Some(Value::Object(f)) =
+                report.pointer_mut(&format!("/fields/{}", pointer_escape(field)))
+            else {
+                return Err(DeskError::UnknownField);
+            };
+            f.insert("value".into(), Value::String(value.to_string()));
+            f.insert("edited".into(), Value::Bool(true));
+            let prefill = refill(&forms, &report);
+            if let Value::Object(r) = &mut report {
+                r.insert(
+                    "prefill".into(),
+                    serde_json::to_value(prefill).context("prefill")?,
+                );
+            }
+            let masked = super::mask::masked_report(&report).to_string();
+            let sealed = self.sealer.seal(
+                &aad(id, "report"),
+                &serde_json::to_vec(&report).context("report")?,
+            );
+            let swap = ReportSwap {
+                old: &old,
+                report: sealed,
+                outcome: &masked,
+            };
+            if self.store.swap_report(id, swap).await? {
+                let role = who.role.as_str();
+                self.store.record_edit(id, &who.user, role, field).await?;
+                self.store
+                    .log_access(&who.user, role, id, Access::EditField)
+                    .await?;
+                tracing::info!(job = id, field, "field corrected");
+                return Ok(());
+            }
+        }
+        Err(DeskError::Internal(anyhow::anyhow!(
+            "the report kept changing during a correction"
+        )))
+    }
+
+    /// Who corrected which field of a job, and when.
+    pub async fn edits(&self, who: &Principal, id: &str) -> Result<Vec<FieldEdit>, DeskError> {
+        self.visible_job(who, id).await?;
+        Ok(self.store.field_edits(id).await?)
+    }
+
+    /// The pre-fill records of one form, or of every form (`None`), in full (logged as
+    /// `export`).
+    pub async fn prefill(
+        &self,
+        who: &Principal,
+        id: &str,
+        form: Option<&str>,
+    ) -> Result<Vec<PrefillRecord>, DeskError> {
+        let (_, _, report) = self.open_report(who, id).await?;
+        let titles: BTreeMap<String, String> = Forms::load(&self.config.forms_dir)
+            .map(|fs| fs.forms.into_iter().map(|f| (f.name, f.title)).collect())
+            .unwrap_or_default();
+        let records: Vec<PrefillRecord> = report
+            .get("prefill")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| form.is_none_or(|f| f == name.as_str()))
+            .filter_map(|(name, fields)| {
+                let fields = fields
+                    .as_object()?
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                        (k.clone(), v)
+                    })
+                    .collect();
+                Some(PrefillRecord {
+                    job_id: id.to_string(),
+                    form: name.clone(),
+                    title: titles.get(name).cloned(),
+                    fields,
+                })
+            })
+            .collect();
+        if form.is_some() && records.is_empty() {
+            return Err(DeskError::UnknownForm);
+        }
+        self.store
+            .log_access(&who.user, who.role.as_str(), id, Access::Export)
+            .await?;
+        Ok(records)
+    }
+}
+
+/// A JSON pointer token for a field name (RFC 6901).
+fn pointer_escape(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// The pre-fill records of a report's (corrected) fields.
+fn refill(forms: &Forms, report: &Value) -> BTreeMap<String, BTreeMap<String, String>> {
+    let document = report
+        .get("document_type")
+        .and_then(Value::as_str)
+        .and_then(DocumentType::parse)
+        .unwrap_or(DocumentType::Unknown);
+    let fields: BTreeMap<String, Field> = report
+        .get("fields")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, f)| {
+            let value = f.get("value")?.as_str()?;
+            let confidence = f.get("confidence").and_then(Value::as_f64).unwrap_or(1.0) as f32;
+            Some((
+                k.clone(),
+                Field {
+                    value: FieldValue::personal(value),
+                    confidence,
+                    quad: [[0.0; 2]; 4],
+                },
+            ))
+        })
+        .collect();
+    let mut present = vec![document];
+    // A card's back read with its front: its fields are in the same report.
+    if document == DocumentType::IdCardFront
+        && crate::verify::card::BACK_FIELDS
+            .iter()
+            .any(|f| fields.contains_key(*f))
+    {
+        present.push(DocumentType::IdCardBack);
+    }
+    forms.fill(&present, &fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::Path;
+
+    #[test]
+    fn corrected_fields_fill_the_forms_again() {
+        let forms = Forms::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("forms")).unwrap();
+        let report = json!({
+            "document_type": "id_card_front",
+            "fields": {
+                "name": {"value": "李四", "confidence": 0.9},
+                "birth_date": {"value": "1990-03-07", "confidence": 0.9},
+                "valid_to": {"value": "2036-05-01", "confidence": 0.9}
+            }
+        });
+        let p = refill(&forms, &report);
+        assert_eq!(p["social-security-card"]["姓名"], "李四");
+        assert_eq!(p["social-security-card"]["出生日期"], "19900307");
+        // The back's fields count only because the back was read with the front.
+        assert_eq!(p["social-security-card"]["证件有效期截止"], "20360501");
+        assert_eq!(p["individual-business-registration"]["经营者姓名"], "李四");
+    }
+
+    #[test]
+    fn field_names_are_escaped_for_json_pointers() {
+        assert_eq!(pointer_escape("a/b~c"), "a~1b~0c");
+    }
+}

@@ -1,0 +1,989 @@
+//! The clerk page (`/clerk`) end to end over HTTP, as a browser without JavaScript uses it:
+//! cookie sign-in, CSRF on every form, upload by a plain multipart form, the masked result,
+//! reveals and corrections recorded, pre-fill downloads, who sees which job, and the
+//! route × role table. The document reader is scripted (the OCR pipeline has tests of its
+//! own; tests/browser runs the page on the real models).
+
+mod common;
+
+use chrono::NaiveDate;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use xiaoban::account::{Accounts, Role};
+use xiaoban::scans::{DocumentReader, ReadError};
+use xiaoban::store::Store;
+
+const ID: &str = "11010519491231002X";
+const NAME: &str = "张三丰";
+const ADDRESS: &str = "示例市和平区解放路88号";
+const PASSWORD: &str = "correct horse battery";
+
+fn png(marker: &str) -> Vec<u8> {
+    let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+    v.extend_from_slice(format!("scan-bytes:{marker}").as_bytes());
+    v
+}
+
+/// Reads every image as the front and back of one identity card, in the shape of
+/// `verify::Report` (frames included, pre-fill records as the forms/ mappings make them).
+struct ScriptedReader;
+
+impl DocumentReader for ScriptedReader {
+    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Value, ReadError> {
+        let q =
+            |x: f32, y: f32| json!([[x, y], [x + 300.0, y], [x + 300.0, y + 30.0], [x, y + 30.0]]);
+        Ok(json!({
+            "document_type": "id_card_front",
+            "fields": {
+                "name": {"value": NAME, "confidence": 0.97, "box": q(120.0, 50.0)},
+                "sex": {"value": "男", "confidence": 0.99, "box": q(120.0, 110.0)},
+                "birth_date": {"value": "1949-12-31", "confidence": 0.96, "box": q(120.0, 170.0)},
+                "address": {"value": ADDRESS, "confidence": 0.62, "box": q(120.0, 230.0)},
+                "id_number": {"value": ID, "confidence": 0.99, "box": q(260.0, 420.0)},
+                "valid_to": {"value": "长期", "confidence": 0.95, "box": q(150.0, 440.0)}
+            },
+            "checks": [
+                {"rule": "gb11643.check_character", "passed": true, "detail": "公民身份号码校验码正确（GB 11643）"},
+                {"rule": "id_card.birth_date_matches", "passed": false, "detail": "印制的出生日期与号码中的不一致（GB 11643）"}
+            ],
+            "warnings": [
+                {"code": "glare", "detail": "右上角反光，遮挡了文字"},
+                {"code": "not_checked", "detail": "未检查是否为复印件或翻拍"}
+            ],
+            "verdict": "fail",
+            "reasons": ["出生日期与公民身份号码不一致"],
+            "prefill": {
+                "social-security-card": {"姓名": NAME, "公民身份号码": ID, "户籍地址": ADDRESS, "出生日期": "19491231", "性别": "1-男"}
+            },
+            "frames": [
+                {"image": "front", "document_type": "id_card_front", "width": 856, "height": 540, "photo": [1712, 1080],
+                 "corners": [[0.0, 0.0], [1712.0, 0.0], [1712.0, 1080.0], [0.0, 1080.0]]},
+                {"image": "back", "document_type": "id_card_back", "width": 856, "height": 540, "photo": [856, 540],
+                 "corners": [[0.0, 0.0], [856.0, 0.0], [856.0, 540.0], [0.0, 540.0]]}
+            ]
+        }))
+    }
+}
+
+struct Desk {
+    server: common::TestServer,
+    store: Store,
+    tag: String,
+}
+
+async fn start(
+    db: Option<String>,
+    reader: bool,
+    tune: impl FnOnce(&mut xiaoban::config::Config),
+) -> Desk {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut config = common::config(data.path(), None, db);
+    tune(&mut config);
+    let reader: Option<Arc<dyn DocumentReader>> = reader.then(|| Arc::new(ScriptedReader) as _);
+    let server = common::start_with_reader(config, data, reader).await;
+    let store = Store::connect(&server.config.database_url())
+        .await
+        .expect("store");
+    Desk {
+        server,
+        store,
+        tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
+    }
+}
+
+impl Desk {
+    async fn add(&self, base: &str, role: Role) -> String {
+        let name = format!("{base}-{}", self.tag);
+        Accounts::new(self.store.clone())
+            .add_user(&name, role, PASSWORD)
+            .await
+            .expect("user added");
+        name
+    }
+
+    fn browser(&self) -> Browser {
+        Browser {
+            http: common::client(),
+            base: self.server.base.clone(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    /// A browser signed in as a new user with `role`.
+    async fn signed_in(&self, base: &str, role: Role) -> (Browser, String) {
+        let name = self.add(base, role).await;
+        let mut b = self.browser();
+        let r = b.sign_in(&name, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        (b, name)
+    }
+
+    async fn access_log(&self, job: &str) -> Vec<(String, String)> {
+        let q = xiaoban::store::access_log::AccessQuery {
+            job_id: Some(job.to_string()),
+            limit: 100,
+            ..Default::default()
+        };
+        self.store
+            .access_log(&q)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.actor, e.action))
+            .collect()
+    }
+}
+
+/// A client that keeps cookies as a browser does (by name; the page sets few).
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn keep(&mut self, r: &reqwest::Response) {
+        for v in r.headers().get_all(SET_COOKIE) {
+            let v = v.to_str().unwrap();
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") || val.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), val.to_string());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> reqwest::Response {
+        let req = if self.cookies.is_empty() {
+            req
+        } else {
+            req.header(COOKIE, self.cookie_header())
+        };
+        let r = req.send().await.expect("request");
+        self.keep(&r);
+        r
+    }
+
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn page(&mut self, path: &str) -> String {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.text().await.unwrap()
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let req = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(req).await
+    }
+
+    async fn post_multipart(&mut self, path: &str, form: Form) -> reqwest::Response {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .multipart(form);
+        self.send(req).await
+    }
+
+    async fn sign_in(&mut self, name: &str, password: &str) -> reqwest::Response {
+        let html = self.page("/clerk").await;
+        let csrf = csrf_of(&html);
+        self.post(
+            "/clerk/login",
+            &[("username", name), ("password", password), ("csrf", &csrf)],
+        )
+        .await
+    }
+
+    /// The CSRF token the desk's forms carry.
+    async fn csrf(&mut self) -> String {
+        csrf_of(&self.page("/clerk").await)
+    }
+
+    async fn upload(&mut self, csrf: &str, back: bool) -> reqwest::Response {
+        let mut form = Form::new().text("csrf", csrf.to_string()).part(
+            "image",
+            Part::bytes(png("front"))
+                .file_name("front.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+        // A browser sends an empty part for a file input left empty.
+        form = form.part(
+            "image_back",
+            if back {
+                Part::bytes(png("back")).file_name("back.png")
+            } else {
+                Part::bytes(Vec::new()).file_name("")
+            },
+        );
+        self.post_multipart("/clerk/upload", form).await
+    }
+
+    /// Uploads a card and returns its job id (from the redirect to its page).
+    async fn new_job(&mut self) -> String {
+        let csrf = self.csrf().await;
+        let r = self.upload(&csrf, true).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+        let to = r.headers()[LOCATION].to_str().unwrap().to_string();
+        to.strip_prefix("/clerk/jobs/")
+            .expect("redirect to the job page")
+            .to_string()
+    }
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a CSRF token");
+    let rest = &html[at + r#"name="csrf" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("xiaoban_session="))
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_http_only_cookie_and_says_what_went_wrong() {
+    let desk = start(None, true, |_| {}).await;
+    let name = desk.add("clerk", Role::Clerk).await;
+    let mut b = desk.browser();
+    let html = b.page("/clerk").await;
+    assert!(html.contains("工作人员登录") && html.contains(r#"type="password""#));
+    assert!(
+        b.cookies.contains_key("xiaoban_login"),
+        "the sign-in form's token cookie"
+    );
+
+    let r = b.sign_in(&name, "wrong password").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(session_cookie(&r).is_none());
+    let html = r.text().await.unwrap();
+    assert!(html.contains("用户名或密码不正确。"), "{html}");
+    assert!(
+        html.contains(&format!(r#"value="{name}""#)),
+        "the name is kept"
+    );
+
+    let r = b.sign_in(&name, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/clerk");
+    let c = session_cookie(&r).expect("a session cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/clerk", "Max-Age=43"] {
+        assert!(c.contains(attr), "{attr} in {c}");
+    }
+    assert!(
+        !c.contains("Secure"),
+        "plain HTTP without a trusted proxy: {c}"
+    );
+    let html = b.page("/clerk").await;
+    assert!(html.contains("退出登录") && html.contains(r#"action="/clerk/upload""#));
+    assert!(html.contains(&name));
+
+    // The cookie is not a bearer token for the API, and the API's token is not a cookie.
+    let api = common::client()
+        .get(desk.server.url("/api/v1/access-log"))
+        .header(COOKIE, b.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+
+    // Signing out ends the session on the server, not only in the browser.
+    let old = b.cookie_header();
+    let csrf = b.csrf().await;
+    let r = b.post("/clerk/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(session_cookie(&r).unwrap().contains("Max-Age=0"));
+    let again = common::client()
+        .get(desk.server.url("/clerk/jobs/x"))
+        .header(COOKIE, old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::SEE_OTHER,
+        "the old cookie no longer works"
+    );
+
+    // Five failures lock the account, with a message saying how long.
+    let mut b = desk.browser();
+    for _ in 0..5 {
+        b.sign_in(&name, "wrong password").await;
+    }
+    let r = b.sign_in(&name, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("登录失败次数过多，请 15 分钟后再试。")
+    );
+    desk.server.stop().await;
+}
+
+#[tokio::test]
+async fn the_cookie_is_secure_only_when_a_trusted_proxy_says_https() {
+    for trusted in [false, true] {
+        let desk = start(None, true, |c| {
+            if trusted {
+                c.limits.trusted_proxies = vec!["127.0.0.0/8".into()];
+            }
+        })
+        .await;
+        let name = desk.add("clerk", Role::Clerk).await;
+        let mut b = desk.browser();
+        let csrf = csrf_of(&b.page("/clerk").await);
+        let req = b
+            .http
+            .post(desk.server.url("/clerk/login"))
+            .header("x-forwarded-proto", "https")
+            .form(&[
+                ("username", name.as_str()),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+            ]);
+        let r = b.send(req).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let c = session_cookie(&r).unwrap();
+        assert_eq!(c.ends_with("; Secure"), trusted, "{c}");
+        desk.server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn every_form_refuses_a_missing_or_wrong_csrf_token() {
+    let desk = start(None, true, |_| {}).await;
+    let (mut b, name) = desk.signed_in("clerk", Role::Clerk).await;
+    let job = b.new_job().await;
+    let good = b.csrf().await;
+    let forged = xiaoban::web::clerk::csrf_token("someone else's session");
+    for csrf in ["", forged.as_str()] {
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut v: Vec<(&str, &str)> = extra.to_vec();
+            if !csrf.is_empty() {
+                v.push(("csrf", csrf));
+            }
+            v
+        };
+        let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
+            ("/clerk/logout".into(), with(&[])),
+            (
+                format!("/clerk/jobs/{job}/reveal"),
+                with(&[("field", "name")]),
+            ),
+            (format!("/clerk/jobs/{job}/reveal"), with(&[("field", "")])),
+            (
+                format!("/clerk/jobs/{job}/fields"),
+                with(&[("field", "name"), ("value", "李四")]),
+            ),
+        ];
+        for (path, form) in posts {
+            let r = b.post(&path, &form).await;
+            assert_eq!(
+                r.status(),
+                StatusCode::FORBIDDEN,
+                "POST {path} with {csrf:?}"
+            );
+            let html = r.text().await.unwrap();
+            assert!(html.contains("CSRF 校验未通过"), "{html}");
+            assert!(!html.contains(NAME), "nothing revealed");
+        }
+        let r = b.upload(csrf, false).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "upload with {csrf:?}");
+        let form = Form::new()
+            .text("csrf", csrf.to_string())
+            .part("images", Part::bytes(png("b")).file_name("b.png"));
+        let r = b.post_multipart("/clerk/batch", form).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "batch with {csrf:?}");
+    }
+    // Nothing happened: still signed in, one upload, no reveal, no edit.
+    let log = desk.access_log(&job).await;
+    assert_eq!(log, vec![(name.clone(), "create".to_string())]);
+    let home = b.page("/clerk").await;
+    assert_eq!(home.matches("/clerk/jobs/").count(), 1, "one job only");
+    assert!(desk.store.field_edits(&job).await.unwrap().is_empty());
+    let _ = good;
+
+    // The sign-in form: its token must match its cookie.
+    let other = desk.add("other", Role::Clerk).await;
+    let mut fresh = desk.browser();
+    fresh.page("/clerk").await;
+    let r = fresh
+        .post(
+            "/clerk/login",
+            &[
+                ("username", other.as_str()),
+                ("password", PASSWORD),
+                ("csrf", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(session_cookie(&r).is_none());
+    let mut cookieless = desk.browser();
+    let r = cookieless
+        .post(
+            "/clerk/login",
+            &[
+                ("username", other.as_str()),
+                ("password", PASSWORD),
+                ("csrf", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    desk.server.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_without_javascript_shows_the_result_masked_until_revealed() {
+    for db in common::databases() {
+        let desk = start(db, true, |_| {}).await;
+        let (mut b, name) = desk.signed_in("clerk", Role::Clerk).await;
+        let job = b.new_job().await;
+        let html = b.page(&format!("/clerk/jobs/{job}")).await;
+        // Masked, with reveal buttons; the verdict, its reason, checks and warnings in Chinese.
+        assert!(
+            !html.contains(NAME) && !html.contains(ID) && !html.contains(ADDRESS),
+            "{html}"
+        );
+        assert!(html.contains("张**") && html.contains("1101**********002X"));
+        assert!(html.contains("结论：不通过") && html.contains("出生日期与公民身份号码不一致"));
+        assert!(html.contains("公民身份号码校验码正确（GB 11643）"));
+        assert!(html.contains("右上角反光") && html.contains("未检查的项目"));
+        assert!(html.contains("识别置信度 62%，偏低"));
+        assert!(html.contains("社会保障卡申领登记表"), "the form's title");
+        assert!(html.contains("prefill?form=social-security-card&amp;format=csv"));
+        // Field boxes drawn in the photo's pixels (front: a 2× photo of the page), the scan
+        // itself not loaded until revealed.
+        assert!(
+            html.contains(r#"viewBox="0 0 1712 1080""#)
+                && html.contains(r#"viewBox="0 0 856 540""#)
+        );
+        assert!(
+            html.contains(r#"points="240.0,100.0 840.0,100.0 840.0,160.0 240.0,160.0""#),
+            "{html}"
+        );
+        assert!(!html.contains("/scan?side="));
+        assert_eq!(
+            desk.access_log(&job).await.len(),
+            1,
+            "looking at the masked page is not logged"
+        );
+
+        // One field revealed: that one in full, in an edit box; the others stay masked.
+        let csrf = csrf_of(&html);
+        let r = b
+            .post(
+                &format!("/clerk/jobs/{job}/reveal"),
+                &[("csrf", &csrf), ("field", "name")],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains(&format!(r#"id="v-name" name="value" value="{NAME}""#)),
+            "{html}"
+        );
+        assert!(!html.contains(ID) && !html.contains(ADDRESS));
+        assert!(html.contains("此次查看已记入访问日志"));
+        let log = desk.access_log(&job).await;
+        assert!(
+            log.contains(&(name.clone(), "reveal_field".into())),
+            "{log:?}"
+        );
+
+        // Everything: values, pre-fill records and the scans, whose views are logged.
+        let r = b
+            .post(
+                &format!("/clerk/jobs/{job}/reveal"),
+                &[("csrf", &csrf), ("field", "")],
+            )
+            .await;
+        let html = r.text().await.unwrap();
+        assert!(html.contains(ID) && html.contains(ADDRESS) && html.contains("<dd>1-男</dd>"));
+        assert!(html.contains(&format!(r#"href="/clerk/jobs/{job}/scan?side=front""#)));
+        assert!(html.contains(&format!(r#"href="/clerk/jobs/{job}/scan?side=back""#)));
+        let r = b.get(&format!("/clerk/jobs/{job}/scan?side=back")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], "image/png");
+        assert_eq!(r.bytes().await.unwrap().as_ref(), png("back").as_slice());
+        let log = desk.access_log(&job).await;
+        assert_eq!(log.iter().filter(|(_, a)| a == "reveal_field").count(), 2);
+        assert_eq!(log.iter().filter(|(_, a)| a == "view_scan").count(), 1);
+
+        // The desk lists the job with its verdict.
+        let home = b.page("/clerk").await;
+        assert!(home.contains(&format!("/clerk/jobs/{job}")) && home.contains("不通过"));
+        desk.server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn corrections_are_sealed_and_recorded_and_exports_carry_them() {
+    let desk = start(None, true, |_| {}).await;
+    let (mut b, name) = desk.signed_in("clerk", Role::Clerk).await;
+    let job = b.new_job().await;
+    let csrf = b.csrf().await;
+    const CORRECTED: &str = "张三峰";
+    let r = b
+        .post(
+            &format!("/clerk/jobs/{job}/fields"),
+            &[("csrf", &csrf), ("field", "name"), ("value", CORRECTED)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()[LOCATION],
+        format!("/clerk/jobs/{job}?saved=name#f-name")
+    );
+    let html = b.page(&format!("/clerk/jobs/{job}?saved=name")).await;
+    assert!(html.contains("已保存对“姓名”的修改"));
+    assert!(html.contains("修改记录") && html.contains(&format!("{name} 修改了“姓名”")));
+    assert!(html.contains("已人工修改"));
+    assert!(
+        !html.contains(CORRECTED),
+        "the corrected value is masked too"
+    );
+
+    // Recorded as who, when, which field; the value only in the sealed report.
+    let edits = desk.store.field_edits(&job).await.unwrap();
+    assert_eq!(edits.len(), 1);
+    assert_eq!(
+        (edits[0].actor.as_str(), edits[0].field.as_str()),
+        (name.as_str(), "name")
+    );
+    let record = desk.store.job(&job).await.unwrap().unwrap();
+    assert!(!record.outcome.as_deref().unwrap().contains(CORRECTED));
+    let sealed = desk
+        .store
+        .job_sealed(&job)
+        .await
+        .unwrap()
+        .unwrap()
+        .report
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains(CORRECTED));
+    assert!(
+        desk.access_log(&job)
+            .await
+            .contains(&(name.clone(), "edit_field".into()))
+    );
+
+    // Exports follow the correction: JSON and CSV, page and API alike, each logged.
+    let r = b
+        .get(&format!(
+            "/clerk/jobs/{job}/prefill?form=social-security-card&format=json"
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(".json")
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["job_id"], job.as_str());
+    let rec = &v["records"][0];
+    assert_eq!(rec["form"], "social-security-card");
+    assert_eq!(rec["title"], "社会保障卡申领登记表");
+    assert_eq!(rec["fields"]["姓名"], CORRECTED);
+    assert_eq!(rec["fields"]["公民身份号码"], ID);
+    assert_eq!(rec["fields"]["出生日期"], "19491231");
+    assert_eq!(rec["fields"]["证件有效期截止"], "长期");
+
+    let token: Value = common::client()
+        .post(desk.server.url("/api/v1/auth/login"))
+        .json(&json!({"username": name, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap();
+    let r = common::client()
+        .get(desk.server.url(&format!(
+            "/api/v1/verify/{job}/prefill?form=social-security-card&format=csv"
+        )))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines[0], "表单,字段,值");
+    assert!(
+        lines.contains(&format!("social-security-card,姓名,{CORRECTED}").as_str()),
+        "{csv}"
+    );
+    assert!(lines.contains(&format!("social-security-card,公民身份号码,{ID}").as_str()));
+    let r = common::client()
+        .get(
+            desk.server
+                .url(&format!("/api/v1/verify/{job}/prefill?form=no-such-form")),
+        )
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = common::client()
+        .get(
+            desk.server
+                .url(&format!("/api/v1/verify/{job}/prefill?format=xml")),
+        )
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let exports = desk
+        .access_log(&job)
+        .await
+        .iter()
+        .filter(|(_, a)| a == "export")
+        .count();
+    assert_eq!(exports, 2);
+
+    // Bad corrections: an unknown field, a control character.
+    let r = b
+        .post(
+            &format!("/clerk/jobs/{job}/fields"),
+            &[("csrf", &csrf), ("field", "salary"), ("value", "1")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.text().await.unwrap().contains("这个证件没有该字段"));
+    let r = b
+        .post(
+            &format!("/clerk/jobs/{job}/fields"),
+            &[("csrf", &csrf), ("field", "name"), ("value", "a\u{7}b")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(desk.store.field_edits(&job).await.unwrap().len(), 1);
+    desk.server.stop().await;
+}
+
+#[tokio::test]
+async fn clerks_see_their_own_jobs_supervisors_all_and_others_none() {
+    let desk = start(None, true, |_| {}).await;
+    let (mut a, _) = desk.signed_in("clerk-a", Role::Clerk).await;
+    let (mut b, _) = desk.signed_in("clerk-b", Role::Clerk).await;
+    let (mut sup, sup_name) = desk.signed_in("supervisor", Role::Supervisor).await;
+    let (mut admin, _) = desk.signed_in("admin", Role::Admin).await;
+    let (mut auditor, _) = desk.signed_in("auditor", Role::Auditor).await;
+    let job = a.new_job().await;
+
+    for path in [
+        format!("/clerk/jobs/{job}"),
+        format!("/clerk/jobs/{job}/scan"),
+        format!("/clerk/jobs/{job}/prefill?form=social-security-card"),
+    ] {
+        let r = b.get(&path).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "clerk B: {path}");
+        assert!(!r.text().await.unwrap().contains(NAME));
+    }
+    let csrf = b.csrf().await;
+    let r = b
+        .post(
+            &format!("/clerk/jobs/{job}/reveal"),
+            &[("csrf", &csrf), ("field", "")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(!b.page("/clerk").await.contains(&job));
+
+    assert!(
+        sup.page(&format!("/clerk/jobs/{job}"))
+            .await
+            .contains("结论：不通过")
+    );
+    let home = sup.page("/clerk").await;
+    assert!(home.contains(&job) && home.contains("全部工作人员"));
+    let csrf = sup.csrf().await;
+    let r = sup
+        .post(
+            &format!("/clerk/jobs/{job}/reveal"),
+            &[("csrf", &csrf), ("field", "id_number")],
+        )
+        .await;
+    assert!(r.text().await.unwrap().contains(ID));
+    assert!(
+        desk.access_log(&job)
+            .await
+            .contains(&(sup_name, "reveal_field".into()))
+    );
+
+    // Administrators and auditors cannot upload or open jobs.
+    let csrf = admin.csrf().await;
+    let r = admin.upload(&csrf, false).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("您的角色（admin）无权使用此功能")
+    );
+    let home = admin.page("/clerk").await;
+    assert!(home.contains("不能核验证件") && !home.contains(r#"action="/clerk/upload""#));
+    assert_eq!(
+        admin.get(&format!("/clerk/jobs/{job}")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        auditor.get(&format!("/clerk/jobs/{job}")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // The access log: supervisors and auditors, not clerks or administrators.
+    assert_eq!(
+        a.get("/clerk/access-log").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        admin.get("/clerk/access-log").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let log = auditor
+        .page(&format!("/clerk/access-log?job_id={job}"))
+        .await;
+    assert!(
+        log.contains("上传核验") && log.contains("显示个人信息"),
+        "{log}"
+    );
+    assert!(
+        auditor
+            .page("/clerk")
+            .await
+            .contains(r#"href="/clerk/access-log""#)
+    );
+    desk.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_shows_its_progress_and_each_outcome() {
+    let desk = start(None, true, |_| {}).await;
+    let (mut b, _) = desk.signed_in("clerk", Role::Clerk).await;
+    let csrf = b.csrf().await;
+    let mut form = Form::new().text("csrf", csrf);
+    for i in 0..3 {
+        form = form.part(
+            "images",
+            Part::bytes(png(&format!("b{i}"))).file_name(format!("{i}.png")),
+        );
+    }
+    let r = b.post_multipart("/clerk/batch", form).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(to.starts_with("/clerk/batches/"));
+    let mut html = String::new();
+    for _ in 0..100 {
+        html = b.page(&to).await;
+        if html.contains("已完成 3 / 3 份") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(html.contains("已完成 3 / 3 份"), "{html}");
+    assert_eq!(html.matches("不通过").count(), 3);
+    assert_eq!(html.matches(r#"<a href="/clerk/jobs/"#).count(), 3);
+    desk.server.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_ocr_models_the_page_says_how_to_get_them() {
+    let desk = start(None, false, |_| {}).await;
+    let (mut b, _) = desk.signed_in("clerk", Role::Clerk).await;
+    let home = b.page("/clerk").await;
+    assert!(
+        home.contains("证件识别暂不可用") && home.contains("xiaoban models fetch"),
+        "{home}"
+    );
+    assert!(!home.contains(r#"action="/clerk/upload""#));
+    let csrf = csrf_of(&home);
+    let r = b.upload(&csrf, false).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.text().await.unwrap().contains("xiaoban models fetch"));
+    desk.server.stop().await;
+}
+
+/// The roles allowed on each route of the page (the same as `web::clerk::RULES`, which the
+/// test below holds to this table).
+const TABLE: &[(&str, &str, &[Role])] = &[
+    ("POST", "/clerk/logout", &Role::ALL),
+    ("POST", "/clerk/upload", &[Role::Clerk, Role::Supervisor]),
+    ("POST", "/clerk/batch", &[Role::Clerk, Role::Supervisor]),
+    (
+        "GET",
+        "/clerk/batches/{batch_id}",
+        &[Role::Clerk, Role::Supervisor],
+    ),
+    (
+        "GET",
+        "/clerk/jobs/{job_id}",
+        &[Role::Clerk, Role::Supervisor],
+    ),
+    (
+        "POST",
+        "/clerk/jobs/{job_id}/reveal",
+        &[Role::Clerk, Role::Supervisor],
+    ),
+    (
+        "POST",
+        "/clerk/jobs/{job_id}/fields",
+        &[Role::Clerk, Role::Supervisor],
+    ),
+    (
+        "GET",
+        "/clerk/jobs/{job_id}/scan",
+        &[Role::Clerk, Role::Supervisor],
+    ),
+    (
+        "GET",
+        "/clerk/jobs/{job_id}/prefill",
+        &[Role::Clerk, Role::Supervisor],
+    ),
+    (
+        "GET",
+        "/clerk/access-log",
+        &[Role::Supervisor, Role::Auditor],
+    ),
+];
+
+#[test]
+fn every_route_of_the_page_has_a_rule() {
+    use xiaoban::web::clerk::{PUBLIC, RULES};
+    assert_eq!(RULES.len(), TABLE.len());
+    for (m, p, roles) in TABLE {
+        let rule = RULES.iter().find(|(rm, rp, _)| rm == m && rp == p);
+        assert_eq!(rule.map(|r| r.2), Some(*roles), "{m} {p}");
+    }
+    // Every route the module registers goes through `ruled`, which refuses one without a rule.
+    let src = std::fs::read_to_string(common::repo().join("src/web/clerk.rs")).unwrap();
+    let routes = src.matches(".route(").count();
+    assert_eq!(
+        routes,
+        src.matches(".route(\n            ruled(").count() + src.matches(".route(ruled(").count()
+    );
+    assert_eq!(routes, RULES.len() + PUBLIC.len());
+}
+
+#[tokio::test]
+async fn every_route_answers_each_role_as_its_rule_says() {
+    let desk = start(None, true, |_| {}).await;
+    let mut browsers = Vec::new();
+    for role in Role::ALL {
+        browsers.push((role, desk.signed_in(role.as_str(), role).await.0));
+    }
+    let job = browsers[0].1.new_job().await;
+    let csrf = browsers[0].1.csrf().await;
+    let form = Form::new()
+        .text("csrf", csrf)
+        .part("images", Part::bytes(png("b")).file_name("b.png"));
+    let r = browsers[0].1.post_multipart("/clerk/batch", form).await;
+    let batch = r.headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    for (method, path, allowed) in TABLE {
+        if *path == "/clerk/logout" {
+            continue; // below: it ends the sessions the other rows need
+        }
+        let url = path.replace("{job_id}", &job).replace("{batch_id}", &batch);
+        for (role, b) in browsers.iter_mut() {
+            let csrf = b.csrf().await;
+            let r = match *method {
+                "GET" => b.get(&url).await,
+                _ if url.ends_with("/upload") || url.ends_with("/batch") => {
+                    let name = if url.ends_with("/batch") {
+                        "images"
+                    } else {
+                        "image"
+                    };
+                    let form = Form::new()
+                        .text("csrf", csrf)
+                        .part(name, Part::bytes(png("r")).file_name("r.png"));
+                    b.post_multipart(&url, form).await
+                }
+                _ => {
+                    b.post(&url, &[("csrf", &csrf), ("field", "sex"), ("value", "男")])
+                        .await
+                }
+            };
+            let status = r.status();
+            if allowed.contains(role) {
+                assert!(
+                    status.is_success() || status.is_redirection(),
+                    "{method} {path} as {role}: {status}"
+                );
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} as {role}");
+            }
+        }
+        // Signed out: pages go to the sign-in form, forms are refused.
+        let mut stranger = desk.browser();
+        let r = match *method {
+            "GET" => stranger.get(&url).await,
+            _ => stranger.post(&url, &[("csrf", "x")]).await,
+        };
+        if *method == "GET" {
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path} signed out");
+            assert_eq!(r.headers()[LOCATION], "/clerk");
+        } else {
+            assert!(
+                [StatusCode::UNAUTHORIZED, StatusCode::BAD_REQUEST].contains(&r.status()),
+                "{path} signed out: {}",
+                r.status()
+            );
+        }
+    }
+    for (role, b) in browsers.iter_mut() {
+        let csrf = b.csrf().await;
+        let r = b.post("/clerk/logout", &[("csrf", &csrf)]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{role}");
+        assert!(b.page("/clerk").await.contains("工作人员登录"));
+    }
+    desk.server.stop().await;
+}
