@@ -193,7 +193,11 @@ pub async fn rotate(store: &Store, data_dir: &Path, opts: &Options) -> Result<Re
                 }
             }
         }
-        if changed_meanwhile == 0 {
+        // Done when nothing changed under this pass and nothing arrived behind it (a server
+        // that had not yet re-read the key file sealing a new upload under the old key).
+        if changed_meanwhile == 0
+            && store.count_jobs_not_sealed_under(current).await? <= unreadable.len() as i64
+        {
             break;
         }
     }

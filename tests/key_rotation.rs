@@ -208,6 +208,10 @@ async fn an_interrupted_rotation_resumes_with_the_same_new_key() {
         assert!(under.contains_key(&Some(a.current.id())), "{under:?}");
         assert!(under.contains_key(&Some(mid.current.id())), "{under:?}");
 
+        // A server that had not yet re-read the key file seals two more uploads under A.
+        let mut jobs = jobs;
+        jobs.extend(store_jobs(&store, &a.current, ScanCipher::Aes256Gcm, 2).await);
+
         // Running it again finishes the same rotation instead of starting another.
         let second = xiaoban::keys::rotate(&store, data.path(), &no_wait(None))
             .await
