@@ -541,7 +541,7 @@ pub fn prefill_download(job_id: &str, records: &[PrefillRecord], format: ExportF
         ("format" = Option<String>, Query, description = "json (default) or csv")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "JSON {job_id, records: [{form, title, fields}]} or CSV 表单,字段,值", body = Object),
+        (status = 200, description = "JSON {job_id, records: [{form, title, fields}]}, or CSV with the columns 表单,字段,值", content((Object = "application/json"), (String = "text/csv"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job or form", body = Problem, content_type = "application/problem+json"),
