@@ -542,4 +542,12 @@ async fn a_full_run_logs_json_lines_with_request_ids_and_no_personal_data() {
         }
     }
     assert!(log.contains("\"route\":\"/api/v1/chat/stream\""));
+    eprintln!(
+        "log scanned: {} lines ({} at DEBUG), {} requests, {} forbidden values, OCR {}",
+        parsed.len(),
+        parsed.iter().filter(|v| v["level"] == "DEBUG").count(),
+        seen.0.len(),
+        forbidden.len(),
+        if ocr { "read the card" } else { "absent" }
+    );
 }
