@@ -405,9 +405,10 @@ impl Desk {
                 }
             })
         };
-        let result = self.read_and_record(reader, &claim, front, back).await;
-        renew.abort();
-        result
+        // Stops renewing however the read ends, also when the request reading it is dropped
+        // (the client went away): the lease then runs out and a worker takes the job up.
+        let _renewing = AbortOnDrop(renew);
+        self.read_and_record(reader, &claim, front, back).await
     }
 
     async fn read_and_record(
@@ -848,6 +849,15 @@ fn node_name() -> String {
         .unwrap_or_else(|| "node".into());
     let tag = uuid::Uuid::new_v4().simple().to_string();
     format!("{host}:{}:{}", std::process::id(), &tag[..6])
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The claims this node holds, so that a shutdown can give them back.
