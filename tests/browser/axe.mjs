@@ -528,6 +528,36 @@ try {
           wrong.length ? wrong.map((f) => `${f}: ${JSON.stringify(read[f])} ≠ ${JSON.stringify(card.fields[f])}`).join('; ') : `${Object.keys(read).length} fields`);
         await screenshot(clerk, `clerk-revealed-${mode}.png`);
         await axeCheck(clerk, `clerk-revealed-${mode}`);
+
+        // A business licence, dropped onto the upload form (clerk.js submits it).
+        if (mode !== 'standard') return;
+        const licence = truth.cases.find((c) => c.document_type === 'business_license' && c.condition === 'clean');
+        if (!licence) throw new Error('no clean licence among the specimens');
+        await goto(clerk, '/clerk');
+        const bytes = fs.readFileSync(path.join(SPECIMENS, licence.images[0].file)).toString('base64');
+        const dropped = await clerk.evaluateHandle((b64) => {
+          const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const dt = new DataTransfer();
+          dt.items.add(new File([raw], 'licence.png', { type: 'image/png' }));
+          return dt;
+        }, bytes);
+        await Promise.all([
+          clerk.waitForURL(/\/clerk\/jobs\/[0-9a-f]{32}$/),
+          clerk.dispatchEvent('form[data-drop]', 'drop', { dataTransfer: dropped }),
+        ]);
+        await Promise.all([clerk.waitForNavigation(), clerk.click('form[action$="/reveal"] input[name="field"][value=""] ~ button')]);
+        const got = {};
+        for (const f of Object.keys(licence.fields)) {
+          const input = clerk.locator(`#v-${f}`);
+          got[f] = (await input.count()) ? await input.inputValue() : null;
+        }
+        const off = Object.keys(licence.fields).filter((f) => got[f] !== licence.fields[f]);
+        const verdict = (await clerk.textContent('#v-title')).trim();
+        const forms = await clerk.locator('section[aria-labelledby="prefill-title"] dl.prefill').count();
+        record('clerk: a licence dropped onto the form is read, with its verdict and pre-fill record', off.length === 0 && forms > 0,
+          (off.length ? off.map((f) => `${f}: ${JSON.stringify(got[f])} ≠ ${JSON.stringify(licence.fields[f])}`).join('; ') : `${Object.keys(got).length} fields right`) +
+          `; ${verdict}; ${forms} pre-fill record(s)`);
+        await screenshot(clerk, 'clerk-licence.png');
       });
       await clerk.context().close();
     }
