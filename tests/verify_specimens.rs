@@ -132,6 +132,27 @@ fn whole_pipeline_with_pp_ocr_meets_its_floors() {
     }
     assert!(s.checks.accuracy >= CHECKS_FLOOR, "{}", show(&s));
     assert!(s.verdict.accuracy >= VERDICT_FLOOR, "{}", show(&s));
+    // Identity numbers and credit codes (check-character correction, src/verify/correct.rs)
+    // wherever the card or licence is whole.
+    let (mut right, mut all) = (0, 0);
+    for (cond, fields) in &s.fields_by_condition {
+        for name in ["id_number", "credit_code"] {
+            if let (false, Some(score)) = (cond == "crop", fields.get(name)) {
+                (right, all) = (right + score.correct, all + score.total);
+            }
+        }
+    }
+    assert!(all > 0, "{}", show(&s));
+    let numbers = right as f64 / all as f64;
+    assert!(numbers >= NUMBERS_FLOOR, "numbers {numbers}: {}", show(&s));
+    // No document that should fail or need a look passes, whatever the OCR made of it.
+    for (pair, n) in &s.verdict_confusion {
+        assert!(
+            pair == "pass→pass" || !pair.ends_with("→pass"),
+            "{n} × {pair}: {}",
+            show(&s)
+        );
+    }
     for (code, d) in &s.warnings {
         assert!(
             d.precision >= 0.99 && d.recall >= WARNING_RECALL_FLOOR,
@@ -141,8 +162,12 @@ fn whole_pipeline_with_pp_ocr_meets_its_floors() {
     }
 }
 
-const FIELDS_FLOOR: f64 = 0.85;
-const CLEAN_FIELDS_FLOOR: f64 = 0.95;
-const CHECKS_FLOOR: f64 = 0.97;
-const VERDICT_FLOOR: f64 = 0.85;
+// Measured on this set (release build, 2026-11-29): fields 0.944 (185/196), clean, angle, dark
+// and overexposed 1.0, checks 1.0 (159), verdicts 1.0 (20), numbers outside crops 1.0 (19).
+// Each floor allows one or two misses.
+const FIELDS_FLOOR: f64 = 0.92;
+const CLEAN_FIELDS_FLOOR: f64 = 0.98;
+const CHECKS_FLOOR: f64 = 0.98;
+const VERDICT_FLOOR: f64 = 0.9;
+const NUMBERS_FLOOR: f64 = 0.94;
 const WARNING_RECALL_FLOOR: f64 = 0.99;

@@ -68,6 +68,11 @@ pub fn order(mut lines: Vec<OcrLine>, merge_gap: f32) -> Vec<OcrLine> {
 fn merge_into(a: &mut OcrLine, b: OcrLine) {
     a.text.push_str(&b.text);
     a.char_confidences.extend(b.char_confidences);
+    if a.alternatives.len() + b.alternatives.len() == a.text.chars().count() {
+        a.alternatives.extend(b.alternatives);
+    } else {
+        a.alternatives.clear();
+    }
     a.confidence = if a.char_confidences.is_empty() {
         a.confidence.min(b.confidence)
     } else {
@@ -85,6 +90,7 @@ mod tests {
             text: text.into(),
             confidence: 0.9,
             char_confidences: vec![0.9; text.chars().count()],
+            alternatives: Vec::new(),
             quad: [[x, y], [x + w, y], [x + w, y + h], [x, y + h]],
         }
     }

@@ -28,7 +28,7 @@ use ort::value::TensorRef;
 use serde::Serialize;
 
 pub use detect::DetParams;
-use recognise::{CLS_WIDTH, Charset, Crop, REC_HEIGHT};
+use recognise::{CLS_WIDTH, Charset, Crop, Decoded, REC_HEIGHT};
 
 /// Four corners in image pixels, clockwise from the top-left: top-left, top-right,
 /// bottom-right, bottom-left.
@@ -42,6 +42,10 @@ pub struct OcrLine {
     pub confidence: f32,
     /// One per character of `text`.
     pub char_confidences: Vec<f32>,
+    /// One per character of `text` when the recogniser's output is known (empty otherwise):
+    /// the other characters it weighed there, most probable first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<recognise::Alternatives>,
     pub quad: Quad,
 }
 
@@ -429,10 +433,10 @@ impl OcrEngine {
         Ok(out)
     }
 
-    /// Text and per-character confidences of each crop.
-    pub fn recognise(&self, crops: &[Crop]) -> Result<Vec<(String, Vec<f32>)>> {
+    /// Text, per-character confidences and alternatives of each crop.
+    pub fn recognise(&self, crops: &[Crop]) -> Result<Vec<Decoded>> {
         let widths: Vec<u32> = crops.iter().map(|c| c.image.width()).collect();
-        let mut out = vec![(String::new(), Vec::new()); crops.len()];
+        let mut out = vec![Decoded::default(); crops.len()];
         for group in recognise::batches(&widths, self.options.rec_batch) {
             let width = group.iter().map(|&i| widths[i]).max().unwrap_or(1).max(8);
             let slot = (3 * REC_HEIGHT * width) as usize;
@@ -469,19 +473,21 @@ impl OcrEngine {
         Ok(out)
     }
 
-    fn lines(&self, quads: &[Quad], texts: Vec<(String, Vec<f32>)>) -> Vec<OcrLine> {
+    fn lines(&self, quads: &[Quad], texts: Vec<Decoded>) -> Vec<OcrLine> {
         let lines: Vec<OcrLine> = quads
             .iter()
             .zip(texts)
-            .filter_map(|(q, (text, confs))| {
-                if text.is_empty() {
+            .filter_map(|(q, d)| {
+                if d.text.is_empty() {
                     return None;
                 }
+                let confs = d.confidences;
                 let confidence = confs.iter().sum::<f32>() / confs.len().max(1) as f32;
                 (confidence >= self.options.drop_score).then_some(OcrLine {
-                    text,
+                    text: d.text,
                     confidence,
                     char_confidences: confs,
+                    alternatives: d.alternatives,
                     quad: *q,
                 })
             })

@@ -120,16 +120,64 @@ impl Charset {
     pub fn is_empty(&self) -> bool {
         self.classes.len() <= 2
     }
+
+    /// The most probable single-character classes over a run of steps (each by its highest
+    /// probability in the run), other than the blank and `chosen`.
+    fn alternatives(&self, run: &[f32], classes: usize, chosen: usize) -> Alternatives {
+        let mut best = run[..classes].to_vec();
+        for step in run.chunks_exact(classes).skip(1) {
+            for (b, &p) in best.iter_mut().zip(step) {
+                *b = b.max(p);
+            }
+        }
+        let mut top: Vec<(usize, f32)> = best
+            .into_iter()
+            .enumerate()
+            .skip(1)
+            .filter(|&(i, p)| i != chosen && p >= MIN_ALTERNATIVE)
+            .collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        top.into_iter()
+            .filter_map(|(i, p)| {
+                let mut cs = self.classes.get(i)?.chars();
+                match (cs.next(), cs.next()) {
+                    (Some(c), None) if !c.is_whitespace() => Some((c, p)),
+                    _ => None,
+                }
+            })
+            .take(MAX_ALTERNATIVES)
+            .collect()
+    }
+}
+
+/// Other characters the recogniser weighed for one character of a line, most probable first.
+pub type Alternatives = Vec<(char, f32)>;
+
+/// At most this many alternatives are kept per character…
+pub const MAX_ALTERNATIVES: usize = 4;
+/// …each with at least this probability.
+pub const MIN_ALTERNATIVE: f32 = 0.01;
+
+/// What greedy decoding read in one crop: the text, one confidence and one list of
+/// alternatives per character.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decoded {
+    pub text: String,
+    pub confidences: Vec<f32>,
+    pub alternatives: Vec<Alternatives>,
 }
 
 /// Greedy CTC decoding of one sequence of `steps × classes` probabilities: the most probable
 /// class per step, runs of the same class merged, blanks (class 0) dropped. Each character's
-/// confidence is the highest probability over its run. Leading and trailing spaces are
-/// trimmed.
-pub fn ctc_greedy(probs: &[f32], classes: usize, charset: &Charset) -> (String, Vec<f32>) {
-    let mut text: Vec<(&str, f32)> = Vec::new();
+/// confidence is the highest probability over its run; its alternatives are the other
+/// non-blank classes by their highest probability over the run (at most [`MAX_ALTERNATIVES`],
+/// each at least [`MIN_ALTERNATIVE`]), which lets a caller that knows a field's alphabet and check character
+/// reconsider a doubtful character (`verify::correct`). Leading and trailing spaces are trimmed.
+pub fn ctc_greedy(probs: &[f32], classes: usize, charset: &Charset) -> Decoded {
+    // (text, confidence, first and last step of its run, class)
+    let mut text: Vec<(&str, f32, usize, usize, usize)> = Vec::new();
     let mut prev = 0usize;
-    for step in probs.chunks_exact(classes) {
+    for (t, step) in probs.chunks_exact(classes).enumerate() {
         let (best, p) =
             step.iter().enumerate().fold(
                 (0usize, f32::MIN),
@@ -138,31 +186,33 @@ pub fn ctc_greedy(probs: &[f32], classes: usize, charset: &Charset) -> (String, 
         if best != 0 {
             if best == prev {
                 if let Some(last) = text.last_mut() {
-                    last.1 = last.1.max(p);
+                    (last.1, last.3) = (last.1.max(p), t);
                 }
             } else {
                 let s = charset.classes.get(best).map(String::as_str).unwrap_or("");
-                text.push((s, p));
+                text.push((s, p, t, t, best));
             }
         }
         prev = best;
     }
-    while text.first().is_some_and(|(s, _)| s.trim().is_empty()) {
+    while text.first().is_some_and(|t| t.0.trim().is_empty()) {
         text.remove(0);
     }
-    while text.last().is_some_and(|(s, _)| s.trim().is_empty()) {
+    while text.last().is_some_and(|t| t.0.trim().is_empty()) {
         text.pop();
     }
-    let mut out = String::new();
-    let mut confs = Vec::new();
-    for (s, p) in text {
-        out.push_str(s);
+    let mut out = Decoded::default();
+    for (s, p, t0, t1, class) in text {
+        out.text.push_str(s);
+        let alternatives =
+            charset.alternatives(&probs[t0 * classes..(t1 + 1) * classes], classes, class);
         // One confidence per char of the output (dictionary entries are single characters).
         for _ in s.chars() {
-            confs.push(p);
+            out.confidences.push(p);
+            out.alternatives.push(alternatives.clone());
         }
     }
-    (out, confs)
+    out
 }
 
 #[cfg(test)]
@@ -183,7 +233,11 @@ mod tests {
         assert_eq!(cs.len(), 7); // blank + 5 + space
         // 姓 姓 _ 名 _ _ 张 三 三 _ 三 → 姓名张三三
         let seq = [1, 1, 0, 2, 0, 0, 3, 4, 4, 0, 4];
-        let (text, confs) = ctc_greedy(&one_hot(&seq, 7, 0.9), 7, &cs);
+        let Decoded {
+            text,
+            confidences: confs,
+            ..
+        } = ctc_greedy(&one_hot(&seq, 7, 0.9), 7, &cs);
         assert_eq!(text, "姓名张三三");
         assert_eq!(confs.len(), 5);
         assert!(confs.iter().all(|&c| (c - 0.9).abs() < 1e-6));
@@ -194,7 +248,8 @@ mod tests {
         let cs = Charset::from_dictionary("A\nB\n");
         let space = cs.len() - 1;
         let seq = [space, 1, 0, space, 2, space, 0];
-        let (text, confs) = ctc_greedy(&one_hot(&seq, cs.len(), 0.8), cs.len(), &cs);
+        let d = ctc_greedy(&one_hot(&seq, cs.len(), 0.8), cs.len(), &cs);
+        let (text, confs) = (d.text, d.confidences);
         assert_eq!(text, "A B");
         assert_eq!(confs.len(), 3);
     }
@@ -203,9 +258,28 @@ mod tests {
     fn ctc_confidence_is_the_best_of_a_run() {
         let cs = Charset::from_dictionary("X");
         let probs = vec![0.1, 0.6, 0.3, 0.05, 0.9, 0.05];
-        let (text, confs) = ctc_greedy(&probs, 3, &cs);
-        assert_eq!(text, "X");
-        assert_eq!(confs, vec![0.9]);
+        let d = ctc_greedy(&probs, 3, &cs);
+        assert_eq!(d.text, "X");
+        assert_eq!(d.confidences, vec![0.9]);
+    }
+
+    // A "7" the recogniser nearly read as "1": the runner-ups are kept with their highest
+    // probability over the 7's run; blanks, the chosen class and improbable classes are not.
+    #[test]
+    fn ctc_keeps_the_runner_ups_of_each_character() {
+        let cs = Charset::from_dictionary("1\n7\n8");
+        // classes: blank, 1, 7, 8, space
+        #[rustfmt::skip]
+        let probs = vec![
+            0.9, 0.05, 0.04, 0.005, 0.005,
+            0.05, 0.40, 0.52, 0.03, 0.0,
+            0.1, 0.2, 0.6, 0.1, 0.0,
+            0.97, 0.0, 0.0, 0.03, 0.0,
+        ];
+        let d = ctc_greedy(&probs, 5, &cs);
+        assert_eq!(d.text, "7");
+        assert_eq!(d.confidences, vec![0.6]);
+        assert_eq!(d.alternatives, vec![vec![('1', 0.4), ('8', 0.1)]]);
     }
 
     #[test]

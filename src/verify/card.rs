@@ -89,7 +89,8 @@ pub const BACK_FIELDS: [&str; 3] = ["issuing_authority", "valid_from", "valid_to
 /// The value a card prints for an open-ended validity.
 pub const LONG_TERM: &str = "长期";
 
-fn stream_of(page: &OcrPage) -> Stream {
+/// The text of a card side, in reading order, without its printed boilerplate.
+pub(super) fn stream_of(page: &OcrPage) -> Stream {
     let lines: Vec<&OcrLine> = page
         .lines
         .iter()

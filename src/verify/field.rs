@@ -89,6 +89,8 @@ struct Glyph {
 pub struct Stream {
     glyphs: Vec<Glyph>,
     chars: Vec<char>,
+    /// Per glyph, the other characters the recogniser weighed (empty when unknown).
+    alternatives: Vec<crate::ocr::recognise::Alternatives>,
 }
 
 fn lerp(a: [f32; 2], b: [f32; 2], t: f32) -> [f32; 2] {
@@ -144,6 +146,7 @@ impl Stream {
     /// share of the line's quad (characters taken as equally wide).
     pub fn new(lines: &[&OcrLine]) -> Stream {
         let mut glyphs = Vec::new();
+        let mut alternatives = Vec::new();
         for (li, l) in lines.iter().enumerate() {
             let chars: Vec<char> = l.text.chars().collect();
             let n = chars.len().max(1) as f32;
@@ -169,10 +172,31 @@ impl Stream {
                     ],
                     line: li,
                 });
+                alternatives.push(if l.alternatives.len() == chars.len() {
+                    l.alternatives[i].clone()
+                } else {
+                    Vec::new()
+                });
             }
         }
         let chars = glyphs.iter().map(|g| g.ch).collect();
-        Stream { glyphs, chars }
+        Stream {
+            glyphs,
+            chars,
+            alternatives,
+        }
+    }
+
+    /// The recogniser's reading of each character in `range`: the character, its confidence
+    /// and the alternatives it weighed.
+    pub fn readings(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (char, f32, &crate::ocr::recognise::Alternatives)> {
+        self.glyphs[range.clone()]
+            .iter()
+            .zip(&self.alternatives[range])
+            .map(|(g, a)| (g.ch, g.conf, a))
     }
 
     pub fn len(&self) -> usize {

@@ -15,7 +15,7 @@
 use super::card::LONG_TERM;
 use super::field::{
     Field, FieldValue, Stream, bounds, clean_text, cut, find_credit_code, find_date,
-    is_boilerplate, reading_order,
+    is_boilerplate, is_cjk, reading_order,
 };
 use super::page::{OcrLine, OcrPage};
 use std::collections::BTreeMap;
@@ -124,9 +124,14 @@ fn term(text: &str) -> Option<(String, usize, usize)> {
     }
 }
 
+/// The text of a licence in reading order.
+pub(super) fn stream_of(page: &OcrPage) -> Stream {
+    Stream::new(&ordered(page))
+}
+
 /// The fields of a business licence. Fields whose label or value is not found are absent.
 pub fn extract(page: &OcrPage) -> BTreeMap<String, Field> {
-    let s = Stream::new(&ordered(page));
+    let s = stream_of(page);
     let stops = stops();
     let mut out = BTreeMap::new();
     let mut put = |name: &str, f: Option<Field>| {
@@ -177,8 +182,11 @@ pub fn extract(page: &OcrPage) -> BTreeMap<String, Field> {
                 }
             }
             // A licence's legal representative or operator is a person.
+            // A person's name: ideographs (and the middle dot of minority names) only, so a
+            // stray mark the OCR saw before it (！韩霞桐) is not part of it.
             "legal_representative" => {
-                put(&name, s.field(r, FieldValue::personal(clean_text(&text))))
+                let v: String = text.chars().filter(|&c| is_cjk(c)).collect();
+                put(&name, s.field(r, FieldValue::personal(v)))
             }
             // A closing bracket the OCR dropped at the end of a type or name.
             "type" | "name" => {

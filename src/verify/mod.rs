@@ -15,6 +15,7 @@
 pub mod card;
 pub mod check;
 pub mod classify;
+pub mod correct;
 pub mod eval;
 pub mod field;
 pub mod licence;
@@ -234,6 +235,7 @@ pub fn analyse(
     }
     let document_type = sides[0].0;
     let mut fields = extract(document_type, sides[0].1.page);
+    let correction = correct::correct(document_type, sides[0].1.page, &mut fields, today);
     let mut expected = expected_fields(document_type, &fields);
     let mut extra_warnings = Vec::new();
     let mut present = vec![document_type];
@@ -257,12 +259,20 @@ pub fn analyse(
         }
     }
 
-    let checks = match document_type {
+    let mut checks = match document_type {
         DocumentType::IdCardFront => check::id_card(Some(&fields), back_fields.as_ref(), today),
         DocumentType::IdCardBack => check::id_card(None, Some(&fields), today),
         DocumentType::BusinessLicense => check::licence(&fields, today),
         DocumentType::Unknown => Vec::new(),
     };
+    // A corrected number's check character proves nothing any more: a person must look.
+    if let Some(c) = correction
+        && let Some(check) = checks.iter_mut().find(|k| k.rule == c.rule())
+    {
+        check.passed = false;
+        check.misread_possible = true;
+        check.detail = c.detail();
+    }
 
     let mut warnings = Vec::new();
     let mut not_checked = Vec::new();

@@ -19,6 +19,7 @@ pub fn line_at(text: &str, confidence: f32, x: f32, y: f32, w: f32, h: f32) -> O
         text: text.to_owned(),
         confidence,
         char_confidences: vec![confidence; text.chars().count()],
+        alternatives: Vec::new(),
         quad: [[x, y], [x + w, y], [x + w, y + h], [x, y + h]],
     }
 }
