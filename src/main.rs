@@ -126,6 +126,11 @@ enum Command {
         /// Read the generator's text lines instead of running OCR (measures the analysis alone).
         #[arg(long)]
         truth_lines: bool,
+        /// Read another OCR engine's lines from this JSON file instead of running OCR
+        /// (`{"lines": {FILE: [{"text", "confidence", "quad"}]}}`, as scripts/rapidocr_peer.py
+        /// writes): its output through the same parsing and checks.
+        #[arg(long, conflicts_with = "truth_lines")]
+        lines: Option<PathBuf>,
         /// Form mapping files.
         #[arg(long, default_value = "forms")]
         forms: PathBuf,
@@ -358,9 +363,17 @@ fn main() -> Result<()> {
         Command::EvalDocs {
             dir,
             truth_lines,
+            lines,
             forms,
             json,
-        } => xiaoban::verify::eval::command(&config, &dir, truth_lines, &forms, json),
+        } => xiaoban::verify::eval::command(
+            &config,
+            &dir,
+            truth_lines,
+            lines.as_deref(),
+            &forms,
+            json,
+        ),
         Command::User { action } => rt.block_on(cmd_user(&config, action)),
         Command::Keys { action } => rt.block_on(cmd_keys(&config, action)),
         Command::Healthcheck { url, timeout } => {

@@ -71,10 +71,50 @@ pub fn truth_page(img: &TruthImage) -> OcrPage {
             text: l.text.clone(),
             confidence: 0.99,
             char_confidences: vec![0.99; l.text.chars().count()],
+            alternatives: Vec::new(),
             quad: l.quad,
         })
         .collect();
     page_of(img.width, img.height, lines)
+}
+
+/// One text line another OCR engine read (`eval-docs --lines`).
+#[derive(Debug, Clone, Deserialize)]
+struct ForeignLine {
+    text: String,
+    confidence: f32,
+    quad: Quad,
+}
+
+/// The lines another OCR engine read, per image file: a JSON object `{"lines": {FILE: [{"text",
+/// "confidence", "quad"}]}}` (what scripts/rapidocr_peer.py writes). Each character gets its
+/// line's confidence, since such engines report one per line.
+pub fn read_lines(path: &Path) -> Result<BTreeMap<String, Vec<OcrLine>>> {
+    #[derive(Deserialize)]
+    struct File {
+        lines: BTreeMap<String, Vec<ForeignLine>>,
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("读取 {} 失败", path.display()))?;
+    let file: File =
+        serde_json::from_str(&text).with_context(|| format!("{} 格式不对", path.display()))?;
+    Ok(file
+        .lines
+        .into_iter()
+        .map(|(name, lines)| {
+            let lines = lines
+                .into_iter()
+                .map(|l| OcrLine {
+                    char_confidences: vec![l.confidence; l.text.chars().count()],
+                    alternatives: Vec::new(),
+                    text: l.text,
+                    confidence: l.confidence,
+                    quad: l.quad,
+                })
+                .collect();
+            (name, lines)
+        })
+        .collect())
 }
 
 /// Correct out of total.
@@ -426,12 +466,33 @@ pub fn command(
     config: &crate::config::Config,
     dir: &Path,
     truth_lines: bool,
+    lines: Option<&Path>,
     forms_dir: &Path,
     json: bool,
 ) -> Result<()> {
     let forms = Forms::load(forms_dir)?;
     let settings = Settings::default();
-    let s = if truth_lines {
+    let s = if let Some(path) = lines {
+        let pages = read_lines(path)?;
+        let mut read = |img: &RgbImage, t: &TruthImage| {
+            let lines = pages
+                .get(&t.file)
+                .with_context(|| format!("{} 中没有 {} 的文字行", path.display(), t.file))?;
+            Ok(Reading {
+                image: img.clone(),
+                page: page_of(img.width(), img.height(), lines.clone()),
+                document: None,
+                turned: 0,
+            })
+        };
+        run(
+            dir,
+            &path.display().to_string(),
+            &mut read,
+            &forms,
+            &settings,
+        )?
+    } else if truth_lines {
         let mut read = |img: &RgbImage, t: &TruthImage| {
             Ok(Reading {
                 image: img.clone(),
