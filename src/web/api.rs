@@ -168,6 +168,16 @@ pub async fn chat(
         .map_err(|e| ask_problem(&state, e))
 }
 
+/// One server-sent event of `/api/v1/chat/stream`, as the OpenAPI document describes the
+/// stream (the handler writes the events with axum's `Event`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamEvent {
+    /// `queue`, `delta`, `replace`, `done` or `error`.
+    pub event: Option<String>,
+    /// The event's JSON: `StreamQueue`, `StreamDelta`, `ChatResponse` or `Problem`.
+    pub data: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamDelta {
     pub text: String,
@@ -186,7 +196,7 @@ pub struct StreamQueue {
 /// A client that disconnects cancels its generation.
 #[utoipa::path(post, path = "/api/v1/chat/stream", request_body = ChatRequest,
     responses(
-        (status = 200, description = "`queue`, `delta`, `replace`, then `done` with a ChatResponse", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`queue`, `delta`, `replace`, then `done` with a ChatResponse", content_type = "text/event-stream", body = StreamEvent),
         (status = 404, description = "Unknown or expired session", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The conversation is full; start a new one", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty or too long question", body = Problem, content_type = "application/problem+json"),
@@ -381,7 +391,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", responses(
-    (status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
+    (status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(

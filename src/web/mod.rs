@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth_api;
+pub mod documented;
 pub mod clerk;
 pub mod limits;
 pub mod pages;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
+use documented::CommonResponses;
 use verify_api::BearerAuth;
 
 pub struct AppState {
@@ -37,7 +39,7 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     info(
         title = "Xiaoban 小办 API",
         description = "政务服务智能助手的问答接口。Errors are application/problem+json (RFC 9457)."
@@ -65,6 +67,7 @@ pub struct AppState {
         api::FeedbackResponse,
         api::Health,
         api::StreamDelta,
+        api::StreamEvent,
         api::StreamQueue,
         crate::llm::engine::Availability,
         crate::scans::Availability,

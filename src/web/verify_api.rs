@@ -415,6 +415,7 @@ pub struct ScanQuery {
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job or side", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "side is neither front nor back", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "Deleted after the retention period", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn scan(
