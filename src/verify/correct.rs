@@ -278,7 +278,10 @@ mod tests {
 
     /// A front whose number line reads `read`, each character at 0.95 unless `doubts` gives
     /// it a lower confidence and alternatives.
-    fn front(read: &str, doubts: &[(usize, f32, &[(char, f32)])]) -> OcrPage {
+    /// A position of the number line, its confidence and its alternatives.
+    type Doubt<'a> = (usize, f32, &'a [(char, f32)]);
+
+    fn front(read: &str, doubts: &[Doubt<'_>]) -> OcrPage {
         let mut line = line_at(read, 0.95, 260.0, 418.0, 400.0, 30.0);
         line.alternatives = vec![Vec::new(); read.chars().count()];
         for &(i, conf, alts) in doubts {
