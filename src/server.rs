@@ -73,13 +73,9 @@ pub async fn bind_with_reader(
     }
     let store = Store::connect(&config.database_url()).await?;
     if search::index::current_generation(&config.data_dir).is_none() {
-        tracing::info!(kb = %config.kb_dir.display(), "no index yet: building it");
         let kb = config.kb_dir.clone();
         let data = config.data_dir.clone();
-        let report = tokio::task::spawn_blocking(move || search::build(&kb, &data)).await??;
-        for e in &report.errors {
-            tracing::warn!(problem = %e, "document left out of the index");
-        }
+        tokio::task::spawn_blocking(move || build_first_index(&kb, &data)).await??;
     }
     let index = IndexHandle::open(&config.data_dir)?;
     let metrics = Arc::new(Metrics::new());
@@ -117,6 +113,32 @@ pub async fn bind_with_reader(
         state,
         config,
     })
+}
+
+/// Builds the index a fresh data folder lacks. Nodes sharing the folder that start together
+/// take turns on a lock file, and a node that finds the index built meanwhile uses it: the
+/// index is built once.
+fn build_first_index(kb: &std::path::Path, data: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(data).with_context(|| format!("创建数据目录 {}", data.display()))?;
+    let path = data.join("index.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("打开 {}", path.display()))?;
+    // Released when the file closes, also if this process dies.
+    lock.lock()
+        .with_context(|| format!("锁定 {}", path.display()))?;
+    if search::index::current_generation(data).is_some() {
+        return Ok(());
+    }
+    tracing::info!(kb = %kb.display(), "no index yet: building it");
+    let report = search::build(kb, data)?;
+    for e in &report.errors {
+        tracing::warn!(problem = %e, "document left out of the index");
+    }
+    Ok(())
 }
 
 fn note_index(state: &AppState) {

@@ -1,5 +1,6 @@
 //! Two `xiaoban serve` processes on one PostgreSQL database (a fresh schema) and one shared
-//! data folder (scan key and index): a conversation started on one continues on the other,
+//! data folder (scan key and index), started together: the index is built once, a
+//! conversation started on one continues on the other,
 //! a session opened on one is honoured by the other, verification jobs submitted to both are
 //! each read exactly once, the access log holds what both wrote, a rebuilt index is picked up
 //! by both, and only one node at a time runs the purge. Needs `XIAOBAN_TEST_POSTGRES_URL`
@@ -95,12 +96,29 @@ async fn two_nodes_on_one_database_share_everything_and_read_each_job_once() {
     ];
     common_nodes::add_user(data.path(), &env, "clerk-nodes", "clerk");
     common_nodes::add_user(data.path(), &env, "auditor-nodes", "auditor");
-    // The first node builds the index; the second finds it in the shared folder.
-    let a = serve(data.path(), &env);
-    let b = serve(data.path(), &env);
+    // Both start at once on a folder without an index: one builds it, the other uses it.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| serve(data.path(), &env));
+        let b = s.spawn(|| serve(data.path(), &env));
+        (a.join().unwrap(), b.join().unwrap())
+    });
     let http = client();
     let (ha, hb) = (health(&http, &a).await, health(&http, &b).await);
     assert_eq!(ha["index_generation"], hb["index_generation"], "{ha} {hb}");
+    let builds =
+        a.logged("no index yet: building it").len() + b.logged("no index yet: building it").len();
+    assert_eq!(builds, 1, "the index is built once");
+    let generations = std::fs::read_dir(data.path().join("index"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("gen-")
+        })
+        .count();
+    assert_eq!(generations, 1);
     assert_eq!(ha["verification"]["available"], true, "{ha}");
 
     // A conversation started on A continues on B.
