@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target in fuzz/ for a bounded time, one after the other, and exits
+# non-zero when any of them crashes (a panic, an input slower than 10 s, or more memory than
+# -rss_limit_mb). Crashing inputs are kept in fuzz/artifacts/TARGET/; a fixed one becomes a
+# unit test in the crate.
+#
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      (default 60 s, every target)
+#
+# Needs the nightly toolchain and cargo-fuzz; installs them with rustup and cargo when they
+# are missing. Targets are built without a sanitizer (safe Rust: a sanitizer finds little
+# that the panics and limits do not, at half the speed) and with debug assertions on, so
+# arithmetic overflow is a crash too. The corpus grows in fuzz/corpus/TARGET (not committed),
+# seeded from fuzz/seeds/TARGET and, for the document parser, the knowledge base.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+secs="${1:-60}"
+shift || true
+targets=("$@")
+((${#targets[@]})) || targets=(intake kb_parse ident fields)
+
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
+build=(--sanitizer none --debug-assertions)
+cargo +nightly fuzz build "${build[@]}"
+
+max_len() {
+  case "$1" in
+    intake) echo 262144 ;;
+    kb_parse) echo 65536 ;;
+    ident) echo 512 ;;
+    fields) echo 8192 ;;
+    *) echo 4096 ;;
+  esac
+}
+
+failed=()
+for t in "${targets[@]}"; do
+  mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
+  seeds=("fuzz/seeds/$t")
+  [[ "$t" == kb_parse ]] && seeds+=(knowledge_base/documents)
+  echo "fuzz: $t for ${secs}s"
+  if ! cargo +nightly fuzz run "${build[@]}" "$t" "fuzz/corpus/$t" "${seeds[@]}" -- \
+    -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
+    -max_len="$(max_len "$t")" -print_final_stats=1 \
+    -artifact_prefix="fuzz/artifacts/$t/" 2>"fuzz/artifacts/$t.log"; then
+    failed+=("$t")
+    grep -E "ERROR|panicked|SUMMARY|Test unit written" "fuzz/artifacts/$t.log" | head -20 >&2 || true
+  fi
+  grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" "fuzz/artifacts/$t.log" |
+    sed "s/^/fuzz: $t /" || true
+done
+
+if ((${#failed[@]})); then
+  echo "fuzz: crashes in ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+  exit 1
+fi
+echo "fuzz: ${#targets[@]} targets ran ${secs}s each without a crash"
