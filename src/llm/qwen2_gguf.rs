@@ -589,7 +589,7 @@ mod x86 {
         out: &mut [f32],
     ) {
         let lanes = HD / 8;
-        assert!(HD % 8 == 0 && lanes <= 16 && q.len() == HD && out.len() == HD);
+        assert!(HD.is_multiple_of(8) && lanes <= 16 && q.len() == HD && out.len() == HD);
         let len = scores.len();
         assert!(k.len() >= len * HD && v.len() >= len * HD);
         let mut qv = [_mm256_setzero_ps(); 16];
