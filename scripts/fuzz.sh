@@ -38,7 +38,8 @@ max_len() {
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
-  seeds=("fuzz/seeds/$t")
+  seeds=()
+  [[ -d "fuzz/seeds/$t" ]] && seeds+=("fuzz/seeds/$t")
   [[ "$t" == kb_parse ]] && seeds+=(knowledge_base/documents)
   echo "fuzz: $t for ${secs}s"
   if ! cargo +nightly fuzz run "${build[@]}" "$t" "fuzz/corpus/$t" "${seeds[@]}" -- \
