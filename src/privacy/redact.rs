@@ -31,8 +31,9 @@ fn mask(s: &str, front: usize, back: usize) -> String {
 fn classify(digits: &str) -> Option<(&'static str, String)> {
     let n = digits.len();
     let all_digits = digits.bytes().all(|b| b.is_ascii_digit());
+    // Bytes, not `str` slices: a run may hold other scripts' digits (߀ is two bytes).
     let id_like = n == 18
-        && digits[..17].bytes().all(|b| b.is_ascii_digit())
+        && digits.as_bytes()[..17].iter().all(u8::is_ascii_digit)
         && matches!(digits.as_bytes()[17], b'0'..=b'9' | b'X' | b'x');
     if id_like || (n == 15 && all_digits) {
         return Some(("identity_number", mask(&digits.to_uppercase(), 4, 4)));
@@ -104,6 +105,19 @@ pub fn redact(text: &str) -> Redacted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Found by fuzz/ (target ident): a digit run with a two-byte digit (U+07C0) where an
+    // identity number's 17th byte would be panicked on a char boundary.
+    #[test]
+    fn a_run_with_other_scripts_digits_does_not_panic() {
+        let r = redact("\u{688}11010519491231 00\u{7c0}\u{7c0}99491231-x");
+        assert!(!r.text.is_empty());
+        let fuzzed = b"\xda\x88\x91\x31\x31\x30\x31\x30\x35\x31\x39\x34\x39\x31\x32\x33\x31\x30\x30\xdf\x80\xaf\x39\x39\x34\x39\x31\x32\x33\x31";
+        let _ = redact(&String::from_utf8_lossy(fuzzed));
+        let digits = format!("{}\u{7c0}", "1".repeat(16));
+        assert_eq!(digits.len(), 18);
+        assert_eq!(classify(&digits), None);
+    }
 
     // DOMAIN.md "Personal information and security": masked display ID 1101**********123X,
     // phone 138****5678; logs and conversation records never contain full identity numbers.
