@@ -3,8 +3,8 @@
 
 pub mod api;
 pub mod auth_api;
-pub mod documented;
 pub mod clerk;
+pub mod documented;
 pub mod limits;
 pub mod pages;
 pub mod problem;
@@ -17,11 +17,11 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use documented::CommonResponses;
 use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
-use documented::CommonResponses;
 use verify_api::BearerAuth;
 
 pub struct AppState {
