@@ -13,26 +13,18 @@
 //! `http request` line with its id, route template, status and latency.
 
 mod common;
+mod common_nodes;
 
-use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
-use image::{Rgb, RgbImage};
+use common_nodes::{PASSWORD, add_user, render_card, serve_logging, xiaoban};
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 const NAME: &str = "欧阳明月";
 const ADDRESS: &str = "北京市东城区景山前街4号";
 const MOBILE: &str = "13912837465";
-const PASSWORD: &str = "log test passphrase";
 const WRONG_PASSWORD: &str = "not-the-right-one";
-const FONT: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
-const FONT_INDEX: u32 = 2;
 
 fn id_number() -> String {
     let first17 = "11010519900307123";
@@ -40,136 +32,9 @@ fn id_number() -> String {
     format!("{first17}{check}")
 }
 
-fn xiaoban() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xiaoban"));
-    cmd.current_dir(common::repo())
-        .env_remove("XIAOBAN_SCAN_KEY")
-        .env_remove("XIAOBAN_SCAN_KEY_RETIRED")
-        .env("XIAOBAN_FETCH_MODELS_ON_START", "false")
-        .env("XIAOBAN_GENERATION__BACKEND", "off");
-    cmd
-}
-
-fn add_user(data: &Path, name: &str, role: &str) {
-    let mut child = xiaoban()
-        .arg("--data-dir")
-        .arg(data)
-        .args(["user", "add", name, "--role", role])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("xiaoban user add");
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(child.wait().unwrap().success(), "user add {name}");
-}
-
-/// The server as a child process whose stderr lines are collected.
-struct Served {
-    child: Child,
-    base: String,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-fn serve(data: &Path) -> Served {
-    let mut child = xiaoban()
-        .arg("--data-dir")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .env("XIAOBAN_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xiaoban serve");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn({
-        let lines = lines.clone();
-        move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["message"] == "serving: widget at /widget, API at /api/v1"
-                {
-                    let _ = addr_tx.send(v["addr"].as_str().unwrap_or_default().to_string());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        }
-    });
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(120))
-        .unwrap_or_else(|_| panic!("server did not start: {:?}", lines.lock().unwrap()));
-    Served {
-        child,
-        base: format!("http://{addr}"),
-        lines,
-        reader: Some(reader),
-    }
-}
-
-impl Served {
-    /// SIGTERM, then the whole log.
-    fn stop(mut self) -> Vec<String> {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.wait();
-        self.reader.take().unwrap().join().unwrap();
-        self.lines.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn draw(img: &mut RgbImage, font: &FontVec, text: &str, x: f32, y: f32, size: f32) {
-    let scaled = font.as_scaled(PxScale::from(size));
-    let mut caret = x;
-    for ch in text.chars() {
-        let id = font.glyph_id(ch);
-        let glyph = id.with_scale_and_position(size, point(caret, y));
-        caret += scaled.h_advance(id);
-        if let Some(outline) = font.outline_glyph(glyph) {
-            let b = outline.px_bounds();
-            outline.draw(|gx, gy, c| {
-                let (px, py) = (b.min.x as i64 + gx as i64, b.min.y as i64 + gy as i64);
-                if px < 0 || py < 0 || px >= img.width() as i64 || py >= img.height() as i64 {
-                    return;
-                }
-                let p = img.get_pixel_mut(px as u32, py as u32);
-                for (k, ink) in [30u8, 30, 36].into_iter().enumerate() {
-                    p[k] = (p[k] as f32 * (1.0 - c) + ink as f32 * c).round() as u8;
-                }
-            });
-        }
-    }
-}
-
 /// A specimen identity card front (样本) at 10 px/mm, as PNG bytes.
 fn card_png(number: &str) -> Vec<u8> {
-    let data = std::fs::read(FONT).unwrap_or_else(|e| {
-        panic!("{FONT}: {e} (install Debian's fonts-noto-cjk: apt-get install fonts-noto-cjk)")
-    });
-    let font = FontVec::try_from_vec_and_index(data, FONT_INDEX).expect("Noto Sans CJK SC");
-    let mut img = RgbImage::from_fn(856, 540, |x, y| {
-        let v = 236 + ((x / 7 + y / 11) % 3) as u8 * 3;
-        Rgb([v, v - 2, v - 10])
-    });
-    for (text, x, y) in [
+    render_card(&[
         (format!("姓名{NAME}"), 60.0, 90.0),
         ("性别女".into(), 60.0, 160.0),
         ("民族汉".into(), 300.0, 160.0),
@@ -177,13 +42,7 @@ fn card_png(number: &str) -> Vec<u8> {
         (format!("住址{ADDRESS}"), 60.0, 300.0),
         ("样本".into(), 640.0, 90.0),
         (format!("公民身份号码{number}"), 60.0, 470.0),
-    ] {
-        draw(&mut img, &font, &text, x, y, 34.0);
-    }
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png)
-        .expect("png");
-    out.into_inner()
+    ])
 }
 
 /// Every response's status and request id, in order.
@@ -216,9 +75,9 @@ fn json_of(body: &[u8]) -> Value {
 async fn a_full_run_logs_json_lines_with_request_ids_and_no_personal_data() {
     let data = tempfile::tempdir().unwrap();
     let (clerk, supervisor) = ("clerk-logs", "supervisor-logs");
-    add_user(data.path(), clerk, "clerk");
-    add_user(data.path(), supervisor, "supervisor");
-    let server = serve(data.path());
+    add_user(data.path(), &[], clerk, "clerk");
+    add_user(data.path(), &[], supervisor, "supervisor");
+    let server = serve_logging(data.path(), &[], "debug");
     let url = |p: &str| format!("{}{p}", server.base);
     let http = common::client();
     let mut seen = Seen::default();
@@ -226,7 +85,7 @@ async fn a_full_run_logs_json_lines_with_request_ids_and_no_personal_data() {
     let spaced = format!("{} {} {}", &id[..6], &id[6..14], &id[14..]);
 
     // The container health check.
-    let out = xiaoban()
+    let out = xiaoban(data.path(), &[])
         .args(["healthcheck", "--url", &url("/healthz")])
         .output()
         .unwrap();

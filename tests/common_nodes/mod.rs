@@ -64,11 +64,16 @@ pub struct Node {
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Starts `xiaoban serve` on a free port and waits until it listens.
+/// Starts `xiaoban serve` on a free port and waits until it listens (logging at info).
 pub fn serve(data: &Path, env: &[(&str, String)]) -> Node {
+    serve_logging(data, env, "info")
+}
+
+/// [`serve`] with JSON logs at `level` (`XIAOBAN_LOG`), all collected in [`Node::lines`].
+pub fn serve_logging(data: &Path, env: &[(&str, String)], level: &str) -> Node {
     let mut child = xiaoban(data, env)
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .env("XIAOBAN_LOG", "info")
+        .env("XIAOBAN_LOG", level)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -306,6 +311,19 @@ fn draw(img: &mut RgbImage, font: &FontVec, text: &str, x: f32, y: f32, size: f3
 pub fn card_png(n: u32) -> Vec<u8> {
     let first17 = format!("11010119900101{:03}", n % 1000);
     let check = xiaoban::ident::id_check_character(&first17).expect("17 digits");
+    render_card(&[
+        ("姓名样本".to_string(), 60.0, 90.0),
+        ("性别男".into(), 60.0, 160.0),
+        ("民族汉".into(), 300.0, 160.0),
+        ("出生1990年1月1日".into(), 60.0, 230.0),
+        ("住址北京市东城区景山前街4号".to_string(), 60.0, 300.0),
+        (format!("公民身份号码{first17}{check}"), 60.0, 470.0),
+    ])
+}
+
+/// A card-sized (856 × 540) light background with `lines` (text, x, y) drawn at 34 px in
+/// Noto Sans CJK, as PNG bytes.
+pub fn render_card(lines: &[(String, f32, f32)]) -> Vec<u8> {
     let data = std::fs::read(FONT).unwrap_or_else(|e| {
         panic!("{FONT}: {e} (install Debian's fonts-noto-cjk: apt-get install fonts-noto-cjk)")
     });
@@ -314,15 +332,8 @@ pub fn card_png(n: u32) -> Vec<u8> {
         let v = 236 + ((x / 7 + y / 11) % 3) as u8 * 3;
         Rgb([v, v - 2, v - 10])
     });
-    for (text, x, y) in [
-        ("姓名样本".to_string(), 60.0, 90.0),
-        ("性别男".into(), 60.0, 160.0),
-        ("民族汉".into(), 300.0, 160.0),
-        ("出生1990年1月1日".into(), 60.0, 230.0),
-        ("住址北京市东城区景山前街4号".to_string(), 60.0, 300.0),
-        (format!("公民身份号码{first17}{check}"), 60.0, 470.0),
-    ] {
-        draw(&mut img, &font, &text, x, y, 34.0);
+    for (text, x, y) in lines {
+        draw(&mut img, &font, text, *x, *y, 34.0);
     }
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png)
