@@ -353,6 +353,12 @@ fn message(
     )
 }
 
+/// The page for a desk refusal (not found, not yours, unavailable…).
+fn desk_error_page(state: &AppState, look: &Look, staff: &Staff, e: DeskError) -> Response {
+    let Denied(p) = desk_problem(state, e);
+    problem_page(look, Some(staff), &p)
+}
+
 fn problem_page(look: &Look, staff: Option<&Staff>, p: &Problem) -> Response {
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
     let title = match status {
@@ -898,10 +904,7 @@ pub async fn batch_page(
             StatusCode::OK,
             &look,
         ),
-        Err(e) => {
-            let Denied(p) = desk_problem(&state, e);
-            problem_page(&look, Some(&s), &p)
-        }
+        Err(e) => desk_error_page(&state, &look, &s, e),
     }
 }
 
@@ -1391,10 +1394,7 @@ pub async fn job_page(
             };
             job_view_page(&state, &look, &s, &view, StatusCode::OK, x).await
         }
-        Err(e) => {
-            let Denied(p) = desk_problem(&state, e);
-            problem_page(&look, Some(&s), &p)
-        }
+        Err(e) => desk_error_page(&state, &look, &s, e),
     }
 }
 
@@ -1427,15 +1427,13 @@ pub async fn reveal(
     let masked = match state.desk.job(&s.who, &job_id, false).await {
         Ok(v) => v,
         Err(e) => {
-            let Denied(p) = desk_problem(&state, e);
-            return problem_page(&look, Some(&s), &p);
+            return desk_error_page(&state, &look, &s, e);
         }
     };
     let full = match state.desk.job(&s.who, &job_id, true).await {
         Ok(v) => v,
         Err(e) => {
-            let Denied(p) = desk_problem(&state, e);
-            return problem_page(&look, Some(&s), &p);
+            return desk_error_page(&state, &look, &s, e);
         }
     };
     let shown = if form.field.is_empty() {
@@ -1509,10 +1507,7 @@ pub async fn edit(
                 Err(_) => problem_page(&look, Some(&s), &p),
             }
         }
-        Err(e) => {
-            let Denied(p) = desk_problem(&state, e);
-            problem_page(&look, Some(&s), &p)
-        }
+        Err(e) => desk_error_page(&state, &look, &s, e),
     }
 }
 
