@@ -62,7 +62,7 @@ done
 echo "== machine: $(nproc) cores; $(uptime)"
 echo "== xiaoban ocr --bench (1 round over every image, after one warm-up)"
 /usr/bin/time -v "$BIN" ocr --bench "$DIR" --rounds 1 --json >"$OUT/xiaoban.json" 2>"$OUT/xiaoban.time"
-echo "== RapidOCR $(grep rapidocr scripts/requirements-rapidocr.txt) with $THREADS threads"
+echo "== RapidOCR $(grep -E "^rapidocr" scripts/requirements-rapidocr.txt) with $THREADS threads"
 /usr/bin/time -v "$VENV/bin/python" scripts/rapidocr_peer.py "$DIR" models "$THREADS" "$OUT/rapidocr.json" 2>"$OUT/rapidocr.time"
 echo "== machine after: $(uptime)"
 

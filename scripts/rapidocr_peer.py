@@ -48,7 +48,10 @@ def main() -> None:
         inter_op_num_threads=1,
     )
     for part in (engine.text_det, engine.text_cls, engine.text_rec):
-        got = part.session.session.get_session_options().intra_op_num_threads
+        # rapidocr-onnxruntime 1.4.4 keeps its OrtInferSession as `infer` (detection,
+        # classification) or `session` (recognition); either wraps an InferenceSession.
+        infer = getattr(part, "infer", None) or part.session
+        got = infer.session.get_session_options().intra_op_num_threads
         assert got == threads, f"RapidOCR runs {got} threads, not {threads}"
     engine(str(spec / files[0]))
     stages: dict[str, list[float]] = {"detect": [], "classify": [], "recognise": [], "total": []}
