@@ -28,6 +28,8 @@ struct Served {
     cut_after: HashMap<String, usize>,
     /// answer 200 with the whole file even to a Range request
     ignore_ranges: bool,
+    /// send each body in two halves with a pause between them
+    slow: bool,
     /// every request: (path, Range header)
     seen: Vec<(String, Option<String>)>,
 }
@@ -72,6 +74,10 @@ impl Server {
             .insert(path.to_string(), after);
     }
 
+    fn slow(&self, yes: bool) {
+        self.state.lock().unwrap().slow = yes;
+    }
+
     fn ignore_ranges(&self, yes: bool) {
         self.state.lock().unwrap().ignore_ranges = yes;
     }
@@ -94,14 +100,14 @@ async fn serve(State(state): State<Arc<Mutex<Served>>>, uri: Uri, headers: Heade
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let (content_type, data, cut, ignore_ranges) = {
+    let (content_type, data, cut, ignore_ranges, slow) = {
         let mut s = state.lock().unwrap();
         s.seen.push((path.clone(), range.clone()));
         let Some((ct, data)) = s.files.get(&path).cloned() else {
             return StatusCode::NOT_FOUND.into_response();
         };
         let cut = s.cut_after.remove(&path);
-        (ct, data, cut, s.ignore_ranges)
+        (ct, data, cut, s.ignore_ranges, s.slow)
     };
     let total = data.len();
     let start = match range.as_deref().filter(|_| !ignore_ranges) {
@@ -142,6 +148,17 @@ async fn serve(State(state): State<Arc<Mutex<Served>>>, uri: Uri, headers: Heade
                 futures::stream::once(async {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     Err(std::io::Error::other("simulated broken transfer"))
+                }),
+            );
+            Body::from_stream(stream)
+        }
+        None if slow => {
+            let half = body_bytes.len() / 2;
+            let (first, rest) = (body_bytes.slice(..half), body_bytes.slice(half..));
+            let stream = futures::stream::iter(vec![Ok::<Bytes, std::io::Error>(first)]).chain(
+                futures::stream::once(async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Ok(rest)
                 }),
             );
             Body::from_stream(stream)
@@ -265,6 +282,41 @@ async fn fresh_download_verifies_and_lands_in_place() {
     let verified = verify(dir.path()).await.unwrap();
     assert!(verified.all_ok());
     assert_eq!(verified.models[0].files[0].status, FileStatus::Verified);
+}
+
+/// Two fetches into one folder at once (a second node starting while the first fetches) take
+/// turns: the second waits for the first's lock, then finds the file verified, instead of
+/// appending to or deleting the `.part` file the first is writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_fetches_into_one_folder_take_turns() {
+    let server = Server::start().await;
+    let content = data(400_000, 7);
+    server.put(
+        "/hub/weights.bin",
+        "application/octet-stream",
+        content.clone(),
+    );
+    server.slow(true);
+    let (dir, manifest) = models_dir(
+        &sha(&content),
+        content.len(),
+        &[url_source(&server.url("/hub/weights.bin"))],
+    );
+
+    let opts = options();
+    let (first, second) = tokio::join!(
+        fetch_with(&manifest, dir.path(), Some("m"), &opts),
+        fetch_with(&manifest, dir.path(), Some("m"), &opts),
+    );
+    let mut outcomes = vec![first.unwrap(), second.unwrap()]
+        .into_iter()
+        .map(|r| r.downloaded())
+        .collect::<Vec<_>>();
+    outcomes.sort();
+    assert_eq!(outcomes, vec![0, 1], "one downloads, the other finds it");
+    assert_eq!(std::fs::read(weights(dir.path())).unwrap(), content);
+    assert!(!part(dir.path()).exists());
+    assert_eq!(server.seen("/hub/weights.bin"), vec![None]);
 }
 
 #[tokio::test]

