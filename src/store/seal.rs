@@ -283,11 +283,28 @@ fn owner_only() -> std::fs::OpenOptions {
     options
 }
 
+/// Puts a new key file in place only if there is none, whole or not at all: the key is
+/// written to a temporary file beside it (0600), flushed, then moved into place without
+/// replacing anything (`renameat2(RENAME_NOREPLACE)`, or a hard link where that is missing).
+/// Of nodes starting together on a shared data folder exactly one wins; the others get
+/// `AlreadyExists` and read the winner's key, never a half-written file.
 fn write_new_key(path: &Path, ring: &Keyring) -> std::io::Result<()> {
     use std::io::Write;
-    let mut f = owner_only().create_new(true).open(path)?;
-    f.write_all(ring.to_file_text().as_bytes())?;
-    f.sync_all()
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // tempfile creates it readable by the owner only (0600 on Unix).
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".scan.key.")
+        .suffix(".new")
+        .tempfile_in(dir)?;
+    tmp.write_all(ring.to_file_text().as_bytes())?;
+    tmp.as_file().sync_all()?;
+    // On failure the temporary file is removed when the error drops it.
+    tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    // Makes the new name durable; not all platforms can open a folder.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// Replaces the key file atomically: written beside it (0600), flushed, renamed over it, and
@@ -761,6 +778,60 @@ mod tests {
         let shown = format!("{a:?}");
         assert_eq!(shown, format!("ScanKey({})", a.id()));
         assert!(!shown.contains(&a.to_base64()));
+    }
+
+    /// Nodes starting together on a shared, empty data folder: every one of them ends up with
+    /// the same key, from a whole 0600 file, and no temporary file is left behind. (Before,
+    /// the file was created and then written, so a node could read it empty and fail, or
+    /// two could write different keys.)
+    #[test]
+    fn nodes_creating_the_key_at_once_all_use_the_one_that_won() {
+        const NODES: usize = 16;
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let data = dir.path().join("data");
+            let start = std::sync::Barrier::new(NODES);
+            let rings: Vec<Keyring> = std::thread::scope(|s| {
+                let spawned: Vec<_> = (0..NODES)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            Keyring::load_or_create(&data)
+                        })
+                    })
+                    .collect();
+                spawned
+                    .into_iter()
+                    .map(|t| t.join().unwrap().unwrap_or_else(|e| panic!("{e:#}")))
+                    .collect()
+            });
+            let on_disk = Keyring::parse(&std::fs::read_to_string(key_path(&data)).unwrap())
+                .unwrap()
+                .current
+                .id();
+            for ring in &rings {
+                assert_eq!(ring.current.id(), on_disk, "round {round}");
+                assert_eq!(ring.source, KeySource::File(key_path(&data)));
+            }
+            let names: Vec<String> = std::fs::read_dir(&data)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(
+                names,
+                [KEY_FILE],
+                "round {round}: only the key file is left"
+            );
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(key_path(&data))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "round {round}");
+            }
+        }
     }
 
     #[test]
