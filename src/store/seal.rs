@@ -782,8 +782,7 @@ mod tests {
 
     /// Nodes starting together on a shared, empty data folder: every one of them ends up with
     /// the same key, from a whole 0600 file, and no temporary file is left behind. (Before,
-    /// the file was created and then written, so a node could read it empty and fail, or
-    /// two could write different keys.)
+    /// the file was created and then written, so a node could read it empty and fail.)
     #[test]
     fn nodes_creating_the_key_at_once_all_use_the_one_that_won() {
         const NODES: usize = 16;
