@@ -1,18 +1,22 @@
 //! What a clerk does with a finished job beyond reading it: list their recent jobs, correct a
 //! field the OCR misread, and export one form's pre-fill record. A correction rewrites the
-//! sealed report (the value stays encrypted; the pre-fill records follow it) and is recorded
-//! as who changed which field when; an export is logged in the access log.
+//! sealed report (the value stays encrypted): the checks and the verdict run again on the
+//! corrected fields (`verify::recheck`: a human correction is `review` at best, a broken rule
+//! `fail`), the pre-fill records follow, and the edit is recorded as who changed which field
+//! when; an export is logged in the access log.
 
 use super::{Desk, DeskError, JobView, aad};
 use crate::account::{Principal, Role};
 use crate::store::access_log::Access;
 use crate::store::edits::{FieldEdit, ReportSwap};
 use crate::store::jobs::JobRecord;
-use crate::verify::{DocumentType, Field, FieldValue, Forms};
+use crate::verify::recheck::{Corrected, recheck};
+use crate::verify::{CheckResult, DocumentType, Field, FieldValue, Forms, Verdict, Warning};
 use anyhow::Context;
+use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The longest corrected value accepted (a business scope is the longest field).
 pub const MAX_FIELD_CHARS: usize = 2000;
@@ -82,9 +86,10 @@ impl Desk {
     }
 
     /// Corrects one read field: the sealed report gets the new value (marked `edited`), the
-    /// pre-fill records are filled again from the corrected fields, the masked outcome
-    /// follows; the edit is recorded (who, when, which field) and logged as `edit_field`.
-    /// Checks and verdict stay those of the reading.
+    /// checks, verdict and reasons run again on the corrected fields as of today (the
+    /// reading's verdict kept as `verdict_as_read`), the pre-fill records are filled again,
+    /// the masked outcome and the job's verdict follow; the edit is recorded (who, when,
+    /// which field) and logged as `edit_field`.
     pub async fn edit_field(
         &self,
         who: &Principal,
@@ -107,6 +112,7 @@ impl Desk {
             };
             f.insert("value".into(), Value::String(value.to_string()));
             f.insert("edited".into(), Value::Bool(true));
+            let verdict = recheck_report(&mut report, super::today());
             let prefill = refill(&forms, &report);
             if let Value::Object(r) = &mut report {
                 r.insert(
@@ -123,6 +129,7 @@ impl Desk {
                 old: &old,
                 report: sealed,
                 outcome: &masked,
+                verdict: verdict.as_str(),
             };
             if self.store.swap_report(id, swap).await? {
                 let role = who.role.as_str();
@@ -130,7 +137,12 @@ impl Desk {
                 self.store
                     .log_access(&who.user, role, id, Access::EditField)
                     .await?;
-                tracing::info!(job = id, field, "field corrected");
+                tracing::info!(
+                    job = id,
+                    field,
+                    verdict = verdict.as_str(),
+                    "field corrected"
+                );
                 return Ok(());
             }
         }
@@ -195,14 +207,19 @@ fn pointer_escape(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
-/// The pre-fill records of a report's (corrected) fields.
-fn refill(forms: &Forms, report: &Value) -> BTreeMap<String, BTreeMap<String, String>> {
-    let document = report
+fn document_type(report: &Value) -> DocumentType {
+    report
         .get("document_type")
         .and_then(Value::as_str)
         .and_then(DocumentType::parse)
-        .unwrap_or(DocumentType::Unknown);
-    let fields: BTreeMap<String, Field> = report
+        .unwrap_or(DocumentType::Unknown)
+}
+
+/// A report's fields (boxes left out: nothing below needs them) and the names of those a
+/// person corrected.
+fn fields_of(report: &Value) -> (BTreeMap<String, Field>, BTreeSet<String>) {
+    let mut edited = BTreeSet::new();
+    let fields = report
         .get("fields")
         .and_then(Value::as_object)
         .into_iter()
@@ -210,6 +227,9 @@ fn refill(forms: &Forms, report: &Value) -> BTreeMap<String, BTreeMap<String, St
         .filter_map(|(k, f)| {
             let value = f.get("value")?.as_str()?;
             let confidence = f.get("confidence").and_then(Value::as_f64).unwrap_or(1.0) as f32;
+            if f.get("edited").and_then(Value::as_bool) == Some(true) {
+                edited.insert(k.clone());
+            }
             Some((
                 k.clone(),
                 Field {
@@ -220,13 +240,92 @@ fn refill(forms: &Forms, report: &Value) -> BTreeMap<String, BTreeMap<String, St
             ))
         })
         .collect();
-    let mut present = vec![document];
-    // A card's back read with its front: its fields are in the same report.
-    if document == DocumentType::IdCardFront
-        && crate::verify::card::BACK_FIELDS
+    (fields, edited)
+}
+
+/// Whether a card's back was read with its front: its fields are in the same report, or a
+/// frame says so.
+fn with_back(report: &Value, fields: &BTreeMap<String, Field>) -> bool {
+    document_type(report) == DocumentType::IdCardFront
+        && (crate::verify::card::BACK_FIELDS
             .iter()
             .any(|f| fields.contains_key(*f))
-    {
+            || report
+                .get("frames")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|f| f.get("document_type").and_then(Value::as_str) == Some("id_card_back")))
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Runs the checks again on a report's (corrected) fields as of `today`
+/// (`verify::recheck`): `checks`, `verdict` and `reasons` are replaced, the reading's verdict
+/// is kept once as `verdict_as_read`. Image warnings stay the reading's.
+fn recheck_report(report: &mut Value, today: NaiveDate) -> Verdict {
+    let (fields, edited) = fields_of(report);
+    let checks: Vec<CheckResult> = report
+        .get("checks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| CheckResult {
+            rule: text(c, "rule"),
+            passed: c.get("passed").and_then(Value::as_bool).unwrap_or(false),
+            detail: text(c, "detail"),
+            misread_possible: c
+                .get("misread_possible")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+        .collect();
+    let warnings: Vec<Warning> = report
+        .get("warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|w| Warning {
+            code: text(w, "code"),
+            detail: text(w, "detail"),
+        })
+        .collect();
+    let r = recheck(
+        &Corrected {
+            document_type: document_type(report),
+            fields: &fields,
+            edited: &edited,
+            with_back: with_back(report, &fields),
+            checks: &checks,
+            warnings: &warnings,
+        },
+        today,
+        crate::verify::verdict::MIN_CONFIDENCE,
+    );
+    if let Value::Object(o) = report {
+        if !o.contains_key("verdict_as_read")
+            && let Some(v) = o.get("verdict").cloned()
+        {
+            o.insert("verdict_as_read".into(), v);
+        }
+        o.insert("checks".into(), serde_json::json!(r.checks));
+        o.insert("verdict".into(), r.verdict.as_str().into());
+        o.insert("reasons".into(), serde_json::json!(r.reasons));
+    }
+    r.verdict
+}
+
+/// The pre-fill records of a report's (corrected) fields.
+fn refill(forms: &Forms, report: &Value) -> BTreeMap<String, BTreeMap<String, String>> {
+    let (fields, _) = fields_of(report);
+    let document = document_type(report);
+    let mut present = vec![document];
+    if with_back(report, &fields) {
         present.push(DocumentType::IdCardBack);
     }
     forms.fill(&present, &fields)
@@ -255,6 +354,42 @@ mod tests {
         // The back's fields count only because the back was read with the front.
         assert_eq!(p["social-security-card"]["证件有效期截止"], "20360501");
         assert_eq!(p["individual-business-registration"]["经营者姓名"], "李四");
+    }
+
+    // GB 11643 on the corrected number; the reading's warning still asks for a look.
+    #[test]
+    fn a_corrected_report_is_checked_again_and_keeps_the_reading_verdict() {
+        let body = "11010519900307003";
+        let good = format!("{body}{}", crate::ident::id_check_character(body).unwrap());
+        let field = |v: &str| json!({"value": v, "confidence": 0.9});
+        let mut report = json!({
+            "document_type": "id_card_front",
+            "fields": {
+                "name": field("李四"),
+                "sex": field("男"),
+                "ethnicity": field("汉"),
+                "birth_date": field("1990-03-07"),
+                "address": field("示例市和平区解放路88号"),
+                "id_number": {"value": good, "confidence": 0.9, "edited": true}
+            },
+            "checks": [{"rule": "gb11643.check_character", "passed": false, "detail": "校验码错误"}],
+            "warnings": [{"code": "glare", "detail": "反光遮挡文字"}],
+            "verdict": "fail",
+            "reasons": ["未通过核对：校验码错误"]
+        });
+        let today = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        assert_eq!(recheck_report(&mut report, today), Verdict::Review);
+        assert_eq!(report["verdict"], "review");
+        assert_eq!(report["verdict_as_read"], "fail");
+        let checks = report["checks"].as_array().unwrap();
+        assert!(checks.len() >= 5 && checks.iter().all(|c| c["passed"] == true));
+        let reasons = report["reasons"].to_string();
+        assert!(reasons.contains("反光遮挡文字") && reasons.contains("经人工更正"));
+        // A second correction: the reading's verdict stays the one kept first.
+        report["fields"]["sex"] = json!({"value": "女", "confidence": 0.9, "edited": true});
+        assert_eq!(recheck_report(&mut report, today), Verdict::Fail);
+        assert_eq!(report["verdict_as_read"], "fail");
+        assert!(report["reasons"][0].as_str().unwrap().contains("性别"));
     }
 
     #[test]

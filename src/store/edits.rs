@@ -1,7 +1,7 @@
 //! A clerk's corrections of read fields, and the job lists of the clerk page. An edit rewrites
 //! the job's sealed report (compare-and-swap, so a concurrent edit or key rotation is never
-//! lost) and its masked outcome, and is recorded as who changed which field when — never the
-//! value, which exists only inside the sealed report.
+//! lost), its masked outcome and its verdict (the checks run again), and is recorded as who
+//! changed which field when — never the value, which exists only inside the sealed report.
 
 use super::jobs::{JobRecord, job_from_row, select_jobs};
 use super::{Store, now};
@@ -31,22 +31,26 @@ pub struct FieldEdit {
     pub field: String,
 }
 
-/// A new sealed report and masked outcome replacing `old` (the sealed report read before).
+/// A new sealed report, masked outcome and verdict replacing `old` (the sealed report read
+/// before).
 pub struct ReportSwap<'a> {
     pub old: &'a [u8],
     pub report: Vec<u8>,
     pub outcome: &'a str,
+    /// The verdict after the checks ran again on the corrected fields.
+    pub verdict: &'a str,
 }
 
 impl Store {
-    /// Replaces a job's sealed report and masked outcome if the report is still `old`;
-    /// `false` when someone else changed it meanwhile (read again and retry).
+    /// Replaces a job's sealed report, masked outcome and verdict if the report is still
+    /// `old`; `false` when someone else changed it meanwhile (read again and retry).
     pub async fn swap_report(&self, id: &str, swap: ReportSwap<'_>) -> Result<bool> {
         Ok(sqlx::query(
-            "UPDATE verify_jobs SET report = $1, outcome = $2 WHERE id = $3 AND report = $4",
+            "UPDATE verify_jobs SET report = $1, outcome = $2, verdict = $3 WHERE id = $4 AND report = $5",
         )
         .bind(swap.report)
         .bind(swap.outcome)
+        .bind(swap.verdict)
         .bind(id)
         .bind(swap.old)
         .execute(&self.pool)

@@ -21,6 +21,7 @@ pub mod field;
 pub mod licence;
 pub mod page;
 pub mod prefill;
+pub mod recheck;
 pub mod verdict;
 pub mod warning;
 

@@ -988,6 +988,8 @@ struct JobPage {
     document: &'static str,
     verdict: Option<&'static str>,
     verdict_class: String,
+    /// The reading's verdict, when a correction ran the checks again.
+    verdict_as_read: Option<&'static str>,
     reasons: Vec<String>,
     fields: Vec<FieldRow>,
     checks: Vec<CheckRow>,
@@ -1329,6 +1331,10 @@ async fn job_view_page(
             document: document_label(view.document_type.as_deref()),
             verdict: view.verdict.as_deref().map(verdict_label),
             verdict_class: view.verdict.clone().unwrap_or_default(),
+            verdict_as_read: report
+                .get("verdict_as_read")
+                .and_then(Value::as_str)
+                .map(verdict_label),
             reasons: strings(report, "reasons"),
             any_masked: fields.iter().any(|f| f.masked) || !scans_shown,
             checks: check_rows(report),
