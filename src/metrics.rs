@@ -48,6 +48,13 @@ pub struct FallbackLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RecoveryLabels {
+    /// `retried` (taken up after its reader's lease ran out) or `failed` (given up after
+    /// `scans.max_attempts`).
+    pub outcome: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     /// Every HTTP request by route template, method and status (`web::request_log`).
@@ -71,6 +78,9 @@ pub struct Metrics {
     pub generation_tokens: Counter<u64, AtomicU64>,
     /// Requests refused by an abuse limit (`web::limits`), by limit.
     pub limit_rejections: Family<LimitLabels, Counter>,
+    /// Verification jobs taken up after their reader stopped renewing its lease (a node died,
+    /// hung or lost its database), or given up after too many such interruptions.
+    pub verify_jobs_recovered: Family<RecoveryLabels, Counter>,
 }
 
 impl Metrics {
@@ -169,8 +179,15 @@ impl Metrics {
             "Requests refused by an abuse limit (rates, question length, streams, conversation size, uploads)",
             limit_rejections.clone(),
         );
+        let verify_jobs_recovered = Family::<RecoveryLabels, Counter>::default();
+        registry.register(
+            "verify_jobs_recovered",
+            "Verification jobs taken up after their reader's lease ran out (retried), or marked failed after scans.max_attempts (failed)",
+            verify_jobs_recovered.clone(),
+        );
         Metrics {
             registry,
+            verify_jobs_recovered,
             limit_rejections,
             generation_fallbacks,
             generation_refused,

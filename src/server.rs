@@ -87,7 +87,9 @@ pub async fn bind_with_reader(
             "a scan key rotation is unfinished: run `xiaoban keys rotate` to finish it"
         );
     }
-    let desk = Arc::new(Desk::new(store.clone(), keys, config.scans.clone(), reader));
+    let desk = Arc::new(
+        Desk::new(store.clone(), keys, config.scans.clone(), reader).counting_in(&metrics),
+    );
     let accounts = Accounts::new(store.clone());
     let limits = web::limits::Limits::new(config.limits.clone(), metrics.clone())?;
     let state = Arc::new(AppState {

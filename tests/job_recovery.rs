@@ -250,6 +250,25 @@ async fn sign_in(server: &common::TestServer, store: &Store, name: &str) -> Stri
     v["token"].as_str().unwrap().to_string()
 }
 
+/// `xiaoban_verify_jobs_recovered_total` by outcome, from the server's /metrics.
+async fn recovered(server: &common::TestServer) -> (u64, u64) {
+    let text = common::client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |outcome: &str| {
+        let series = format!("xiaoban_verify_jobs_recovered_total{{outcome=\"{outcome}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    (count("retried"), count("failed"))
+}
+
 async fn job_view(server: &common::TestServer, token: &str, id: &str) -> Value {
     common::client()
         .get(server.url(&format!("/api/v1/verify/{id}")))
@@ -324,6 +343,11 @@ async fn a_job_that_keeps_interrupting_its_readers_ends_failed_with_a_reason() {
     assert_eq!(views[1]["status"], "done", "{}", views[1]);
     assert_eq!(store.job_claim(&ids[0]).await.unwrap().unwrap().attempts, 3);
     assert_eq!(store.job_claim(&ids[1]).await.unwrap().unwrap().attempts, 2);
+    assert_eq!(
+        recovered(&server).await,
+        (1, 1),
+        "one job retried after its lease ran out, one given up: counted for operators"
+    );
     server.stop().await;
 }
 
@@ -433,6 +457,11 @@ async fn a_shutdown_deadline_gives_the_jobs_being_read_back_to_the_queue() {
     for id in &ids {
         assert_eq!(store.job_claim(id).await.unwrap().unwrap().attempts, 1);
     }
+    assert_eq!(
+        recovered(&second).await,
+        (0, 0),
+        "a job given back at shutdown is not a recovery"
+    );
     *gate.0.lock().unwrap() = true;
     gate.1.notify_all();
     second.stop().await;

@@ -13,12 +13,15 @@ pub mod review;
 
 use crate::account::{Principal, Role};
 use crate::config::{Config, ScansConfig};
+use crate::metrics::{Metrics, RecoveryLabels};
 use crate::store::Store;
 use crate::store::access_log::Access;
 use crate::store::jobs::{Claim, Finished, JobRecord, JobStatus};
 use crate::store::seal::{Keyring, SealError, Sealer};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -259,6 +262,9 @@ pub struct Desk {
     /// Queued jobs whose scans this node cannot open; most recent last, at most
     /// [`MAX_PASSED_OVER`].
     passed_over: std::sync::Mutex<Vec<String>>,
+    /// Jobs taken up after a lease ran out, or given up (`xiaoban_verify_jobs_recovered`);
+    /// counted nowhere unless [`Desk::counting_in`] hands over the server's metrics.
+    recovered: Family<RecoveryLabels, Counter>,
 }
 
 const MAX_PASSED_OVER: usize = 200;
@@ -308,7 +314,22 @@ impl Desk {
             wake: tokio::sync::Notify::new(),
             running: Running::default(),
             passed_over: Default::default(),
+            recovered: Family::default(),
         }
+    }
+
+    /// Counts recovered jobs in the server's metrics.
+    pub fn counting_in(mut self, metrics: &Metrics) -> Desk {
+        self.recovered = metrics.verify_jobs_recovered.clone();
+        self
+    }
+
+    fn count_recovered(&self, outcome: &str) {
+        self.recovered
+            .get_or_create(&RecoveryLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     fn reader(&self) -> Result<Arc<dyn DocumentReader>, DeskError> {
@@ -675,12 +696,19 @@ impl Desk {
         let id = claim.job_id.clone();
         if claim.attempts > i64::from(self.config.max_attempts.max(1)) {
             match self.fail(&claim, GAVE_UP).await {
-                Ok(_) => {
+                Ok(true) => {
+                    self.count_recovered("failed");
                     tracing::error!(job = %id, attempts = claim.attempts - 1, "job abandoned after repeated interruptions")
                 }
+                // The claim was lost meanwhile: its new holder decides.
+                Ok(false) => {}
                 Err(e) => tracing::error!(job = %id, error = %e, "could not mark the job failed"),
             }
             return;
+        }
+        // Claimed again although nobody gave it back: its last reader's lease ran out.
+        if claim.attempts > 1 {
+            self.count_recovered("retried");
         }
         let sealed = match self.store.job_sealed(&id).await {
             Ok(Some(s)) => s,
