@@ -160,11 +160,10 @@ def one_slip_from_valid(n: str) -> bool:
     return False
 
 
-def wrong_check_character(number: str, rng: random.Random) -> str:
-    """A wrong check character that no single look-alike slip would explain."""
+def wrong_check_characters(number: str) -> list[str]:
+    """The wrong check characters that no single look-alike slip would explain (may be none)."""
     first17 = number[:17]
-    choices = [a for a in "0123456789X" if a != number[17] and not one_slip_from_valid(first17 + a)]
-    return rng.choice(choices)
+    return [a for a in "0123456789X" if a != number[17] and not one_slip_from_valid(first17 + a)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,6 +231,8 @@ def id_card_data(rng: random.Random, today: dt.date, variant: str) -> dict:
         expired = end is not None and end < today
         if (variant == "expired") != expired:
             continue
+        if variant == "bad_check_digit" and not wrong_check_characters(number):
+            continue  # every wrong check character is one look-alike slip from valid: draw again
         break
     else:
         raise RuntimeError("no card data for " + variant)
@@ -250,7 +251,7 @@ def id_card_data(rng: random.Random, today: dt.date, variant: str) -> dict:
     if variant == "expired":
         failing.append("id_card.not_expired")
     if variant == "bad_check_digit":
-        d["id_number"] = number[:17] + wrong_check_character(number, rng)
+        d["id_number"] = number[:17] + rng.choice(wrong_check_characters(number))
         failing.append("gb11643.check_character")
     if variant == "sex_mismatch":
         d["sex"] = "女" if sex == "男" else "男"
