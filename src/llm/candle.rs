@@ -48,8 +48,8 @@ const IM_END: &str = "<|im_end|>";
 const END_TOKENS: [&str; 2] = [IM_END, "<|endoftext|>"];
 
 /// Longest piece of prompt given to the model in one forward pass. The prompt is processed in
-/// pieces of this size and then in halving powers of two (see [`prefill_pieces`]): pieces let
-/// a deadline interrupt a long prompt and bound the activation buffers.
+/// pieces of this size and then the rest (see [`prefill_pieces`]): pieces let a deadline
+/// interrupt a long prompt and bound the activation buffers.
 const PREFILL_CHUNK: usize = 128;
 
 /// The file format the weights were loaded from.
@@ -136,6 +136,12 @@ impl Instance {
             Instance::Quantized(m) => m.clear_kv_cache(),
             Instance::Full(m) => m.clear_kv_cache(),
         }
+    }
+
+    /// Whether prompt pieces must be powers of two at multiples of their length: candle's
+    /// Qwen2 caches an attention mask per (length, position); the GGUF model needs no mask.
+    fn aligned_pieces(&self) -> bool {
+        matches!(self, Instance::Full(_))
     }
 }
 
@@ -314,12 +320,17 @@ impl<'a> TextStream<'a> {
 }
 
 /// Piece lengths for processing a prompt of `len` tokens: full [`PREFILL_CHUNK`]s, then the
-/// binary digits of the remainder from the largest down. Every piece then starts at a multiple
-/// of its own length, which keeps the set of (length, position) pairs, and so candle's mask
-/// cache, bounded by the context length.
-fn prefill_pieces(len: usize) -> Vec<usize> {
+/// remainder. With `aligned`, the remainder goes as its binary digits from the largest down:
+/// every piece then starts at a multiple of its own length, which keeps the set of (length,
+/// position) pairs, and so candle's mask cache, bounded by the context length. Without, it is
+/// one piece: a piece of a few tokens reads every weight as a whole piece does.
+fn prefill_pieces(len: usize, aligned: bool) -> Vec<usize> {
     let mut pieces = vec![PREFILL_CHUNK; len / PREFILL_CHUNK];
     let rest = len % PREFILL_CHUNK;
+    if !aligned {
+        pieces.extend((rest > 0).then_some(rest));
+        return pieces;
+    }
     let mut bit = PREFILL_CHUNK;
     while bit > 0 {
         if rest & bit != 0 {
@@ -629,7 +640,7 @@ impl Generator for CandleGenerator {
         // Prompt processing.
         let mut pos = 0;
         let mut logits = None;
-        let pieces = prefill_pieces(prompt_tokens);
+        let pieces = prefill_pieces(prompt_tokens, instance.aligned_pieces());
         for (i, &piece) in pieces.iter().enumerate() {
             if pos > 0 && Instant::now() > params.deadline {
                 return Ok(stopped(StopReason::Deadline));
@@ -849,7 +860,7 @@ mod tests {
     #[test]
     fn prefill_pieces_cover_the_prompt_and_stay_aligned() {
         for len in [1, 2, 3, 31, 127, 128, 129, 300, 1000] {
-            let pieces = prefill_pieces(len);
+            let pieces = prefill_pieces(len, true);
             assert_eq!(pieces.iter().sum::<usize>(), len, "{len}");
             let mut pos = 0;
             for p in pieces {
@@ -857,8 +868,14 @@ mod tests {
                 assert_eq!(pos % p, 0, "piece {p} at {pos} for {len}");
                 pos += p;
             }
+            // Unaligned: whole chunks, then the rest in one piece.
+            let pieces = prefill_pieces(len, false);
+            assert_eq!(pieces.iter().sum::<usize>(), len, "{len}");
+            assert_eq!(pieces.len(), len.div_ceil(PREFILL_CHUNK), "{len}");
+            assert!(pieces.iter().all(|&p| p > 0 && p <= PREFILL_CHUNK));
         }
-        assert!(prefill_pieces(0).is_empty());
+        assert!(prefill_pieces(0, true).is_empty());
+        assert!(prefill_pieces(0, false).is_empty());
     }
 
     #[test]
