@@ -214,6 +214,23 @@ impl Desk {
             .map(|e| (e.actor, e.action))
             .collect()
     }
+
+    /// A job's reveals and corrections: (action, field name).
+    async fn field_accesses(&self, job: &str) -> Vec<(String, Option<String>)> {
+        let q = xiaoban::store::access_log::AccessQuery {
+            job_id: Some(job.to_string()),
+            limit: 100,
+            ..Default::default()
+        };
+        self.store
+            .access_log(&q)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "reveal_field" || e.action == "edit_field")
+            .map(|e| (e.action, e.field))
+            .collect()
+    }
 }
 
 /// A client that keeps cookies as a browser does (by name; the page sets few).
@@ -612,6 +629,21 @@ async fn an_upload_without_javascript_shows_the_result_masked_until_revealed() {
             log.contains(&(name.clone(), "reveal_field".into())),
             "{log:?}"
         );
+        assert_eq!(
+            desk.field_accesses(&job).await,
+            [("reveal_field".to_string(), Some("name".to_string()))],
+            "the field's name is logged"
+        );
+        // A name the report does not have: refused, nothing shown, nothing logged.
+        let r = b
+            .post(
+                &format!("/clerk/jobs/{job}/reveal"),
+                &[("csrf", &csrf), ("field", "salary")],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert!(!r.text().await.unwrap().contains(NAME));
+        assert_eq!(desk.field_accesses(&job).await.len(), 1);
 
         // Everything: values, pre-fill records and the scans, whose views are logged.
         let r = b
@@ -631,6 +663,36 @@ async fn an_upload_without_javascript_shows_the_result_masked_until_revealed() {
         let log = desk.access_log(&job).await;
         assert_eq!(log.iter().filter(|(_, a)| a == "reveal_field").count(), 2);
         assert_eq!(log.iter().filter(|(_, a)| a == "view_scan").count(), 1);
+        let reveals = desk.field_accesses(&job).await;
+        assert_eq!(reveals.len(), 2);
+        assert!(
+            reveals.contains(&("reveal_field".to_string(), None)),
+            "everything revealed: no one field"
+        );
+
+        // The access log names the field revealed (never its value), on the page and in the
+        // API, for supervisors.
+        let (mut sup, sup_name) = desk.signed_in("supervisor", Role::Supervisor).await;
+        let page = sup.page(&format!("/clerk/access-log?job_id={job}")).await;
+        assert!(page.contains(r#"<th scope="col">字段</th>"#), "{page}");
+        assert!(
+            page.contains("<td>显示个人信息</td><td>姓名/名称</td>")
+                && page.contains("<td>显示个人信息</td><td>全部字段</td>"),
+            "{page}"
+        );
+        assert!(!page.contains(NAME) && !page.contains(ID) && !page.contains(ADDRESS));
+        let token = api_token(&desk, &sup_name).await;
+        let api = api_get(&desk, &token, &format!("/api/v1/access-log?job_id={job}")).await;
+        let reveals: Vec<&Value> = api["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "reveal_field")
+            .collect();
+        assert_eq!(reveals.len(), 2);
+        assert!(reveals.iter().any(|e| e["field"] == "name"));
+        assert!(reveals.iter().any(|e| e["field"].is_null()));
+        assert!(!api.to_string().contains(NAME));
 
         // The desk lists the job with its verdict.
         let home = b.page("/clerk").await;
@@ -688,6 +750,10 @@ async fn corrections_are_sealed_and_recorded_and_exports_carry_them() {
         desk.access_log(&job)
             .await
             .contains(&(name.clone(), "edit_field".into()))
+    );
+    assert_eq!(
+        desk.field_accesses(&job).await,
+        [("edit_field".to_string(), Some("name".to_string()))]
     );
 
     // Exports follow the correction: JSON and CSV, page and API alike, each logged.

@@ -611,6 +611,9 @@ async fn a_verification_returns_the_report_then_shows_it_masked_and_logs_each_lo
                 assert_eq!(e["role"], "clerk");
                 assert_eq!(e["job_id"], job);
                 assert!(e["at"].as_i64().unwrap() > 1_700_000_000);
+                // `?reveal=true` shows every field: no one field is named (the clerk page's
+                // one-field reveals are, in tests/clerk_page.rs).
+                assert!(e["field"].is_null(), "{e}");
                 e["action"].as_str().unwrap()
             })
             .collect();

@@ -32,6 +32,24 @@ pub struct PrefillRecord {
     pub fields: BTreeMap<String, String>,
 }
 
+/// What a reveal shows in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reveal<'a> {
+    /// Every field, the pre-fill records (and, on the page, the scans).
+    All,
+    /// One field, by name; the others stay masked.
+    Field(&'a str),
+}
+
+/// A job's opened report.
+struct Opened {
+    job: JobRecord,
+    /// The sealed bytes the report came from (for compare-and-swap).
+    sealed: Vec<u8>,
+    report: Value,
+    has_back: bool,
+}
+
 /// How many attempts a correction makes when others change the report meanwhile.
 const SWAP_ATTEMPTS: usize = 5;
 
@@ -62,11 +80,7 @@ impl Desk {
     }
 
     /// A finished job's full report, opened, and the sealed bytes it came from.
-    async fn open_report(
-        &self,
-        who: &Principal,
-        id: &str,
-    ) -> Result<(JobRecord, Vec<u8>, Value), DeskError> {
+    async fn open_report(&self, who: &Principal, id: &str) -> Result<Opened, DeskError> {
         let job = self.visible_job(who, id).await?;
         let sealed = self
             .store
@@ -82,7 +96,50 @@ impl Desk {
         };
         let plain = self.sealer.open(&aad(id, "report"), &blob)?;
         let report = serde_json::from_slice(&plain).context("sealed report")?;
-        Ok((job, blob, report))
+        Ok(Opened {
+            job,
+            sealed: blob,
+            report,
+            has_back: sealed.scan_back.is_some(),
+        })
+    }
+
+    /// A job with one field or everything shown in full, logged as `reveal_field` with the
+    /// field's name (none for everything) — never its value. Revealing one field leaves the
+    /// others masked in the view; a name the report does not have is refused, so only field
+    /// names reach the log.
+    pub async fn reveal(
+        &self,
+        who: &Principal,
+        id: &str,
+        what: Reveal<'_>,
+    ) -> Result<JobView, DeskError> {
+        let name = match what {
+            Reveal::All => return self.job(who, id, true).await,
+            Reveal::Field(name) => name,
+        };
+        let opened = self.open_report(who, id).await?;
+        let Some(field) = opened
+            .report
+            .pointer(&format!("/fields/{}", pointer_escape(name)))
+            .cloned()
+        else {
+            return Err(DeskError::UnknownField);
+        };
+        let mut shown = super::mask::masked_report(&opened.report);
+        if let Some(Value::Object(fields)) = shown.get_mut("fields") {
+            fields.insert(name.to_string(), field);
+        }
+        self.store
+            .log_field_access(
+                &who.user,
+                who.role.as_str(),
+                id,
+                Access::RevealField,
+                Some(name),
+            )
+            .await?;
+        Ok(self.view(&opened.job, Some(shown), false, opened.has_back))
     }
 
     /// Corrects one read field: the sealed report gets the new value (marked `edited`), the
@@ -104,7 +161,11 @@ impl Desk {
         let forms = Forms::load(&self.config.forms_dir)
             .map_err(|e| DeskError::Internal(anyhow::anyhow!("form mappings: {e}")))?;
         for _ in 0..SWAP_ATTEMPTS {
-            let (_, old, mut report) = self.open_report(who, id).await?;
+            let Opened {
+                sealed: old,
+                mut report,
+                ..
+            } = self.open_report(who, id).await?;
             let Some(Value::Object(f)) =
                 report.pointer_mut(&format!("/fields/{}", pointer_escape(field)))
             else {
@@ -135,7 +196,7 @@ impl Desk {
                 let role = who.role.as_str();
                 self.store.record_edit(id, &who.user, role, field).await?;
                 self.store
-                    .log_access(&who.user, role, id, Access::EditField)
+                    .log_field_access(&who.user, role, id, Access::EditField, Some(field))
                     .await?;
                 tracing::info!(
                     job = id,
@@ -165,7 +226,7 @@ impl Desk {
         id: &str,
         form: Option<&str>,
     ) -> Result<Vec<PrefillRecord>, DeskError> {
-        let (_, _, report) = self.open_report(who, id).await?;
+        let report = self.open_report(who, id).await?.report;
         let titles: BTreeMap<String, String> = Forms::load(&self.config.forms_dir)
             .map(|fs| fs.forms.into_iter().map(|f| (f.name, f.title)).collect())
             .unwrap_or_default();

@@ -1,6 +1,8 @@
 //! Who looked at what (Data Security Law: log access to sensitive personal information). One
-//! row per view of a scan, reveal of unmasked fields, upload or export; never deleted with the
-//! scans.
+//! row per view of a scan, reveal of unmasked fields, upload, export or correction; never
+//! deleted with the scans. A reveal of one field and a correction also record which field —
+//! its name, never its value — in `access_log_fields` (a table of its own, so databases made
+//! before it need no column added).
 
 use super::{Store, now};
 use anyhow::Result;
@@ -17,6 +19,9 @@ pub(super) const SCHEMA: &[&str] = &[
         action TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS access_log_by_time ON access_log (at)",
     "CREATE INDEX IF NOT EXISTS access_log_by_job ON access_log (job_id, at)",
+    "CREATE TABLE IF NOT EXISTS access_log_fields (
+        entry_id TEXT PRIMARY KEY,
+        field TEXT NOT NULL)",
 ];
 
 /// What was done with a job's personal data.
@@ -57,6 +62,9 @@ pub struct AccessEntry {
     pub role: String,
     pub job_id: String,
     pub action: String,
+    /// The field revealed or corrected: its name (`id_number`, …), never its value. None for
+    /// a reveal of every field (and the scans) and for the other actions.
+    pub field: Option<String>,
 }
 
 /// Which entries to read.
@@ -77,26 +85,51 @@ impl Store {
         job_id: &str,
         action: Access,
     ) -> Result<()> {
+        self.log_field_access(actor, role, job_id, action, None)
+            .await
+    }
+
+    /// Logs an access to one field (`field`: its name, never its value), or to the job as a
+    /// whole (`None`).
+    pub async fn log_field_access(
+        &self,
+        actor: &str,
+        role: &str,
+        job_id: &str,
+        action: Access,
+        field: Option<&str>,
+    ) -> Result<()> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO access_log (id, at, actor, role, job_id, action) VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(uuid::Uuid::new_v4().simple().to_string())
+        .bind(&id)
         .bind(now())
         .bind(actor)
         .bind(role)
         .bind(job_id)
         .bind(action.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(field) = field {
+            sqlx::query("INSERT INTO access_log_fields (entry_id, field) VALUES ($1, $2)")
+                .bind(&id)
+                .bind(field)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     /// Entries matching `q`, newest first.
     pub async fn access_log(&self, q: &AccessQuery) -> Result<Vec<AccessEntry>> {
         let rows = sqlx::query(
-            "SELECT at, actor, role, job_id, action FROM access_log
-             WHERE ($1 = '' OR job_id = $1) AND ($2 = '' OR actor = $2) AND at >= $3
-             ORDER BY at DESC, id LIMIT $4",
+            "SELECT a.at, a.actor, a.role, a.job_id, a.action, f.field
+             FROM access_log a LEFT JOIN access_log_fields f ON f.entry_id = a.id
+             WHERE ($1 = '' OR a.job_id = $1) AND ($2 = '' OR a.actor = $2) AND a.at >= $3
+             ORDER BY a.at DESC, a.id LIMIT $4",
         )
         .bind(q.job_id.clone().unwrap_or_default())
         .bind(q.actor.clone().unwrap_or_default())
@@ -112,6 +145,7 @@ impl Store {
                     role: r.try_get("role")?,
                     job_id: r.try_get("job_id")?,
                     action: r.try_get("action")?,
+                    field: r.try_get("field")?,
                 })
             })
             .collect()

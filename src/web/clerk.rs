@@ -29,6 +29,7 @@ use super::verify_api::{
 };
 use crate::account::{LoginError, Principal, Role};
 use crate::scan::geometry;
+use crate::scans::review::Reveal;
 use crate::scans::{DeskError, JobView, MAX_BATCH, mask};
 use crate::store::edits::FieldEdit;
 use crate::verify::DocumentType;
@@ -1170,10 +1171,11 @@ fn field_rows(report: &Value, full: Option<&Value>, shown: Shown<'_>) -> Vec<Fie
                 Shown::Field(n) => n == name,
                 Shown::Masked => false,
             };
+            // Only a revealed field comes from the full report; the others from the masked
+            // one (a one-field reveal brings no other value in full).
             let (value, masked) = match full_value {
                 Some(v) if reveal => (v.to_string(), false),
-                Some(v) => (mask::mask_field(name, v), mask::mask_field(name, v) != v),
-                None => (masked_value.clone(), masked_value.contains('*')),
+                _ => (masked_value.clone(), masked_value.contains('*')),
             };
             let confidence = f.get("confidence").and_then(Value::as_f64).unwrap_or(0.0);
             FieldRow {
@@ -1413,8 +1415,8 @@ pub struct RevealForm {
 }
 
 /// `POST /clerk/jobs/{job_id}/reveal`: the page with one field or everything shown in full
-/// (logged as `reveal_field`). Answered directly, not redirected: the values are shown to
-/// this request only.
+/// (logged as `reveal_field`, with the field's name when one is revealed). Answered directly,
+/// not redirected: the values are shown to this request only.
 pub async fn reveal(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -1436,16 +1438,16 @@ pub async fn reveal(
             return desk_error_page(&state, &look, &s, e);
         }
     };
-    let full = match state.desk.job(&s.who, &job_id, true).await {
+    let (what, shown) = if form.field.is_empty() {
+        (Reveal::All, Shown::All)
+    } else {
+        (Reveal::Field(&form.field), Shown::Field(&form.field))
+    };
+    let full = match state.desk.reveal(&s.who, &job_id, what).await {
         Ok(v) => v,
         Err(e) => {
             return desk_error_page(&state, &look, &s, e);
         }
-    };
-    let shown = if form.field.is_empty() {
-        Shown::All
-    } else {
-        Shown::Field(&form.field)
     };
     let notice = Some(if form.field.is_empty() {
         "已显示全部信息和扫描件；此次查看已记入访问日志。".to_string()
@@ -1585,6 +1587,8 @@ struct LogRow {
     role: String,
     job_id: String,
     action: &'static str,
+    /// Which field was revealed or corrected (its name as the page labels it).
+    field: String,
 }
 
 #[derive(Template)]
@@ -1644,6 +1648,11 @@ pub async fn access_log_page(
                     .into_iter()
                     .map(|e| LogRow {
                         when: when(e.at),
+                        field: match (e.action.as_str(), e.field.as_deref()) {
+                            (_, Some(f)) => crate::verify::verdict::field_label(f).to_string(),
+                            ("reveal_field", None) => "全部字段".to_string(),
+                            _ => String::new(),
+                        },
                         action: action_label(&e.action),
                         actor: e.actor,
                         role: e.role.parse().map_or("", role_label).to_string(),
