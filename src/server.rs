@@ -20,11 +20,16 @@ use tokio::net::TcpListener;
 /// How often the server looks for a rebuilt index.
 const INDEX_POLL: Duration = Duration::from_secs(2);
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How long, after a shutdown's deadline, the chat streams it cut get to send their last
+/// event.
+const STREAM_FAREWELL: Duration = Duration::from_secs(1);
 
 pub struct Server {
     listener: TcpListener,
     state: Arc<AppState>,
     config: Config,
+    /// Ends the open chat streams (`AppState::cut_streams`).
+    cut_streams: tokio::sync::watch::Sender<bool>,
 }
 
 /// Prepares everything and binds the listening socket (port 0 picks a free port). The
@@ -92,6 +97,7 @@ pub async fn bind_with_reader(
     );
     let accounts = Accounts::new(store.clone());
     let limits = web::limits::Limits::new(config.limits.clone(), metrics.clone())?;
+    let (cut_streams, streams_cut) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
         assistant: Assistant {
             index,
@@ -105,6 +111,7 @@ pub async fn bind_with_reader(
         accounts,
         desk,
         limits,
+        cut_streams: streams_cut,
     });
     note_index(&state);
     let listener = TcpListener::bind(&config.listen)
@@ -114,6 +121,7 @@ pub async fn bind_with_reader(
         listener,
         state,
         config,
+        cut_streams,
     })
 }
 
@@ -266,6 +274,7 @@ impl Server {
             }
             _ = &mut deadline_passed => false,
         };
+        let served = in_time;
         if in_time {
             // Requests are done; jobs being read get what is left of the deadline.
             begin_stopping();
@@ -275,6 +284,8 @@ impl Server {
             };
         }
         if !in_time {
+            // Chat streams still open end with an event telling the citizen to ask again.
+            self.cut_streams.send_replace(true);
             // Jobs still being read (by workers or by requests) go back to the queue before
             // their readers are dropped, so a restart or another node takes them up at once.
             let given_back = self.state.desk.release_running().await;
@@ -283,6 +294,12 @@ impl Server {
                 jobs_given_back = given_back,
                 "shutdown deadline passed: requests still under way are cut off"
             );
+            if !served {
+                // The streams' last events go out; other requests are cut when this returns.
+                if let Ok(r) = tokio::time::timeout(STREAM_FAREWELL, &mut serve).await {
+                    result = r;
+                }
+            }
         }
         for w in &workers {
             w.abort();

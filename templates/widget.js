@@ -1,6 +1,7 @@
 // Streams the reply of the ask form (POST /api/v1/chat/stream, server-sent events), then
 // loads the stored conversation. Without JavaScript (or fetch) the form posts normally.
-// Events: queue {position} *, delta {text} *, replace {text} ?, done {ChatResponse}.
+// Events: queue {position} *, delta {text} *, replace {text} ?, then done {ChatResponse}
+// or error {Problem} (a failure, or the server restarting: its detail says what to do).
 (function(){var f=document.getElementById('ask'),live=document.getElementById('live');
 if(!f||!live||!window.fetch||!window.TextDecoder)return;var busy=false;
 function say(s){live.textContent=s;}
@@ -17,6 +18,7 @@ if(!data.length)return;var d=JSON.parse(data.join('\n'));
 if(name==='queue')wait(d.position>0?'前面还有'+d.position+'位，请稍候':'马上轮到您，请稍候');
 else if(name==='delta'){if(first){first=false;t.textContent='';say('正在回答…');}t.appendChild(document.createTextNode(d.text));}
 else if(name==='replace'){first=false;t.textContent=d.text;say('回答已更正。');}
+else if(name==='error')fail(d.detail||'暂时无法回答，请稍后再试。');
 else if(name==='done'){fin=true;t.textContent=d.answer;say('回答完毕，正在显示出处。');
 location.href='/widget?s='+encodeURIComponent(d.session_id)+'&r='+encodeURIComponent(d.reply_id)+'#latest';}}
 function feed(s){buf+=s.replace(/\r\n?/g,'\n');var i;while(!fin&&(i=buf.indexOf('\n\n'))>=0){var b=buf.slice(0,i);buf=buf.slice(i+2);ev(b);}}

@@ -431,6 +431,60 @@ async fn a_client_that_disconnects_cancels_its_generation() {
 }
 
 #[tokio::test]
+async fn a_shutdown_deadline_ends_an_open_stream_with_an_error_event_saying_so() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.shutdown_deadline_secs = 1;
+    let endless = Arc::new(Endless {
+        cancelled: AtomicBool::new(false),
+    });
+    let s = start_with_generator(config, data, endless.clone()).await;
+    let c = client();
+    let mut events = stream(&c, s.url("/api/v1/chat/stream"), "身份证过期了怎么换").await;
+    assert_eq!(events.next().await.unwrap().0, "delta");
+    let stopping = Instant::now();
+    let stopped = tokio::spawn(s.stop());
+    // The model writes on past the deadline; the stream must not.
+    let rest = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut rest = Vec::new();
+        while let Some(e) = events.next().await {
+            rest.push(e);
+        }
+        rest
+    })
+    .await
+    .expect("the stream ended after the shutdown deadline");
+    let (name, problem) = rest.last().expect("a last event");
+    assert_eq!(
+        name, "error",
+        "the stream ends with an error event: {rest:?}"
+    );
+    assert_eq!(problem["type"], "/problems/shutting-down", "{problem}");
+    assert_eq!(problem["status"], 503);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("重新提问"),
+        "tells the citizen to ask again: {problem}"
+    );
+    assert!(
+        rest[..rest.len() - 1].iter().all(|(n, _)| n == "delta"),
+        "only text before it: {rest:?}"
+    );
+    assert!(
+        stopping.elapsed() >= Duration::from_secs(1),
+        "cut at the deadline, not before"
+    );
+    stopped.await.unwrap();
+    let waited = Instant::now();
+    while !endless.cancelled.load(Ordering::SeqCst) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the model stops writing for a stream that was cut"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn the_tiny_candle_model_streams_through_the_api() {
     let data = tempfile::tempdir().unwrap();
     let (gguf, tokenizer) = common_llm::make_tiny_gguf(

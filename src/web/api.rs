@@ -193,10 +193,13 @@ pub struct StreamQueue {
 /// waiting for the language model, `delta` events with more text (`{"text"}`), a `replace`
 /// event (`{"text"}`) when the generated text failed the checks against the passages and the
 /// extractive answer takes its place, then one `done` event with the whole `ChatResponse`.
-/// A client that disconnects cancels its generation.
+/// A failure after the stream began ends it with an `error` event holding a `Problem`
+/// instead: also when the server, shutting down, cuts the stream at its deadline
+/// (`/problems/shutting-down`: ask again in a moment). A client that disconnects cancels its
+/// generation.
 #[utoipa::path(post, path = "/api/v1/chat/stream", request_body = ChatRequest,
     responses(
-        (status = 200, description = "`queue`, `delta`, `replace`, then `done` with a ChatResponse", content_type = "text/event-stream", body = StreamEvent),
+        (status = 200, description = "`queue`, `delta`, `replace`, then `done` with a ChatResponse, or `error` with a Problem (also when a shutdown cuts the stream)", content_type = "text/event-stream", body = StreamEvent),
         (status = 404, description = "Unknown or expired session", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The conversation is full; start a new one", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty or too long question", body = Problem, content_type = "application/problem+json"),
@@ -259,7 +262,42 @@ pub async fn chat_stream(
         };
         Ok(event.expect("serialisable"))
     });
-    Ok(Sse::new(progress.chain(done)).keep_alive(KeepAlive::default()))
+    Ok(
+        Sse::new(until_cut(progress.chain(done), state.cut_streams.clone()))
+            .keep_alive(KeepAlive::default()),
+    )
+}
+
+/// What a stream cut by a shutdown ends with.
+pub fn shutting_down() -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "shutting-down",
+        "Server restarting",
+        "服务正在重启，这个回答没有写完。请稍后重新提问。",
+    )
+}
+
+/// `events` until `cut` turns true (a shutdown's deadline passed), then one last `error`
+/// event saying so, instead of a connection closed without a word. Dropping `events` drops
+/// the stream's slot and its receiver, which cancels the generation.
+fn until_cut(
+    events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
+    cut: tokio::sync::watch::Receiver<bool>,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
+    let events = Box::pin(events);
+    stream::unfold(Some((events, cut)), |open| async move {
+        let (mut events, mut cut) = open?;
+        tokio::select! {
+            biased;
+            // `false`: the server is gone without cutting (tests); the events decide.
+            true = async { cut.wait_for(|c| *c).await.is_ok() } => {
+                let last = Event::default().event("error").json_data(shutting_down());
+                Some((Ok(last.expect("serialisable")), None))
+            }
+            next = events.next() => next.map(|e| (e, Some((events, cut)))),
+        }
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

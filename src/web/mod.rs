@@ -35,6 +35,9 @@ pub struct AppState {
     pub desk: Arc<crate::scans::Desk>,
     /// Abuse limits on the public chat and on uploads.
     pub limits: limits::Limits,
+    /// Turns true when a shutdown's deadline passes: open chat streams end with an `error`
+    /// event (`api::shutting_down`) rather than a silently closed connection.
+    pub cut_streams: tokio::sync::watch::Receiver<bool>,
 }
 
 #[derive(OpenApi)]
