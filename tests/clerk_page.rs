@@ -1120,6 +1120,82 @@ async fn clerks_see_their_own_jobs_supervisors_all_and_others_none() {
     desk.server.stop().await;
 }
 
+// Every state-changing form of a job checks the role and the job's owner after its CSRF
+// token (`every_form_refuses_a_missing_or_wrong_csrf_token`): another clerk's job answers 404
+// as if it did not exist, an auditor or administrator gets 403, and nothing changes.
+#[tokio::test]
+async fn corrections_and_reveals_are_refused_to_other_clerks_and_read_only_roles() {
+    let desk = start(None, true, |_| {}).await;
+    let (mut a, a_name) = desk.signed_in("clerk-a", Role::Clerk).await;
+    let (mut other, other_name) = desk.signed_in("clerk-b", Role::Clerk).await;
+    let (mut auditor, auditor_name) = desk.signed_in("auditor", Role::Auditor).await;
+    let (mut admin, admin_name) = desk.signed_in("admin", Role::Admin).await;
+    let job = a.new_job().await;
+    let before = desk.store.job_sealed(&job).await.unwrap().unwrap().report;
+
+    let csrf = other.csrf().await;
+    for form in [
+        vec![
+            ("csrf", csrf.as_str()),
+            ("field", "name"),
+            ("value", "李四"),
+        ],
+        vec![("csrf", csrf.as_str()), ("field", "id_number")],
+    ] {
+        let path = if form.len() == 3 { "fields" } else { "reveal" };
+        let r = other
+            .post(&format!("/clerk/jobs/{job}/{path}"), &form)
+            .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "clerk B: {path}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("没有这个核验任务，或您无权查看"), "{html}");
+        assert!(!html.contains(NAME) && !html.contains(ID));
+    }
+    for (b, role) in [(&mut auditor, "auditor"), (&mut admin, "admin")] {
+        let csrf = b.csrf().await;
+        for (path, form) in [
+            (
+                "fields",
+                vec![
+                    ("csrf", csrf.as_str()),
+                    ("field", "name"),
+                    ("value", "李四"),
+                ],
+            ),
+            ("reveal", vec![("csrf", csrf.as_str()), ("field", "name")]),
+        ] {
+            let r = b.post(&format!("/clerk/jobs/{job}/{path}"), &form).await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{role}: {path}");
+            let html = r.text().await.unwrap();
+            assert!(
+                html.contains(&format!("您的角色（{role}）无权使用此功能")),
+                "{html}"
+            );
+            assert!(!html.contains(NAME));
+        }
+    }
+    // Nothing changed and nobody but the uploader is in the job's log.
+    assert!(desk.store.field_edits(&job).await.unwrap().is_empty());
+    let after = desk.store.job_sealed(&job).await.unwrap().unwrap().report;
+    assert_eq!(before, after, "the sealed report is untouched");
+    let log = desk.access_log(&job).await;
+    assert_eq!(log, [(a_name.clone(), "create".to_string())]);
+    for refused in [&other_name, &auditor_name, &admin_name] {
+        assert!(!log.iter().any(|(who, _)| who == refused));
+    }
+
+    // A supervisor may correct a clerk's job; the edit is theirs.
+    let (mut sup, sup_name) = desk.signed_in("supervisor", Role::Supervisor).await;
+    let csrf = sup.csrf().await;
+    correct(&mut sup, &job, &csrf, "name", "张三峰").await;
+    let edits = desk.store.field_edits(&job).await.unwrap();
+    assert_eq!(
+        (edits[0].actor.as_str(), edits[0].role.as_str()),
+        (sup_name.as_str(), "supervisor")
+    );
+    desk.server.stop().await;
+}
+
 #[tokio::test]
 async fn a_batch_shows_its_progress_and_each_outcome() {
     let desk = start(None, true, |_| {}).await;
