@@ -529,6 +529,16 @@ try {
         await screenshot(clerk, `clerk-revealed-${mode}.png`);
         await axeCheck(clerk, `clerk-revealed-${mode}`);
 
+        // A correction (the name saved as printed): the checks run again, and a value a person
+        // typed leaves the verdict at review at best, beside the reading's verdict.
+        await clerk.fill('#v-name', card.fields.name);
+        await Promise.all([clerk.waitForNavigation(), clerk.click('#f-name form.edit button[type="submit"]')]);
+        const after = (await clerk.textContent('section.verdict-box')).replace(/\s+/g, ' ').trim();
+        record(`clerk (${mode}): a correction runs the checks again and is review at best`,
+          !after.includes('结论：通过') && after.includes('识别时的结论') && after.includes('“姓名/名称”经人工更正'), after.slice(0, 160));
+        await screenshot(clerk, `clerk-corrected-${mode}.png`);
+        await axeCheck(clerk, `clerk-corrected-${mode}`);
+
         // A business licence, dropped onto the upload form (clerk.js submits it).
         if (mode !== 'standard') return;
         const licence = truth.cases.find((c) => c.document_type === 'business_license' && c.condition === 'clean');
@@ -560,6 +570,29 @@ try {
         await screenshot(clerk, 'clerk-licence.png');
       });
       await clerk.context().close();
+    }
+
+    // The access log, as an auditor reads it: each reveal with the field's name.
+    const AUDITOR = process.env.CLERK_TEST_AUDITOR;
+    if (!AUDITOR) {
+      record('clerk access log', false, 'CLERK_TEST_AUDITOR is not set (run through tests/browser/run.sh)');
+    } else {
+      const auditor = await newPage({ viewport: { width: 1280, height: 900 } });
+      await step('clerk access log', async () => {
+        await goto(auditor, '/clerk');
+        await auditor.fill('#username', AUDITOR);
+        await auditor.fill('#password', CLERK_PASSWORD);
+        await Promise.all([auditor.waitForNavigation(), auditor.click('main form button[type="submit"]')]);
+        await goto(auditor, '/clerk/access-log');
+        const rows = await auditor.locator('table.jobs tbody tr').allTextContents();
+        const named = rows.filter((r) => r.includes('显示个人信息') && r.includes('姓名/名称'));
+        const leaked = rows.filter((r) => r.includes(card.fields.name) || r.includes(card.fields.id_number));
+        record('clerk access log: a one-field reveal names the field, never its value', named.length > 0 && leaked.length === 0,
+          `${rows.length} rows, ${named.length} naming 姓名/名称, ${leaked.length} with a value`);
+        await screenshot(auditor, 'clerk-access-log.png');
+        await axeCheck(auditor, 'clerk-access-log');
+      });
+      await auditor.context().close();
     }
   }
 
