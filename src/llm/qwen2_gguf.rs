@@ -182,21 +182,29 @@ impl Weights {
 }
 
 /// One layer's keys and values, `[kv head][position][head dim]`, with room for `cap`
-/// positions per head; grows by doubling.
+/// positions per head (a multiple of [`KEY_BLOCK`]); grows by doubling. The keys are also
+/// kept transposed, `[kv head][head dim][position]`, for the attention kernel that scores
+/// [`KEY_BLOCK`] keys with plain vector multiply-adds.
 #[derive(Default)]
 struct KvCache {
     k: Vec<f32>,
+    /// The keys transposed; positions `len..cap` of each row are finite (zeros or keys of an
+    /// earlier conversation).
+    kt: Vec<f32>,
     v: Vec<f32>,
     len: usize,
     cap: usize,
 }
+
+/// Keys scored at once by the AVX-512 attention kernel.
+const KEY_BLOCK: usize = 32;
 
 impl KvCache {
     /// Appends `n` positions of `k`/`v` (`n × kv_heads × head_dim`, token-major).
     fn append(&mut self, k: &[f32], v: &[f32], n: usize, kv_heads: usize, hd: usize) {
         let need = self.len + n;
         if need > self.cap {
-            let cap = need.max(self.cap * 2).max(64);
+            let cap = need.max(self.cap * 2).max(64).next_multiple_of(KEY_BLOCK);
             for buf in [&mut self.k, &mut self.v] {
                 let mut grown = vec![0f32; kv_heads * cap * hd];
                 for g in 0..kv_heads {
@@ -205,6 +213,12 @@ impl KvCache {
                 }
                 *buf = grown;
             }
+            let mut grown = vec![0f32; kv_heads * hd * cap];
+            for row in 0..kv_heads * hd {
+                grown[row * cap..][..self.len]
+                    .copy_from_slice(&self.kt[row * self.cap..][..self.len]);
+            }
+            self.kt = grown;
             self.cap = cap;
         }
         for t in 0..n {
@@ -213,6 +227,9 @@ impl KvCache {
                 let dst = (g * self.cap + self.len + t) * hd;
                 self.k[dst..dst + hd].copy_from_slice(&k[src..src + hd]);
                 self.v[dst..dst + hd].copy_from_slice(&v[src..src + hd]);
+                for e in 0..hd {
+                    self.kt[(g * hd + e) * self.cap + self.len + t] = k[src + e];
+                }
             }
         }
         self.len = need;
@@ -225,6 +242,12 @@ impl KvCache {
             &self.k[at..at + self.len * hd],
             &self.v[at..at + self.len * hd],
         )
+    }
+
+    /// The transposed keys of KV head `g`: `head_dim` rows of `cap` positions (the first `len`
+    /// of each are keys).
+    fn head_transposed(&self, g: usize, hd: usize) -> &[f32] {
+        &self.kt[g * hd * self.cap..][..hd * self.cap]
     }
 
     fn clear(&mut self) {
@@ -443,13 +466,42 @@ fn silu_mul(gate: &mut [f32], up: &[f32]) {
 }
 
 /// Causal attention of the `n` new queries (token-major, `n × heads × head_dim`) over the
-/// cache, which already holds their own keys. Each (token, head) is one task; query head `h`
-/// reads KV head `h / (heads / kv_heads)` in place.
+/// cache, which already holds their own keys. Query head `h` reads KV head
+/// `h / (heads / kv_heads)` in place.
 fn attention(q: &[f32], kv: &KvCache, c: &Config, pos: usize, out: &mut [f32]) {
+    attention_with(Level::detect(), q, kv, c, pos, out);
+}
+
+fn attention_with(level: Level, q: &[f32], kv: &KvCache, c: &Config, pos: usize, out: &mut [f32]) {
     let (hd, heads) = (c.head_dim, c.heads);
     let group = heads / c.kv_heads;
     let scale = 1.0 / (hd as f32).sqrt();
-    let level = Level::detect();
+    #[cfg(target_arch = "x86_64")]
+    if level == Level::Avx512Vnni && matches!(hd, 16 | 32 | 64 | 128) {
+        // One task per (token, KV head): its `group` query heads share every key and value
+        // load, keys come transposed (scores for 32 keys from plain multiply-adds).
+        out.par_chunks_mut(group * hd)
+            .zip(q.par_chunks(group * hd))
+            .enumerate()
+            .for_each_init(Vec::new, |scores, (i, (out, q))| {
+                let (t, g) = (i / c.kv_heads, i % c.kv_heads);
+                let len = pos + t + 1;
+                let stride = len.next_multiple_of(KEY_BLOCK);
+                let (_, v) = kv.head(g, hd);
+                scores.clear();
+                scores.resize(group * stride, 0f32);
+                let keys = x86::KeysT {
+                    kt: kv.head_transposed(g, hd),
+                    cap: kv.cap,
+                    len,
+                };
+                // SAFETY: AVX-512 F (with AVX2 and FMA) was detected at run time, or chosen by
+                // a test from `Level::available`.
+                unsafe { x86::attend_group(q, &keys, &v[..len * hd], scale, scores, out) };
+            });
+        return;
+    }
+    // Each (token, head) is one task.
     out.par_chunks_mut(hd)
         .enumerate()
         .for_each_init(Vec::new, |scores, (i, out)| {
@@ -646,6 +698,167 @@ mod x86 {
         }
     }
 
+    /// One KV head's keys, transposed: `head_dim` rows of `cap` positions, the first `len`
+    /// of which are attended to; `cap` is a multiple of [`super::KEY_BLOCK`].
+    pub(super) struct KeysT<'a> {
+        pub kt: &'a [f32],
+        pub cap: usize,
+        pub len: usize,
+    }
+
+    /// The `group` queries in `q` (`group × head_dim`, head dimension 16, 32, 64 or 128)
+    /// against the same keys and values (`len × head_dim`): scores into `scores` (`group` rows
+    /// of `len` rounded up to [`super::KEY_BLOCK`]), softmax, weighted sums into `out`.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn attend_group(
+        q: &[f32],
+        keys: &KeysT,
+        v: &[f32],
+        scale: f32,
+        scores: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let hd = keys.kt.len() / keys.cap;
+        let (len, stride) = (keys.len, keys.len.next_multiple_of(super::KEY_BLOCK));
+        let group = q.len() / hd;
+        assert!(matches!(hd, 16 | 32 | 64 | 128) && q.len() == group * hd);
+        assert!(keys.cap.is_multiple_of(super::KEY_BLOCK) && stride <= keys.cap);
+        assert!(scores.len() == group * stride && out.len() == q.len() && v.len() == len * hd);
+        let mut qi = 0;
+        while qi < group {
+            let qn = (group - qi).min(8);
+            let (q, s) = (&q[qi * hd..], &mut scores[qi * stride..]);
+            match qn {
+                8 => scores_block::<8>(q, keys, scale, s),
+                7 => scores_block::<7>(q, keys, scale, s),
+                6 => scores_block::<6>(q, keys, scale, s),
+                5 => scores_block::<5>(q, keys, scale, s),
+                4 => scores_block::<4>(q, keys, scale, s),
+                3 => scores_block::<3>(q, keys, scale, s),
+                2 => scores_block::<2>(q, keys, scale, s),
+                _ => scores_block::<1>(q, keys, scale, s),
+            }
+            qi += qn;
+        }
+        for row in scores.chunks_exact_mut(stride) {
+            let row = &mut row[..len];
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            for s in row.iter_mut() {
+                *s -= max;
+            }
+            exp_in_place(row);
+            let inv = 1.0 / row.iter().sum::<f32>();
+            for s in row.iter_mut() {
+                *s *= inv;
+            }
+        }
+        match hd {
+            16 => weighted_sums::<1>(scores, stride, v, len, out),
+            32 => weighted_sums::<2>(scores, stride, v, len, out),
+            64 => weighted_sums::<4>(scores, stride, v, len, out),
+            _ => weighted_sums::<8>(scores, stride, v, len, out),
+        }
+    }
+
+    /// Scaled scores of `QN` queries against all keys, 32 keys at a time: for each head
+    /// element, two 16-key vectors of the transposed keys times the query's element.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn scores_block<const QN: usize>(
+        q: &[f32],
+        keys: &KeysT,
+        scale: f32,
+        scores: &mut [f32],
+    ) {
+        let (cap, len) = (keys.cap, keys.len);
+        let hd = keys.kt.len() / cap;
+        let stride = len.next_multiple_of(super::KEY_BLOCK);
+        assert!(q.len() >= QN * hd && scores.len() >= (QN - 1) * stride + stride);
+        let vs = _mm512_set1_ps(scale);
+        for j0 in (0..len).step_by(super::KEY_BLOCK) {
+            let mut acc = [[_mm512_setzero_ps(); 2]; QN];
+            for e in 0..hd {
+                // j0 + 32 ≤ stride ≤ cap: inside row e.
+                let row = keys.kt.as_ptr().add(e * cap + j0);
+                let k0 = _mm512_loadu_ps(row);
+                let k1 = _mm512_loadu_ps(row.add(16));
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let qe = _mm512_set1_ps(*q.get_unchecked(i * hd + e));
+                    a[0] = _mm512_fmadd_ps(qe, k0, a[0]);
+                    a[1] = _mm512_fmadd_ps(qe, k1, a[1]);
+                }
+            }
+            for (i, a) in acc.iter().enumerate() {
+                let dst = scores.as_mut_ptr().add(i * stride + j0);
+                _mm512_storeu_ps(dst, _mm512_mul_ps(a[0], vs));
+                _mm512_storeu_ps(dst.add(16), _mm512_mul_ps(a[1], vs));
+            }
+        }
+    }
+
+    /// `out[i] = Σ_j p[i][j] · v[j]` for every query row `i` of `p` (rows `stride` apart),
+    /// head dimension `16 V`; several queries share each value row's loads.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn weighted_sums<const V: usize>(
+        p: &[f32],
+        stride: usize,
+        v: &[f32],
+        len: usize,
+        out: &mut [f32],
+    ) {
+        let hd = V * 16;
+        let group = out.len() / hd;
+        // At most 16 accumulators.
+        let most = (16 / V).min(8);
+        let mut qi = 0;
+        while qi < group {
+            let qp = (group - qi).min(most);
+            let (p, out) = (&p[qi * stride..], &mut out[qi * hd..]);
+            match qp {
+                8 => weighted_sum::<V, 8>(p, stride, v, len, out),
+                7 => weighted_sum::<V, 7>(p, stride, v, len, out),
+                6 => weighted_sum::<V, 6>(p, stride, v, len, out),
+                5 => weighted_sum::<V, 5>(p, stride, v, len, out),
+                4 => weighted_sum::<V, 4>(p, stride, v, len, out),
+                3 => weighted_sum::<V, 3>(p, stride, v, len, out),
+                2 => weighted_sum::<V, 2>(p, stride, v, len, out),
+                _ => weighted_sum::<V, 1>(p, stride, v, len, out),
+            }
+            qi += qp;
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn weighted_sum<const V: usize, const QP: usize>(
+        p: &[f32],
+        stride: usize,
+        v: &[f32],
+        len: usize,
+        out: &mut [f32],
+    ) {
+        let hd = V * 16;
+        assert!(p.len() >= (QP - 1) * stride + len && v.len() >= len * hd);
+        assert!(out.len() >= QP * hd);
+        let mut acc = [[_mm512_setzero_ps(); V]; QP];
+        for j in 0..len {
+            let row = v.as_ptr().add(j * hd);
+            let mut vv = [_mm512_setzero_ps(); V];
+            for (c, r) in vv.iter_mut().enumerate() {
+                *r = _mm512_loadu_ps(row.add(c * 16));
+            }
+            for (i, a) in acc.iter_mut().enumerate() {
+                let pj = _mm512_set1_ps(*p.get_unchecked(i * stride + j));
+                for (r, x) in a.iter_mut().zip(&vv) {
+                    *r = _mm512_fmadd_ps(pj, *x, *r);
+                }
+            }
+        }
+        for (i, a) in acc.iter().enumerate() {
+            for (c, r) in a.iter().enumerate() {
+                _mm512_storeu_ps(out.as_mut_ptr().add(i * hd + c * 16), *r);
+            }
+        }
+    }
+
     /// One query against `len` keys and values: scores, softmax, weighted sum into `out`.
     /// `head_dim` (`q.len()`) is a multiple of 8 or handled by the scalar tail.
     #[target_feature(enable = "avx2,fma")]
@@ -744,9 +957,15 @@ mod tests {
         for g in 0..heads {
             let (k, v) = c.head(g, hd);
             assert_eq!(k.len(), 80 * hd);
+            let kt = c.head_transposed(g, hd);
+            assert_eq!(kt.len(), hd * c.cap);
+            assert!(c.cap.is_multiple_of(KEY_BLOCK));
             for t in 0..80 {
                 assert_eq!(k[t * hd + 3], (100 * t + 10 * g + 3) as f32);
                 assert_eq!(v[t * hd], (100 * t + 10 * g) as f32);
+                for e in 0..hd {
+                    assert_eq!(kt[e * c.cap + t], k[t * hd + e], "g{g} t{t} e{e}");
+                }
             }
         }
         c.clear();
@@ -781,20 +1000,12 @@ mod tests {
         }
     }
 
-    /// The AVX2 attention against the scalar formula on random data.
+    /// Every attention kernel this CPU runs against the plain formula on random data: head
+    /// dimensions with and without a fixed-size kernel, query groups of 1, 2 and 7 (Qwen2.5's
+    /// 14 heads over 2 KV heads, split 4 + 3 for the weighted sums), key counts below, at and
+    /// past 32-key blocks, one new token (generation) and several (a prompt piece).
     #[test]
     fn attention_matches_the_plain_formula() {
-        let c = Config {
-            hidden: 4 * 16,
-            heads: 4,
-            kv_heads: 2,
-            head_dim: 16,
-            layers: 1,
-            context_length: 64,
-            vocab: 8,
-            rms_eps: 1e-6,
-            rope_theta: 10_000.0,
-        };
         let mut s = 12345u32;
         let mut rnd = |n: usize| -> Vec<f32> {
             (0..n)
@@ -804,40 +1015,61 @@ mod tests {
                 })
                 .collect()
         };
-        // 14 to 16 keys: whole blocks of eight and a remainder.
-        let (pos, n) = (13, 3);
-        let mut kv = KvCache::default();
-        let kvd = c.kv_heads * c.head_dim;
-        kv.append(
-            &rnd(pos * kvd),
-            &rnd(pos * kvd),
-            pos,
-            c.kv_heads,
-            c.head_dim,
-        );
-        kv.append(&rnd(n * kvd), &rnd(n * kvd), n, c.kv_heads, c.head_dim);
-        let q = rnd(n * c.hidden);
-        let mut got = vec![0f32; n * c.hidden];
-        pool().install(|| attention(&q, &kv, &c, pos, &mut got));
-        for t in 0..n {
-            for h in 0..c.heads {
-                let (k, v) = kv.head(h / 2, 16);
-                let qv = &q[(t * 4 + h) * 16..][..16];
-                let len = pos + t + 1;
-                let s: Vec<f32> = (0..len)
-                    .map(|j| (0..16).map(|e| qv[e] * k[j * 16 + e]).sum::<f32>() / 4.0)
-                    .collect();
-                let max = s.iter().copied().fold(f32::MIN, f32::max);
-                let sum: f32 = s.iter().map(|x| (x - max).exp()).sum();
-                for e in 0..16 {
-                    let want: f32 = (0..len)
-                        .map(|j| (s[j] - max).exp() / sum * v[j * 16 + e])
-                        .sum();
-                    let have = got[(t * 4 + h) * 16 + e];
-                    assert!(
-                        (have - want).abs() < 1e-5,
-                        "t{t} h{h} e{e}: {have} vs {want}"
-                    );
+        for (hd, heads, kv_heads, pos, n) in [
+            (16, 4, 2, 13, 3),
+            (64, 14, 2, 40, 5),
+            (64, 14, 2, 70, 1),
+            (32, 3, 3, 0, 33),
+            (128, 4, 2, 30, 2),
+            (24, 4, 1, 9, 2),
+        ] {
+            let c = Config {
+                hidden: heads * hd,
+                heads,
+                kv_heads,
+                head_dim: hd,
+                layers: 1,
+                context_length: 256,
+                vocab: 8,
+                rms_eps: 1e-6,
+                rope_theta: 10_000.0,
+            };
+            let group = heads / kv_heads;
+            let mut kv = KvCache::default();
+            let kvd = kv_heads * hd;
+            if pos > 0 {
+                kv.append(&rnd(pos * kvd), &rnd(pos * kvd), pos, kv_heads, hd);
+            }
+            kv.append(&rnd(n * kvd), &rnd(n * kvd), n, kv_heads, hd);
+            // Large enough for a peaked softmax.
+            let q: Vec<f32> = rnd(n * c.hidden).iter().map(|x| x * 8.0).collect();
+            for level in Level::available() {
+                let mut got = vec![f32::NAN; n * c.hidden];
+                pool().install(|| attention_with(level, &q, &kv, &c, pos, &mut got));
+                for t in 0..n {
+                    for h in 0..heads {
+                        let (k, v) = kv.head(h / group, hd);
+                        let qv = &q[(t * heads + h) * hd..][..hd];
+                        let len = pos + t + 1;
+                        let s: Vec<f32> = (0..len)
+                            .map(|j| {
+                                (0..hd).map(|e| qv[e] * k[j * hd + e]).sum::<f32>()
+                                    / (hd as f32).sqrt()
+                            })
+                            .collect();
+                        let max = s.iter().copied().fold(f32::MIN, f32::max);
+                        let sum: f32 = s.iter().map(|x| (x - max).exp()).sum();
+                        for e in 0..hd {
+                            let want: f32 = (0..len)
+                                .map(|j| (s[j] - max).exp() / sum * v[j * hd + e])
+                                .sum();
+                            let have = got[(t * heads + h) * hd + e];
+                            assert!(
+                                (have - want).abs() < 2e-5,
+                                "hd{hd} {level:?} t{t} h{h} e{e}: {have} vs {want}"
+                            );
+                        }
+                    }
                 }
             }
         }
