@@ -513,6 +513,7 @@ async fn every_form_refuses_a_missing_or_wrong_csrf_token() {
                 format!("/clerk/jobs/{job}/fields"),
                 with(&[("field", "name"), ("value", "李四")]),
             ),
+            (format!("/clerk/jobs/{job}/confirm"), with(&[])),
         ];
         for (path, form) in posts {
             let r = b.post(&path, &form).await;
@@ -1020,6 +1021,68 @@ async fn a_correction_runs_the_checks_again_and_the_verdict_follows() {
         assert_eq!(record.verdict.as_deref(), Some("review"));
         let outcome = record.outcome.unwrap();
         assert!(!outcome.contains(&female) && !outcome.contains(&good));
+
+        // Four eyes: the clerk cannot confirm their own corrections; a supervisor who made
+        // none does, and only then does the document pass.
+        assert!(!html.contains("/confirm"), "no confirm form for the clerk");
+        let r = b
+            .post(&format!("/clerk/jobs/{job}/confirm"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let (mut sup, sup_name) = desk.signed_in("supervisor", Role::Supervisor).await;
+        let html = sup.page(&format!("/clerk/jobs/{job}")).await;
+        assert!(html.contains(&format!(r#"action="/clerk/jobs/{job}/confirm""#)));
+        let sup_csrf = csrf_of(&html);
+        let r = sup
+            .post(&format!("/clerk/jobs/{job}/confirm"), &[("csrf", "forged")])
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "CSRF first");
+        let r = sup
+            .post(
+                &format!("/clerk/jobs/{job}/confirm"),
+                &[("csrf", &sup_csrf)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let html = sup.page(&format!("/clerk/jobs/{job}?confirmed=1")).await;
+        let v = verdict_box(&html);
+        assert!(v.contains("结论：通过"), "{v}");
+        assert!(v.contains(&format!("人工更正已由 {sup_name} 于")), "{v}");
+        assert!(v.contains("更正已经主管对照原件复核确认"));
+        assert!(!v.contains(r#"/confirm""#), "confirmed once");
+        let api = api_get(&desk, &token, &format!("/api/v1/verify/{job}")).await;
+        assert_eq!(api["verdict"], "pass");
+        assert!(
+            desk.access_log(&job)
+                .await
+                .contains(&(sup_name.clone(), "confirm_edits".into()))
+        );
+        // A new correction undoes the confirmation; its author cannot confirm it.
+        correct(&mut sup, &job, &sup_csrf, "name", "张三丰").await;
+        let api = api_get(&desk, &token, &format!("/api/v1/verify/{job}")).await;
+        assert_eq!(api["verdict"], "review");
+        let r = sup
+            .post(
+                &format!("/clerk/jobs/{job}/confirm"),
+                &[("csrf", &sup_csrf)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(r.text().await.unwrap().contains("不能确认自己参与的更正"));
+        // A failing correction cannot be confirmed by anyone.
+        correct(&mut b, &job, &csrf, "sex", "男").await;
+        let (mut sup2, _) = desk.signed_in("supervisor-2", Role::Supervisor).await;
+        let sup2_csrf = sup2.csrf().await;
+        let r = sup2
+            .post(
+                &format!("/clerk/jobs/{job}/confirm"),
+                &[("csrf", &sup2_csrf)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert!(r.text().await.unwrap().contains("核对仍未通过，不能确认"));
+        let api = api_get(&desk, &token, &format!("/api/v1/verify/{job}")).await;
+        assert_eq!(api["verdict"], "fail");
         desk.server.stop().await;
     }
 }
@@ -1184,9 +1247,14 @@ async fn corrections_and_reveals_are_refused_to_other_clerks_and_read_only_roles
         assert!(!log.iter().any(|(who, _)| who == refused));
     }
 
-    // A supervisor may correct a clerk's job; the edit is theirs.
+    // A supervisor may correct a clerk's job; the edit is theirs. Nothing to confirm before.
     let (mut sup, sup_name) = desk.signed_in("supervisor", Role::Supervisor).await;
     let csrf = sup.csrf().await;
+    let r = sup
+        .post(&format!("/clerk/jobs/{job}/confirm"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("没有人工更正，无需确认"));
     correct(&mut sup, &job, &csrf, "name", "张三峰").await;
     let edits = desk.store.field_edits(&job).await.unwrap();
     assert_eq!(
@@ -1269,6 +1337,7 @@ const TABLE: &[(&str, &str, &[Role])] = &[
         "/clerk/jobs/{job_id}/fields",
         &[Role::Clerk, Role::Supervisor],
     ),
+    ("POST", "/clerk/jobs/{job_id}/confirm", &[Role::Supervisor]),
     (
         "GET",
         "/clerk/jobs/{job_id}/scan",
@@ -1351,7 +1420,13 @@ async fn every_route_answers_each_role_as_its_rule_says() {
                 }
             };
             let status = r.status();
-            if allowed.contains(role) {
+            if path.ends_with("/confirm") && allowed.contains(role) {
+                // The supervisor corrected this job in the row above: the desk refuses (four
+                // eyes), but not for the role.
+                let body = r.text().await.unwrap();
+                assert_eq!(status, StatusCode::FORBIDDEN, "{path} as {role}");
+                assert!(body.contains("不能确认自己参与的更正"), "{body}");
+            } else if allowed.contains(role) {
                 assert!(
                     status.is_success() || status.is_redirection(),
                     "{method} {path} as {role}: {status}"

@@ -203,6 +203,14 @@ pub enum DeskError {
     UnknownForm,
     #[error("修改后的值不能含控制字符，且不超过 {0} 个字。")]
     BadValue(usize),
+    #[error("只有主管可以确认人工更正。")]
+    SupervisorOnly,
+    #[error("这个任务没有人工更正，无需确认。")]
+    NothingToConfirm,
+    #[error("不能确认自己参与的更正：请另一位主管对照原件确认（四眼原则）。")]
+    OwnCorrection,
+    #[error("按更正后的值核对仍未通过，不能确认：请先更正字段，或按不通过处理。")]
+    ConfirmFailed,
     #[error("无法识别证件：{0}")]
     Unreadable(String),
     /// A sealed record did not open: the key changed or the record was altered.

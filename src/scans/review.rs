@@ -3,7 +3,9 @@
 //! sealed report (the value stays encrypted): the checks and the verdict run again on the
 //! corrected fields (`verify::recheck`: a human correction is `review` at best, a broken rule
 //! `fail`), the pre-fill records follow, and the edit is recorded as who changed which field
-//! when; an export is logged in the access log.
+//! when. A supervisor who made none of the corrections may confirm them (four eyes), which
+//! lets a document whose only doubt was the corrections pass. Reveals, exports, corrections
+//! and confirmations are logged in the access log.
 
 use super::{Desk, DeskError, JobView, aad};
 use crate::account::{Principal, Role};
@@ -173,6 +175,10 @@ impl Desk {
             };
             f.insert("value".into(), Value::String(value.to_string()));
             f.insert("edited".into(), Value::Bool(true));
+            // A new correction needs a new confirmation.
+            if let Value::Object(r) = &mut report {
+                r.remove("confirmed");
+            }
             let verdict = recheck_report(&mut report, super::today());
             let prefill = refill(&forms, &report);
             if let Value::Object(r) = &mut report {
@@ -209,6 +215,67 @@ impl Desk {
         }
         Err(DeskError::Internal(anyhow::anyhow!(
             "the report kept changing during a correction"
+        )))
+    }
+
+    /// A supervisor confirms a job's corrections after comparing them with the original (four
+    /// eyes): the checks run again with the corrections vouched for, so a job whose only
+    /// doubt was the corrections passes (`verify::recheck`). Refused to anyone but a
+    /// supervisor, to one who made any of the corrections, for a job without corrections and
+    /// for one whose checks fail. Recorded in the report (`confirmed`: by whom, when) and
+    /// logged as `confirm_edits`; the next correction undoes it.
+    pub async fn confirm(&self, who: &Principal, id: &str) -> Result<Verdict, DeskError> {
+        if who.role != Role::Supervisor {
+            return Err(DeskError::SupervisorOnly);
+        }
+        for _ in 0..SWAP_ATTEMPTS {
+            let Opened {
+                sealed: old,
+                mut report,
+                ..
+            } = self.open_report(who, id).await?;
+            let edits = self.store.field_edits(id).await?;
+            if edits.is_empty() {
+                return Err(DeskError::NothingToConfirm);
+            }
+            if edits.iter().any(|e| e.actor == who.user) {
+                return Err(DeskError::OwnCorrection);
+            }
+            if let Value::Object(r) = &mut report {
+                r.insert(
+                    "confirmed".into(),
+                    serde_json::json!({"by": who.user, "at": chrono::Utc::now().timestamp()}),
+                );
+            }
+            let verdict = recheck_report(&mut report, super::today());
+            if verdict == Verdict::Fail {
+                return Err(DeskError::ConfirmFailed);
+            }
+            let masked = super::mask::masked_report(&report).to_string();
+            let sealed = self.sealer.seal(
+                &aad(id, "report"),
+                &serde_json::to_vec(&report).context("report")?,
+            );
+            let swap = ReportSwap {
+                old: &old,
+                report: sealed,
+                outcome: &masked,
+                verdict: verdict.as_str(),
+            };
+            if self.store.swap_report(id, swap).await? {
+                self.store
+                    .log_access(&who.user, who.role.as_str(), id, Access::ConfirmEdits)
+                    .await?;
+                tracing::info!(
+                    job = id,
+                    verdict = verdict.as_str(),
+                    "corrections confirmed"
+                );
+                return Ok(verdict);
+            }
+        }
+        Err(DeskError::Internal(anyhow::anyhow!(
+            "the report kept changing during a confirmation"
         )))
     }
 
@@ -364,6 +431,7 @@ fn recheck_report(report: &mut Value, today: NaiveDate) -> Verdict {
             with_back: with_back(report, &fields),
             checks: &checks,
             warnings: &warnings,
+            confirmed: report.get("confirmed").is_some(),
         },
         today,
         crate::verify::verdict::MIN_CONFIDENCE,

@@ -38,6 +38,8 @@ pub enum Access {
     Export,
     /// A read field was corrected (which field: `field_edits`).
     EditField,
+    /// A supervisor confirmed the job's corrections (four eyes).
+    ConfirmEdits,
 }
 
 impl Access {
@@ -48,6 +50,7 @@ impl Access {
             Access::Create => "create",
             Access::Export => "export",
             Access::EditField => "edit_field",
+            Access::ConfirmEdits => "confirm_edits",
         }
     }
 }

@@ -10,9 +10,10 @@
 //!    read from the image: nothing but that person vouches that it is what the document
 //!    shows (and a check character is no proof: one number in eleven has a valid one by
 //!    chance). So a corrected document whose checks all pass is `review`, with a reason naming
-//!    the corrected fields, for the clerk to compare them with the original once more; a
-//!    supervisor's confirmation (four eyes) is what could lift it, and is not built. A
-//!    corrected value that breaks a rule is `fail` with the rule's reason, as on a reading.
+//!    the corrected fields, until a second person vouches for them: a supervisor who made
+//!    none of the corrections confirms them (four eyes; `scans::review`'s `confirm`), and only
+//!    then can it be `pass`. A new correction needs a new confirmation. A corrected value that
+//!    breaks a rule is `fail` with the rule's reason, as on a reading, and cannot be confirmed.
 //! 2. **A corrected field's recognition confidence no longer counts**: the person replaced the
 //!    recogniser's doubt with their reading (the doubt is now the reason of point 1).
 //! 3. **A check failure the recogniser could explain stays a human's business.** A number the
@@ -44,6 +45,8 @@ pub struct Corrected<'a> {
     pub checks: &'a [CheckResult],
     /// The reading's image warnings.
     pub warnings: &'a [Warning],
+    /// A supervisor who made none of the corrections confirmed them since the last one.
+    pub confirmed: bool,
 }
 
 /// The checks, verdict and reasons of corrected fields.
@@ -120,7 +123,17 @@ pub fn recheck(c: &Corrected<'_>, today: NaiveDate, min_confidence: f32) -> Rech
         .filter(|n| c.fields.contains_key(*n))
         .map(|n| format!("“{}”", field_label(n)))
         .collect();
-    if !corrected.is_empty() {
+    if !corrected.is_empty() && c.confirmed {
+        let reason = format!(
+            "{}经人工更正，核对规则已按更正后的值重新运行；更正已经主管对照原件复核确认",
+            corrected.join("、")
+        );
+        if verdict == Verdict::Pass {
+            reasons = vec![reason];
+        } else {
+            reasons.push(reason);
+        }
+    } else if !corrected.is_empty() {
         let reason = format!(
             "{}经人工更正，核对规则已按更正后的值重新运行；更正的值不是从图像识别的，需人工对照原件复核",
             corrected.join("、")
@@ -185,6 +198,15 @@ mod tests {
     }
 
     fn run(fields: &BTreeMap<String, Field>, edited: &[&str], before: &[CheckResult]) -> Rechecked {
+        run_confirmed(fields, edited, before, false)
+    }
+
+    fn run_confirmed(
+        fields: &BTreeMap<String, Field>,
+        edited: &[&str],
+        before: &[CheckResult],
+        confirmed: bool,
+    ) -> Rechecked {
         let edited: BTreeSet<String> = edited.iter().map(|s| s.to_string()).collect();
         recheck(
             &Corrected {
@@ -194,6 +216,7 @@ mod tests {
                 with_back: true,
                 checks: before,
                 warnings: &[],
+                confirmed,
             },
             today(),
             verdict::MIN_CONFIDENCE,
@@ -220,6 +243,23 @@ mod tests {
             "{r:?}"
         );
         assert!(!r.reasons[0].contains(&good));
+    }
+
+    // Four eyes: a supervisor's confirmation lifts review, never a failed rule.
+    #[test]
+    fn a_confirmed_correction_passes_only_when_every_check_does() {
+        let good = number("11010519900307003");
+        let r = run_confirmed(&card(&good, "男"), &["id_number"], &[], true);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert_eq!(r.reasons.len(), 1);
+        assert!(r.reasons[0].contains("更正已经主管对照原件复核确认"));
+        let female = number("11010519900307004");
+        let r = run_confirmed(&card(&female, "男"), &["id_number"], &[], true);
+        assert_eq!(r.verdict, Verdict::Fail);
+        let mut fields = card(&good, "男");
+        fields.get_mut("name").unwrap().confidence = 0.3;
+        let r = run_confirmed(&fields, &["id_number"], &[], true);
+        assert_eq!(r.verdict, Verdict::Review, "the unconfirmed doubt stays");
     }
 
     #[test]

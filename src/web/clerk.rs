@@ -55,6 +55,8 @@ const CLERK_JS: &str = include_str!("../../templates/clerk.js");
 pub const SESSION_COOKIE: &str = "xiaoban_session";
 pub const LOGIN_COOKIE: &str = "xiaoban_login";
 const ALL_ROLES: &[Role] = &Role::ALL;
+/// Who confirms a clerk's corrections (four eyes).
+const SUPERVISORS: &[Role] = &[Role::Supervisor];
 /// Jobs listed on the desk.
 const RECENT_JOBS: i64 = 30;
 
@@ -70,6 +72,7 @@ pub const RULES: &[(&str, &str, &[Role])] = &[
     ("GET", "/clerk/jobs/{job_id}", VERIFY_ROLES),
     ("POST", "/clerk/jobs/{job_id}/reveal", VERIFY_ROLES),
     ("POST", "/clerk/jobs/{job_id}/fields", VERIFY_ROLES),
+    ("POST", "/clerk/jobs/{job_id}/confirm", SUPERVISORS),
     ("GET", "/clerk/jobs/{job_id}/scan", VERIFY_ROLES),
     ("GET", "/clerk/jobs/{job_id}/prefill", VERIFY_ROLES),
     ("GET", "/clerk/access-log", ACCESS_LOG_ROLES),
@@ -95,6 +98,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(ruled("/clerk/jobs/{job_id}"), get(job_page))
         .route(ruled("/clerk/jobs/{job_id}/reveal"), post(reveal))
         .route(ruled("/clerk/jobs/{job_id}/fields"), post(edit))
+        .route(ruled("/clerk/jobs/{job_id}/confirm"), post(confirm))
         .route(ruled("/clerk/jobs/{job_id}/scan"), get(scan))
         .route(ruled("/clerk/jobs/{job_id}/prefill"), get(prefill))
         .route(ruled("/clerk/access-log"), get(access_log_page))
@@ -991,6 +995,10 @@ struct JobPage {
     verdict_class: String,
     /// The reading's verdict, when a correction ran the checks again.
     verdict_as_read: Option<&'static str>,
+    /// Who confirmed the corrections, and when.
+    confirmed_by: Option<(String, String)>,
+    /// This supervisor may confirm the corrections (made by others).
+    may_confirm: bool,
     reasons: Vec<String>,
     fields: Vec<FieldRow>,
     checks: Vec<CheckRow>,
@@ -1308,6 +1316,20 @@ async fn job_view_page(
             return problem_page(look, Some(s), &p);
         }
     };
+    let confirmed_by = report.get("confirmed").map(|c| {
+        (
+            c.get("by")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            when(c.get("at").and_then(Value::as_i64).unwrap_or_default()),
+        )
+    });
+    let may_confirm = s.who.role == Role::Supervisor
+        && !edits.is_empty()
+        && confirmed_by.is_none()
+        && !edits.iter().any(|e| e.actor == s.who.user)
+        && view.verdict.as_deref() != Some("fail");
     let doc = report.get("document_type").and_then(Value::as_str);
     let edits = edits
         .iter()
@@ -1337,6 +1359,8 @@ async fn job_view_page(
                 .get("verdict_as_read")
                 .and_then(Value::as_str)
                 .map(verdict_label),
+            confirmed_by,
+            may_confirm,
             reasons: strings(report, "reasons"),
             any_masked: fields.iter().any(|f| f.masked) || !scans_shown,
             checks: check_rows(report),
@@ -1369,6 +1393,7 @@ async fn job_view_page(
 #[serde(default)]
 pub struct JobQuery {
     saved: Option<String>,
+    confirmed: Option<String>,
 }
 
 /// `GET /clerk/jobs/{job_id}`: the result, masked.
@@ -1384,16 +1409,20 @@ pub async fn job_page(
         Ok(s) => s,
         Err(resp) => return resp,
     };
-    let saved = q.ok().and_then(|Query(q)| q.saved);
+    let (saved, confirmed) = q
+        .ok()
+        .map_or((None, None), |Query(q)| (q.saved, q.confirmed));
     match state.desk.job(&s.who, &job_id, false).await {
         Ok(view) => {
             let doc = view.document_type.clone();
-            let notice = saved.map(|f| {
-                format!(
-                    "已保存对“{}”的修改（修改已记录）。",
-                    field_label(doc.as_deref(), &f)
-                )
-            });
+            let notice = saved
+                .map(|f| {
+                    format!(
+                        "已保存对“{}”的修改（修改已记录）。",
+                        field_label(doc.as_deref(), &f)
+                    )
+                })
+                .or(confirmed.map(|_| "已确认人工更正；此次确认已记入访问日志。".to_string()));
             let x = JobExtras {
                 full: None,
                 shown: Shown::Masked,
@@ -1519,6 +1548,29 @@ pub async fn edit(
     }
 }
 
+/// `POST /clerk/jobs/{job_id}/confirm`: a supervisor who made none of the corrections
+/// confirms them after comparing with the original (four eyes), then back to the page.
+pub async fn confirm(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(job_id): Path<String>,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let look = Look {
+        path: format!("/clerk/jobs/{job_id}"),
+        ..Look::plain(&headers)
+    };
+    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    let s = match actor(&state, &headers, &look, &csrf, SUPERVISORS).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    match state.desk.confirm(&s.who, &job_id).await {
+        Ok(_) => Redirect::to(&format!("/clerk/jobs/{job_id}?confirmed=1")).into_response(),
+        Err(e) => desk_error_page(&state, &look, &s, e),
+    }
+}
+
 fn url_component(s: &str) -> String {
     s.bytes()
         .map(|b| {
@@ -1607,6 +1659,7 @@ fn action_label(a: &str) -> &'static str {
         "create" => "上传核验",
         "export" => "导出预填记录",
         "edit_field" => "修改字段",
+        "confirm_edits" => "确认人工更正",
         _ => "其他",
     }
 }

@@ -120,6 +120,26 @@ pub(super) fn desk_problem(state: &AppState, e: DeskError) -> Denied {
             "invalid-field-value",
             "Invalid field value",
         ),
+        DeskError::SupervisorOnly => (
+            StatusCode::FORBIDDEN,
+            "supervisor-only",
+            "Only a supervisor confirms",
+        ),
+        DeskError::NothingToConfirm => (
+            StatusCode::CONFLICT,
+            "nothing-to-confirm",
+            "No corrections to confirm",
+        ),
+        DeskError::OwnCorrection => (
+            StatusCode::FORBIDDEN,
+            "own-correction",
+            "A correction is confirmed by someone else",
+        ),
+        DeskError::ConfirmFailed => (
+            StatusCode::CONFLICT,
+            "checks-failed",
+            "Failed checks cannot be confirmed",
+        ),
         DeskError::Unreadable(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "unreadable-document",
