@@ -102,7 +102,7 @@ impl Store {
         action: Access,
         field: Option<&str>,
     ) -> Result<()> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = super::edits::time_ordered_id();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO access_log (id, at, actor, role, job_id, action) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -126,13 +126,14 @@ impl Store {
         Ok(())
     }
 
-    /// Entries matching `q`, newest first.
+    /// Entries matching `q`, newest first (also within a second, for entries logged since
+    /// ids are time-ordered).
     pub async fn access_log(&self, q: &AccessQuery) -> Result<Vec<AccessEntry>> {
         let rows = sqlx::query(
             "SELECT a.at, a.actor, a.role, a.job_id, a.action, f.field
              FROM access_log a LEFT JOIN access_log_fields f ON f.entry_id = a.id
              WHERE ($1 = '' OR a.job_id = $1) AND ($2 = '' OR a.actor = $2) AND a.at >= $3
-             ORDER BY a.at DESC, a.id LIMIT $4",
+             ORDER BY a.at DESC, a.id DESC LIMIT $4",
         )
         .bind(q.job_id.clone().unwrap_or_default())
         .bind(q.actor.clone().unwrap_or_default())

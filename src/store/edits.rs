@@ -41,6 +41,15 @@ pub struct ReportSwap<'a> {
     pub verdict: &'a str,
 }
 
+/// A row id that sorts in the order rows were written (to the millisecond; 13 hex digits of
+/// Unix milliseconds, then 19 random ones): rows of the same second — `at` is in seconds —
+/// read back in the order they happened, not at random.
+pub(super) fn time_ordered_id() -> String {
+    let millis = chrono::Utc::now().timestamp_millis().max(0);
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{millis:013x}{}", &random[..19])
+}
+
 impl Store {
     /// Replaces a job's sealed report, masked outcome and verdict if the report is still
     /// `old`; `false` when someone else changed it meanwhile (read again and retry).
@@ -69,7 +78,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO field_edits (id, job_id, at, actor, role, field) VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(uuid::Uuid::new_v4().simple().to_string())
+        .bind(time_ordered_id())
         .bind(job_id)
         .bind(now())
         .bind(actor)
@@ -80,7 +89,7 @@ impl Store {
         Ok(())
     }
 
-    /// A job's corrections, oldest first.
+    /// A job's corrections, oldest first (in the order made, also within a second).
     pub async fn field_edits(&self, job_id: &str) -> Result<Vec<FieldEdit>> {
         let rows = sqlx::query(
             "SELECT at, actor, role, field FROM field_edits WHERE job_id = $1 ORDER BY at, id",
@@ -110,5 +119,23 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(job_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_ordered_id;
+
+    #[test]
+    fn row_ids_sort_in_the_order_they_were_made() {
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(time_ordered_id());
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert!(ids.iter().all(|i| i.len() == 32));
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
     }
 }
