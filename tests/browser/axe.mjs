@@ -467,6 +467,7 @@ try {
     const truth = JSON.parse(fs.readFileSync(path.join(SPECIMENS, 'truth.json'), 'utf8'));
     const card = truth.cases.find((c) => c.document_type === 'id_card_front' && c.condition === 'clean');
     const files = card.images.map((i) => path.join(SPECIMENS, i.file));
+    const correctedJobs = [];
     for (const mode of ['standard', 'elder']) {
       const clerk = await newPage({ viewport: { width: 1280, height: 900 } });
       clerk.setDefaultTimeout(120_000);
@@ -538,6 +539,7 @@ try {
           !after.includes('结论：通过') && after.includes('识别时的结论') && after.includes('“姓名/名称”经人工更正'), after.slice(0, 160));
         await screenshot(clerk, `clerk-corrected-${mode}.png`);
         await axeCheck(clerk, `clerk-corrected-${mode}`);
+        correctedJobs.push(new URL(clerk.url()).pathname);
 
         // A business licence, dropped onto the upload form (clerk.js submits it).
         if (mode !== 'standard') return;
@@ -572,27 +574,37 @@ try {
       await clerk.context().close();
     }
 
-    // The access log, as an auditor reads it: each reveal with the field's name.
-    const AUDITOR = process.env.CLERK_TEST_AUDITOR;
-    if (!AUDITOR) {
-      record('clerk access log', false, 'CLERK_TEST_AUDITOR is not set (run through tests/browser/run.sh)');
+    // A supervisor confirms the clerk's correction (four eyes), then reads the access log:
+    // each reveal with the field's name.
+    const SUPERVISOR = process.env.CLERK_TEST_SUPERVISOR;
+    if (!SUPERVISOR) {
+      record('clerk access log', false, 'CLERK_TEST_SUPERVISOR is not set (run through tests/browser/run.sh)');
     } else {
-      const auditor = await newPage({ viewport: { width: 1280, height: 900 } });
-      await step('clerk access log', async () => {
-        await goto(auditor, '/clerk');
-        await auditor.fill('#username', AUDITOR);
-        await auditor.fill('#password', CLERK_PASSWORD);
-        await Promise.all([auditor.waitForNavigation(), auditor.click('main form button[type="submit"]')]);
-        await goto(auditor, '/clerk/access-log');
-        const rows = await auditor.locator('table.jobs tbody tr').allTextContents();
+      const supervisor = await newPage({ viewport: { width: 1280, height: 900 } });
+      await step('clerk confirmation and access log', async () => {
+        await goto(supervisor, '/clerk');
+        await supervisor.fill('#username', SUPERVISOR);
+        await supervisor.fill('#password', CLERK_PASSWORD);
+        await Promise.all([supervisor.waitForNavigation(), supervisor.click('main form button[type="submit"]')]);
+        if (!correctedJobs.length) throw new Error('no corrected job to confirm');
+        await goto(supervisor, correctedJobs[0]);
+        await screenshot(supervisor, 'clerk-confirm.png');
+        await axeCheck(supervisor, 'clerk-confirm');
+        await Promise.all([supervisor.waitForNavigation(), supervisor.click('form[action$="/confirm"] button[type="submit"]')]);
+        const confirmed = (await supervisor.textContent('section.verdict-box')).replace(/\s+/g, ' ').trim();
+        record('clerk: a supervisor confirms the correction (four eyes)',
+          confirmed.includes('人工更正已由') && !confirmed.includes('结论：不通过'), confirmed.slice(0, 160));
+        await axeCheck(supervisor, 'clerk-confirmed');
+        await goto(supervisor, '/clerk/access-log');
+        const rows = await supervisor.locator('table.jobs tbody tr').allTextContents();
         const named = rows.filter((r) => r.includes('显示个人信息') && r.includes('姓名/名称'));
         const leaked = rows.filter((r) => r.includes(card.fields.name) || r.includes(card.fields.id_number));
         record('clerk access log: a one-field reveal names the field, never its value', named.length > 0 && leaked.length === 0,
           `${rows.length} rows, ${named.length} naming 姓名/名称, ${leaked.length} with a value`);
-        await screenshot(auditor, 'clerk-access-log.png');
-        await axeCheck(auditor, 'clerk-access-log');
+        await screenshot(supervisor, 'clerk-access-log.png');
+        await axeCheck(supervisor, 'clerk-access-log');
       });
-      await auditor.context().close();
+      await supervisor.context().close();
     }
   }
 

@@ -40,10 +40,10 @@ export CLERK_TEST_PASSWORD="browser test $$ $RANDOM"
 mkdir -p "$TMP/data"
 printf '%s\n' "$CLERK_TEST_PASSWORD" |
   "$BIN" user add "$CLERK_TEST_USER" --role clerk --data-dir "$TMP/data" >/dev/null
-# An auditor reads the access log the clerk's reveals wrote.
-export CLERK_TEST_AUDITOR=browser-auditor
+# A supervisor confirms the clerk's correction and reads the access log.
+export CLERK_TEST_SUPERVISOR=browser-supervisor
 printf '%s\n' "$CLERK_TEST_PASSWORD" |
-  "$BIN" user add "$CLERK_TEST_AUDITOR" --role auditor --data-dir "$TMP/data" >/dev/null
+  "$BIN" user add "$CLERK_TEST_SUPERVISOR" --role supervisor --data-dir "$TMP/data" >/dev/null
 if [[ ! -e models/pp-ocrv4/ch_PP-OCRv4_rec_infer.onnx || ! -d models/onnxruntime ]]; then
   "$BIN" models fetch pp-ocrv4 && "$BIN" models fetch onnxruntime ||
     echo "run.sh: could not fetch the OCR models; the clerk page's upload steps will fail" >&2
