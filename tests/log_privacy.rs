@@ -5,7 +5,9 @@
 //! number and a mobile number, by API, stream and widget, feedback with a number in it),
 //! a failed and a successful sign-in, the verification of a rendered identity card (real OCR
 //! when the models are in `models/`; otherwise the refusal is exercised and the test says so),
-//! reading the job masked and revealed, the scan, the access log, a request with personal
+//! reading the job masked and revealed, the scan, on the clerk page one field revealed, two
+//! corrections (the number and the name, which run the checks again), a refused one and a
+//! supervisor's confirmation, the access log, a request with personal
 //! data in its path and query and in its `X-Request-Id`, and sign-out. Then none of the
 //! personal values (the identity number whole, spaced or in part, the mobile number, the
 //! name, the address, the passwords, the bearer token, the conversation id) may appear in the
@@ -25,9 +27,14 @@ const NAME: &str = "欧阳明月";
 const ADDRESS: &str = "北京市东城区景山前街4号";
 const MOBILE: &str = "13912837465";
 const WRONG_PASSWORD: &str = "not-the-right-one";
+/// The name a clerk types over the one read.
+const CORRECTED_NAME: &str = "欧阳明日";
 
 fn id_number() -> String {
-    let first17 = "11010519900307123";
+    with_check("11010519900307123")
+}
+
+fn with_check(first17: &str) -> String {
     let check = xiaoban::ident::id_check_character(first17).expect("17 digits");
     format!("{first17}{check}")
 }
@@ -83,6 +90,8 @@ async fn a_full_run_logs_json_lines_with_request_ids_and_no_personal_data() {
     let mut seen = Seen::default();
     let id = id_number();
     let spaced = format!("{} {} {}", &id[..6], &id[6..14], &id[14..]);
+    // The number a clerk types over the one read (an even sequence: the card prints 女).
+    let corrected = with_check("11010519900307246");
 
     // The container health check.
     let out = xiaoban(data.path(), &[])
@@ -275,6 +284,73 @@ async fn a_full_run_logs_json_lines_with_request_ids_and_no_personal_data() {
                 .await;
             assert_eq!(status, StatusCode::OK, "{what}");
         }
+
+        // The clerk page, with the API's tokens as session cookies: one field revealed, the
+        // number and the name corrected (the checks run again), a refused correction, and a
+        // supervisor's confirmation.
+        let page_post = |user: &str, path: String, form: Vec<(&'static str, String)>| {
+            let cookie = format!("xiaoban_session={}", tokens[user]);
+            let mut form = form;
+            form.push(("csrf", xiaoban::web::clerk::csrf_token(&tokens[user])));
+            http.post(url(&path)).header("cookie", cookie).form(&form)
+        };
+        let page_steps = [
+            (
+                "reveal one field",
+                clerk,
+                "reveal",
+                vec![("field", "id_number".to_string())],
+            ),
+            (
+                "correct the number",
+                clerk,
+                "fields",
+                vec![
+                    ("field", "id_number".to_string()),
+                    ("value", corrected.clone()),
+                ],
+            ),
+            (
+                "correct the name",
+                clerk,
+                "fields",
+                vec![
+                    ("field", "name".to_string()),
+                    ("value", CORRECTED_NAME.to_string()),
+                ],
+            ),
+            (
+                "refused correction",
+                clerk,
+                "fields",
+                vec![
+                    ("field", "address".to_string()),
+                    ("value", format!("{ADDRESS}\u{7}")),
+                ],
+            ),
+            ("confirm", supervisor, "confirm", vec![]),
+        ];
+        for (what, user, action, form) in page_steps {
+            let (status, _) = seen
+                .note(
+                    what,
+                    page_post(user, format!("/clerk/jobs/{job}/{action}"), form)
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await;
+            match what {
+                "reveal one field" => assert_eq!(status, StatusCode::OK),
+                "refused correction" => assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY),
+                // Confirmed, or refused when the corrected card still fails a check.
+                "confirm" => assert!(
+                    status.is_redirection() || status == StatusCode::CONFLICT,
+                    "{status}"
+                ),
+                _ => assert!(status.is_redirection(), "{what}: {status}"),
+            }
+        }
     } else {
         eprintln!(
             "NOTE: the OCR models are not in models/ (`xiaoban models fetch pp-ocrv4 && xiaoban models fetch onnxruntime`): the upload was refused and no document was read in this run"
@@ -322,13 +398,17 @@ async fn a_full_run_logs_json_lines_with_request_ids_and_no_personal_data() {
         (WRONG_PASSWORD.into(), "wrong password"),
         (session.clone(), "conversation id"),
         (MOBILE.into(), "mobile number"),
+        (corrected.clone(), "corrected identity number"),
+        (CORRECTED_NAME.into(), "corrected name"),
     ];
     for t in tokens.values() {
         forbidden.push((t.clone(), "bearer token"));
     }
-    let digits: Vec<char> = id.chars().collect();
-    for w in digits.windows(8) {
-        forbidden.push((w.iter().collect(), "8 digits of the identity number"));
+    for number in [&id, &corrected] {
+        let digits: Vec<char> = number.chars().collect();
+        for w in digits.windows(8) {
+            forbidden.push((w.iter().collect(), "8 digits of an identity number"));
+        }
     }
     let phone: Vec<char> = MOBILE.chars().collect();
     for w in phone.windows(7) {
