@@ -356,11 +356,15 @@ pub fn warp_quad(img: &RgbImage, quad: &Quad, out_w: u32, out_h: u32) -> RgbImag
     let src_h = dist(quad[0], quad[3]).max(dist(quad[1], quad[2]));
     let factor = ((src_w / out_w as f32).min(src_h / out_h as f32)).floor() as u32;
     if factor >= 2 {
-        let small = box_downscale(img, factor);
+        // Only the blocks around the quad are averaged (aligned as in the whole image, so
+        // they are the same blocks): a text line cut from a 40-megapixel photo used to average
+        // the whole photo, once per line.
+        let (x0, y0, part) = block_window(img, quad, factor);
+        let small = box_downscale(&part, factor);
         let q = quad.map(|p| {
             [
-                (p[0] + 0.5) / factor as f32 - 0.5,
-                (p[1] + 0.5) / factor as f32 - 0.5,
+                (p[0] - x0 as f32 + 0.5) / factor as f32 - 0.5,
+                (p[1] - y0 as f32 + 0.5) / factor as f32 - 0.5,
             ]
         });
         return warp_quad(&small, &q, out_w, out_h);
@@ -383,6 +387,28 @@ pub fn warp_quad(img: &RgbImage, quad: &Quad, out_w: u32, out_h: u32) -> RgbImag
         }
     }
     out
+}
+
+/// The part of `img` made of whole `factor × factor` blocks (counted from the image's origin,
+/// as [`box_downscale`] counts them) that covers `quad` with a margin of two blocks on every
+/// side, or reaches the image's edge: sampling its downscaled copy inside the quad reads the
+/// same pixels, clamped at the same edges, as sampling the whole image's. Returns its origin.
+fn block_window(img: &RgbImage, quad: &Quad, factor: u32) -> (u32, u32, RgbImage) {
+    let (w, h) = img.dimensions();
+    let f = factor as f32;
+    let span = |values: [f32; 4], size: u32| {
+        let blocks = size.div_ceil(factor) as i64;
+        let lo = values.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let first = (((lo + 0.5) / f - 0.5).floor() as i64 - 2).clamp(0, blocks - 1);
+        let last = (((hi + 0.5) / f - 0.5).ceil() as i64 + 3).clamp(first + 1, blocks);
+        let start = first as u32 * factor;
+        (start, (last as u32 * factor).min(size) - start)
+    };
+    let (x0, pw) = span(quad.map(|p| p[0]), w);
+    let (y0, ph) = span(quad.map(|p| p[1]), h);
+    let part = image::imageops::crop_imm(img, x0, y0, pw, ph).to_image();
+    (x0, y0, part)
 }
 
 /// Averages `factor × factor` blocks (the last partial blocks are averaged over what exists).
@@ -470,6 +496,66 @@ mod tests {
     }
 
     // A region's pixel-edge quad warped at its own size gives its pixels back unblurred.
+    /// What `warp_quad` did before it averaged only the quad's neighbourhood: the whole image.
+    fn warp_from_whole_image(img: &RgbImage, quad: &Quad, factor: u32, w: u32, h: u32) -> RgbImage {
+        let small = box_downscale(img, factor);
+        let f = factor as f32;
+        let q = quad.map(|p| [(p[0] + 0.5) / f - 0.5, (p[1] + 0.5) / f - 0.5]);
+        warp_quad(&small, &q, w, h)
+    }
+
+    #[test]
+    fn shrinking_warp_averages_only_the_quads_blocks_with_the_same_result() {
+        let img = RgbImage::from_fn(403, 257, |x, y| {
+            Rgb([
+                ((x * 7 + y * 3) % 251) as u8,
+                ((x * x + y) % 241) as u8,
+                ((x ^ y) % 256) as u8,
+            ])
+        });
+        let quads: [(Quad, u32, u32); 3] = [
+            // A slanted line in the middle, shrunk about 4×.
+            (
+                [[100.5, 40.0], [260.0, 52.0], [255.0, 118.0], [95.0, 106.0]],
+                40,
+                16,
+            ),
+            // A line reaching past the top-left corner (samples clamped at the edges).
+            (
+                [[-3.0, -2.0], [150.0, -1.0], [150.0, 40.0], [-3.0, 41.0]],
+                50,
+                13,
+            ),
+            // Up to the right and bottom edges, where the last blocks are partial.
+            (
+                [
+                    [300.0, 200.0],
+                    [402.5, 200.0],
+                    [402.5, 256.5],
+                    [300.0, 256.5],
+                ],
+                34,
+                18,
+            ),
+        ];
+        for (quad, w, h) in quads {
+            let src_w = dist(quad[0], quad[1]).max(dist(quad[3], quad[2]));
+            let src_h = dist(quad[0], quad[3]).max(dist(quad[1], quad[2]));
+            let factor = ((src_w / w as f32).min(src_h / h as f32)).floor() as u32;
+            assert!(factor >= 2, "{quad:?} is not a shrinking warp");
+            let got = warp_quad(&img, &quad, w, h);
+            let want = warp_from_whole_image(&img, &quad, factor, w, h);
+            let worst = got
+                .as_raw()
+                .iter()
+                .zip(want.as_raw())
+                .map(|(a, b)| a.abs_diff(*b))
+                .max();
+            // The same blocks and samples; only the homography's rounding may differ.
+            assert!(worst <= Some(1), "{quad:?}: differs by {worst:?}");
+        }
+    }
+
     #[test]
     fn same_size_warp_of_a_pixel_edge_quad_copies_the_pixels() {
         let img = RgbImage::from_fn(40, 30, |x, y| {
