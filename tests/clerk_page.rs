@@ -289,6 +289,11 @@ impl Browser {
         self.send(req).await
     }
 
+    async fn post_owned(&mut self, path: &str, form: Vec<(String, String)>) -> reqwest::Response {
+        let req = self.http.post(format!("{}{path}", self.base)).form(&form);
+        self.send(req).await
+    }
+
     async fn post_multipart(&mut self, path: &str, form: Form) -> reqwest::Response {
         let req = self
             .http
@@ -1033,14 +1038,36 @@ async fn a_correction_runs_the_checks_again_and_the_verdict_follows() {
         let html = sup.page(&format!("/clerk/jobs/{job}")).await;
         assert!(html.contains(&format!(r#"action="/clerk/jobs/{job}/confirm""#)));
         let sup_csrf = csrf_of(&html);
+        assert!(
+            html.contains(r#"name="edits" value="3""#),
+            "the corrections shown"
+        );
+        let confirm = |csrf: &str, edits: &str| {
+            vec![
+                ("csrf".to_string(), csrf.to_string()),
+                ("edits".to_string(), edits.to_string()),
+            ]
+        };
         let r = sup
-            .post(&format!("/clerk/jobs/{job}/confirm"), &[("csrf", "forged")])
+            .post_owned(
+                &format!("/clerk/jobs/{job}/confirm"),
+                confirm("forged", "3"),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "CSRF first");
+        // A page opened before the last correction: that one was not looked at.
         let r = sup
-            .post(
+            .post_owned(
                 &format!("/clerk/jobs/{job}/confirm"),
-                &[("csrf", &sup_csrf)],
+                confirm(&sup_csrf, "2"),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert!(r.text().await.unwrap().contains("打开页面后又有新的更正"));
+        let r = sup
+            .post_owned(
+                &format!("/clerk/jobs/{job}/confirm"),
+                confirm(&sup_csrf, "3"),
             )
             .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -1062,9 +1089,9 @@ async fn a_correction_runs_the_checks_again_and_the_verdict_follows() {
         let api = api_get(&desk, &token, &format!("/api/v1/verify/{job}")).await;
         assert_eq!(api["verdict"], "review");
         let r = sup
-            .post(
+            .post_owned(
                 &format!("/clerk/jobs/{job}/confirm"),
-                &[("csrf", &sup_csrf)],
+                confirm(&sup_csrf, "4"),
             )
             .await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
@@ -1074,9 +1101,9 @@ async fn a_correction_runs_the_checks_again_and_the_verdict_follows() {
         let (mut sup2, _) = desk.signed_in("supervisor-2", Role::Supervisor).await;
         let sup2_csrf = sup2.csrf().await;
         let r = sup2
-            .post(
+            .post_owned(
                 &format!("/clerk/jobs/{job}/confirm"),
-                &[("csrf", &sup2_csrf)],
+                confirm(&sup2_csrf, "5"),
             )
             .await;
         assert_eq!(r.status(), StatusCode::CONFLICT);

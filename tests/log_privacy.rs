@@ -328,7 +328,12 @@ async fn a_full_run_logs_json_lines_with_request_ids_and_no_personal_data() {
                     ("value", format!("{ADDRESS}\u{7}")),
                 ],
             ),
-            ("confirm", supervisor, "confirm", vec![]),
+            (
+                "confirm",
+                supervisor,
+                "confirm",
+                vec![("edits", "2".to_string())],
+            ),
         ];
         for (what, user, action, form) in page_steps {
             let (status, _) = seen

@@ -207,6 +207,8 @@ pub enum DeskError {
     SupervisorOnly,
     #[error("这个任务没有人工更正，无需确认。")]
     NothingToConfirm,
+    #[error("打开页面后又有新的更正，确认没有执行：请重新对照原件核对后再确认。")]
+    ConfirmStale,
     #[error("不能确认自己参与的更正：请另一位主管对照原件确认（四眼原则）。")]
     OwnCorrection,
     #[error("按更正后的值核对仍未通过，不能确认：请先更正字段，或按不通过处理。")]

@@ -222,9 +222,16 @@ impl Desk {
     /// eyes): the checks run again with the corrections vouched for, so a job whose only
     /// doubt was the corrections passes (`verify::recheck`). Refused to anyone but a
     /// supervisor, to one who made any of the corrections, for a job without corrections and
-    /// for one whose checks fail. Recorded in the report (`confirmed`: by whom, when) and
-    /// logged as `confirm_edits`; the next correction undoes it.
-    pub async fn confirm(&self, who: &Principal, id: &str) -> Result<Verdict, DeskError> {
+    /// for one whose checks fail, and when the corrections are no longer the `seen` ones (the
+    /// count of corrections the supervisor was shown: one made meanwhile was not looked at).
+    /// Recorded in the report (`confirmed`: by whom, when) and logged as `confirm_edits`; the
+    /// next correction undoes it.
+    pub async fn confirm(
+        &self,
+        who: &Principal,
+        id: &str,
+        seen: usize,
+    ) -> Result<Verdict, DeskError> {
         if who.role != Role::Supervisor {
             return Err(DeskError::SupervisorOnly);
         }
@@ -240,6 +247,9 @@ impl Desk {
             }
             if edits.iter().any(|e| e.actor == who.user) {
                 return Err(DeskError::OwnCorrection);
+            }
+            if edits.len() != seen {
+                return Err(DeskError::ConfirmStale);
             }
             if let Value::Object(r) = &mut report {
                 r.insert(

@@ -999,6 +999,8 @@ struct JobPage {
     confirmed_by: Option<(String, String)>,
     /// This supervisor may confirm the corrections (made by others).
     may_confirm: bool,
+    /// How many corrections the page shows (the confirmation covers those).
+    edit_count: usize,
     reasons: Vec<String>,
     fields: Vec<FieldRow>,
     checks: Vec<CheckRow>,
@@ -1330,6 +1332,7 @@ async fn job_view_page(
         && confirmed_by.is_none()
         && !edits.iter().any(|e| e.actor == s.who.user)
         && view.verdict.as_deref() != Some("fail");
+    let edit_count = edits.len();
     let doc = report.get("document_type").and_then(Value::as_str);
     let edits = edits
         .iter()
@@ -1361,6 +1364,7 @@ async fn job_view_page(
                 .map(verdict_label),
             confirmed_by,
             may_confirm,
+            edit_count,
             reasons: strings(report, "reasons"),
             any_masked: fields.iter().any(|f| f.masked) || !scans_shown,
             checks: check_rows(report),
@@ -1548,24 +1552,33 @@ pub async fn edit(
     }
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ConfirmForm {
+    csrf: String,
+    /// How many corrections the page showed.
+    edits: usize,
+}
+
 /// `POST /clerk/jobs/{job_id}/confirm`: a supervisor who made none of the corrections
-/// confirms them after comparing with the original (four eyes), then back to the page.
+/// confirms those the page showed after comparing with the original (four eyes), then back
+/// to the page.
 pub async fn confirm(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(job_id): Path<String>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    form: Result<Form<ConfirmForm>, FormRejection>,
 ) -> Response {
     let look = Look {
         path: format!("/clerk/jobs/{job_id}"),
         ..Look::plain(&headers)
     };
-    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let s = match actor(&state, &headers, &look, &csrf, SUPERVISORS).await {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let s = match actor(&state, &headers, &look, &form.csrf, SUPERVISORS).await {
         Ok(s) => s,
         Err(resp) => return resp,
     };
-    match state.desk.confirm(&s.who, &job_id).await {
+    match state.desk.confirm(&s.who, &job_id, form.edits).await {
         Ok(_) => Redirect::to(&format!("/clerk/jobs/{job_id}?confirmed=1")).into_response(),
         Err(e) => desk_error_page(&state, &look, &s, e),
     }

@@ -130,6 +130,11 @@ pub(super) fn desk_problem(state: &AppState, e: DeskError) -> Denied {
             "nothing-to-confirm",
             "No corrections to confirm",
         ),
+        DeskError::ConfirmStale => (
+            StatusCode::CONFLICT,
+            "corrections-changed",
+            "Corrections changed since they were shown",
+        ),
         DeskError::OwnCorrection => (
             StatusCode::FORBIDDEN,
             "own-correction",
