@@ -167,12 +167,12 @@ fn reads_an_upside_down_card_after_turning_it() {
     let number = id_number("44030419851231002");
     let card = id_card("李四", &number, "广东省深圳市福田区");
     let flipped = image::imageops::rotate180(&card.image);
-    let upright = engine().read_upright(&flipped).unwrap();
+    let upright = engine().read_upright(flipped).unwrap();
     assert_eq!(upright.turned, 180);
     assert_eq!(texts(&upright.page), card.lines);
     // A quarter turn too.
     let sideways = image::imageops::rotate270(&card.image);
-    let upright = engine().read_upright(&sideways).unwrap();
+    let upright = engine().read_upright(sideways).unwrap();
     assert_eq!(upright.turned % 180, 90);
     assert_eq!(texts(&upright.page), card.lines);
 }
@@ -198,7 +198,7 @@ fn reads_a_card_photographed_at_an_angle_after_straightening() {
         )
         .unwrap();
     let upload = scan::intake(&jpeg, &IntakeLimits::default()).unwrap();
-    let straight = scan::straighten(&upload);
+    let straight = scan::straighten(upload.image());
     let found = straight.found.expect("the card is found on the table");
     for (got, want) in found.quad.iter().zip(corners.iter()) {
         let err = ((got[0] - want[0]).powi(2) + (got[1] - want[1]).powi(2)).sqrt();

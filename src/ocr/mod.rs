@@ -186,17 +186,44 @@ fn environment(
 ) -> std::result::Result<&'static ort::environment::Environment, OcrUnavailable> {
     ENVIRONMENT
         .get_or_init(|| {
-            ort::init_from(library)
+            let env = ort::init_from(library)
                 .map_err(|e| e.to_string())?
                 .with_name("xiaoban-ocr")
                 .with_telemetry(false)
                 .build()
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            share_cpu_arena(&env).map_err(|e| e.to_string())?;
+            Ok(env)
         })
         .as_ref()
         .map_err(|detail| OcrUnavailable::Runtime {
             detail: detail.clone(),
         })
+}
+
+/// Registers one CPU arena in the environment, which every session opened with
+/// `session.use_env_allocators` takes its tensors from. Without it each of the three sessions
+/// grows an arena of its own to its own peak and keeps it: the detector's (a 960-pixel page)
+/// and the recogniser's (six long lines) add up, though one model runs at a time per image.
+fn share_cpu_arena(env: &ort::environment::Environment) -> ort::Result<()> {
+    use ort::AsPointer;
+    use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+    let info = MemoryInfo::new(
+        AllocationDevice::CPU,
+        0,
+        AllocatorType::Arena,
+        MemoryType::Default,
+    )?;
+    // SAFETY: `env` and `info` are live objects of the loaded runtime, which copies what it
+    // needs of `info`; a null arena configuration asks for ONNX Runtime's defaults; the
+    // returned status is owned and released by `result_from_status`.
+    unsafe {
+        ort::Error::result_from_status((ort::api().CreateAndRegisterAllocator)(
+            env.ptr().cast_mut(),
+            info.ptr(),
+            std::ptr::null(),
+        ))
+    }
 }
 
 /// What one page orientation pass found (see [`OcrEngine::read_upright`]).
@@ -241,6 +268,11 @@ impl OcrEngine {
                 .and_then(|b| Ok(b.with_intra_threads(threads)?))
                 .and_then(|b| Ok(b.with_intra_op_spinning(options.spin)?))
                 .and_then(|b| Ok(b.with_inter_op_spinning(options.spin)?))
+                // Input sizes vary from image to image and line batch to line batch: a memory
+                // pattern is planned (and one block for it allocated) per input shape, which
+                // only fragments the arena here.
+                .and_then(|b| Ok(b.with_memory_pattern(false)?))
+                .and_then(|b| Ok(b.with_env_allocators()?))
                 .and_then(|mut b| b.commit_from_file(path))
                 .map_err(|e| model_err(e.to_string()))
         };
@@ -310,11 +342,12 @@ impl OcrEngine {
     /// Reads `image` after turning it so that its text reads upright: a quarter turn when most
     /// detected text boxes stand upright (text running up or down the page), then a half turn
     /// when the direction classifier finds most lines upside down. Use this on a photo or a
-    /// straightened document (`scan::straighten`) whose orientation is unknown.
-    pub fn read_upright(&self, image: &RgbImage) -> Result<Upright> {
+    /// straightened document (`scan::straighten`) whose orientation is unknown. The image is
+    /// taken, not copied: it comes back turned in [`Upright::image`].
+    pub fn read_upright(&self, image: RgbImage) -> Result<Upright> {
         let started = Instant::now();
         let t = Instant::now();
-        let mut img = image.clone();
+        let mut img = image;
         let mut turned = 0u16;
         let mut quads = self.detect(&img)?;
         if mostly_vertical(&quads) {

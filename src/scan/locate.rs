@@ -76,11 +76,13 @@ pub fn find_document(img: &RgbImage) -> Option<Found> {
 }
 
 /// Warps the quadrilateral of `img` onto an upright rectangle, sized by the quad's longer
-/// opposite sides.
-pub fn rectify(img: &RgbImage, quad: &Quad) -> RgbImage {
+/// opposite sides, scaled down (both sides alike) when its longer side exceeds `max_side`.
+pub fn rectify(img: &RgbImage, quad: &Quad, max_side: u32) -> RgbImage {
     let d = |a: Point, b: Point| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-    let w = d(quad[0], quad[1]).max(d(quad[3], quad[2])).round() as u32;
-    let h = d(quad[0], quad[3]).max(d(quad[1], quad[2])).round() as u32;
+    let w = d(quad[0], quad[1]).max(d(quad[3], quad[2]));
+    let h = d(quad[0], quad[3]).max(d(quad[1], quad[2]));
+    let scale = (max_side as f32 / w.max(h)).min(1.0);
+    let (w, h) = ((w * scale).round() as u32, (h * scale).round() as u32);
     geometry::warp_quad(img, quad, w.max(8), h.max(8))
 }
 
@@ -490,7 +492,7 @@ pub(crate) mod tests {
             let err = ((got[0] - want[0]).powi(2) + (got[1] - want[1]).powi(2)).sqrt();
             assert!(err < 6.0, "corner {got:?} vs {want:?}");
         }
-        let flat = rectify(&photo, &found.quad);
+        let flat = rectify(&photo, &found.quad, u32::MAX);
         let flat = image::imageops::resize(&flat, 856, 540, image::imageops::FilterType::Triangle);
         // The rectified card matches the original: mean absolute difference per channel.
         let diff: f64 = flat

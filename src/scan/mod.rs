@@ -36,19 +36,78 @@ impl std::fmt::Debug for Straightened {
     }
 }
 
-/// Finds the document in `scan` and warps it square-on. A photo in which no document stands
-/// out (a flat scan, a document filling the frame) is returned whole. Turning the result by
-/// quarter turns so its text reads upright needs the text itself: see
-/// `ocr::OcrEngine::read_upright`.
-pub fn straighten(scan: &Scan) -> Straightened {
-    match find_document(scan.image()) {
+/// The longest side of a straightened page, in pixels. OCR detects text on at most 960
+/// pixels and recognises lines 48 pixels high; at 3200 a licence's smallest print (about
+/// 3.5 mm on an A4 副本 filling the frame) is still some 35 pixels high. Larger pages only
+/// cost memory: a 40-megapixel photo straightened whole is 120 MB, and reading copies the page.
+pub const PAGE_MAX_SIDE: u32 = 3200;
+
+/// Finds the document in `photo` and warps it square-on, at most [`PAGE_MAX_SIDE`] pixels on
+/// its longest side. A photo in which no document stands out (a flat scan, a document filling
+/// the frame) is returned whole, shrunk to the same limit. Turning the result by quarter turns
+/// so its text reads upright needs the text itself: see `ocr::OcrEngine::read_upright`.
+pub fn straighten(photo: &RgbImage) -> Straightened {
+    straighten_within(photo, PAGE_MAX_SIDE)
+}
+
+fn straighten_within(photo: &RgbImage, max_side: u32) -> Straightened {
+    match find_document(photo) {
         Some(found) => Straightened {
-            image: rectify(scan.image(), &found.quad),
+            image: rectify(photo, &found.quad, max_side),
             found: Some(found),
         },
         None => Straightened {
-            image: scan.image().clone(),
+            image: fit_within(photo, max_side),
             found: None,
         },
+    }
+}
+
+/// `img`, scaled down (triangle filter, so strokes are averaged, not skipped) when its longest
+/// side exceeds `max_side`.
+fn fit_within(img: &RgbImage, max_side: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    if w.max(h) <= max_side {
+        return img.clone();
+    }
+    let scale = max_side as f64 / w.max(h) as f64;
+    let (nw, nh) = (
+        ((w as f64 * scale).round() as u32).clamp(1, max_side),
+        ((h as f64 * scale).round() as u32).clamp(1, max_side),
+    );
+    image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    #[test]
+    fn a_large_photo_gives_a_page_no_larger_than_the_limit() {
+        // A light page on a dark table, the page wider than the limit (400 here, for speed).
+        let mut photo = RgbImage::from_pixel(1000, 500, Rgb([70, 60, 50]));
+        for y in 50..450 {
+            for x in 50..950 {
+                photo.put_pixel(x, y, Rgb([235, 235, 228]));
+            }
+        }
+        let s = straighten_within(&photo, 400);
+        assert!(s.found.is_some(), "the page is found");
+        // The page's proportions are kept (900 × 400).
+        let (w, h) = s.image.dimensions();
+        assert_eq!(w, 400);
+        assert!((h as f32 - 400.0 * 400.0 / 900.0).abs() <= 2.0, "{h}");
+        // A flat scan (nothing stands out) is shrunk whole.
+        let flat = RgbImage::from_pixel(1000, 500, Rgb([240, 240, 240]));
+        let s = straighten_within(&flat, 400);
+        assert!(s.found.is_none());
+        assert_eq!(s.image.dimensions(), (400, 200));
+    }
+
+    #[test]
+    fn a_page_within_the_limit_keeps_its_size() {
+        let flat = RgbImage::from_pixel(1000, 700, Rgb([240, 240, 240]));
+        assert_eq!(straighten(&flat).image.dimensions(), (1000, 700));
     }
 }

@@ -366,15 +366,22 @@ impl Verifier {
 
     /// Straightens a photo and reads it upright.
     pub fn read(&self, photo: &RgbImage) -> anyhow::Result<Reading> {
-        let scan = crate::scan::Scan::from_image(photo.clone());
-        let straight = crate::scan::straighten(&scan);
-        let up = self.ocr.read_upright(&straight.image)?;
+        self.read_straightened(crate::scan::straighten(photo), photo.dimensions())
+    }
+
+    /// Reads a straightened page upright; `photo` is the size of the photo it came from.
+    fn read_straightened(
+        &self,
+        straight: crate::scan::Straightened,
+        photo: (u32, u32),
+    ) -> anyhow::Result<Reading> {
+        let up = self.ocr.read_upright(straight.image)?;
         Ok(Reading {
             image: up.image,
             page: up.page,
             document: straight.found.map(|f| Located {
                 quad: f.quad,
-                photo: photo.dimensions(),
+                photo,
             }),
             turned: up.turned,
         })
@@ -389,11 +396,17 @@ impl Verifier {
     ) -> Result<(Reading, Frame), VerifyError> {
         let scan = crate::scan::intake(bytes, &self.limits)
             .map_err(|source| VerifyError::Intake { side, source })?;
-        let reading = self.read(scan.image()).map_err(|e| VerifyError::Ocr {
-            side,
-            detail: e.to_string(),
-        })?;
-        let frame = reading.frame(image, scan.image().dimensions());
+        let photo = scan.image().dimensions();
+        let straight = crate::scan::straighten(scan.image());
+        // The decoded photo (up to 40 megapixels, 120 MB) is not needed past straightening.
+        drop(scan);
+        let reading = self
+            .read_straightened(straight, photo)
+            .map_err(|e| VerifyError::Ocr {
+                side,
+                detail: e.to_string(),
+            })?;
+        let frame = reading.frame(image, photo);
         Ok((reading, frame))
     }
 
