@@ -858,6 +858,24 @@ async fn corrections_are_sealed_and_recorded_and_exports_carry_them() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A date typed another way would skip the checks that need it: refused, said how.
+    let r = b
+        .post(
+            &format!("/clerk/jobs/{job}/fields"),
+            &[
+                ("csrf", &csrf),
+                ("field", "birth_date"),
+                ("value", "1949年12月31日"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("修改未保存") && html.contains("“出生日期”请按 YYYY-MM-DD 填写"),
+        "{html}"
+    );
+    assert!(!html.contains("1949年12月31日"), "the value is not echoed");
     assert_eq!(desk.store.field_edits(&job).await.unwrap().len(), 1);
     desk.server.stop().await;
 }

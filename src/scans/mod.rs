@@ -203,6 +203,8 @@ pub enum DeskError {
     UnknownForm,
     #[error("修改后的值不能含控制字符，且不超过 {0} 个字。")]
     BadValue(usize),
+    #[error("“{0}”请按 YYYY-MM-DD 填写（例如 1990-03-07）{1}。")]
+    BadDate(&'static str, &'static str),
     #[error("只有主管可以确认人工更正。")]
     SupervisorOnly,
     #[error("这个任务没有人工更正，无需确认。")]

@@ -160,6 +160,7 @@ impl Desk {
         if value.chars().count() > MAX_FIELD_CHARS || value.chars().any(char::is_control) {
             return Err(DeskError::BadValue(MAX_FIELD_CHARS));
         }
+        check_date(field, value)?;
         let forms = Forms::load(&self.config.forms_dir)
             .map_err(|e| DeskError::Internal(anyhow::anyhow!("form mappings: {e}")))?;
         for _ in 0..SWAP_ATTEMPTS {
@@ -338,6 +339,36 @@ impl Desk {
             .await?;
         Ok(records)
     }
+}
+
+/// Fields holding one date, as the reading writes them (YYYY-MM-DD); `valid_to` may also be
+/// 长期. A date typed another way would silently skip the checks that need it and the
+/// forms' date formats, so it is refused.
+const DATE_FIELDS: &[&str] = &[
+    "birth_date",
+    "valid_from",
+    "valid_to",
+    "established_date",
+    "issue_date",
+];
+
+fn check_date(field: &str, value: &str) -> Result<(), DeskError> {
+    let Some(&name) = DATE_FIELDS.iter().find(|f| **f == field) else {
+        return Ok(());
+    };
+    let long_term = crate::verify::card::LONG_TERM;
+    if NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+        || (name == "valid_to" && value == long_term)
+    {
+        return Ok(());
+    }
+    let label = crate::verify::verdict::field_label(name);
+    let hint = if name == "valid_to" {
+        "，长期有效的填“长期”"
+    } else {
+        ""
+    };
+    Err(DeskError::BadDate(label, hint))
 }
 
 /// A JSON pointer token for a field name (RFC 6901).
@@ -529,6 +560,25 @@ mod tests {
         assert_eq!(recheck_report(&mut report, today), Verdict::Fail);
         assert_eq!(report["verdict_as_read"], "fail");
         assert!(report["reasons"][0].as_str().unwrap().contains("性别"));
+    }
+
+    #[test]
+    fn corrected_dates_must_be_dates() {
+        assert!(check_date("birth_date", "1990-03-07").is_ok());
+        assert!(check_date("valid_to", "长期").is_ok());
+        assert!(
+            check_date("name", "1990年3月7日").is_ok(),
+            "not a date field"
+        );
+        let e = check_date("birth_date", "1990年3月7日").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "“出生日期”请按 YYYY-MM-DD 填写（例如 1990-03-07）。"
+        );
+        assert!(check_date("birth_date", "长期").is_err());
+        assert!(check_date("issue_date", "2026-02-30").is_err());
+        let e = check_date("valid_to", "2036.05.01").unwrap_err();
+        assert!(e.to_string().contains("长期有效的填“长期”"));
     }
 
     #[test]

@@ -1532,7 +1532,12 @@ pub async fn edit(
             let f = url_component(&form.field);
             Redirect::to(&format!("/clerk/jobs/{job_id}?saved={f}#f-{f}")).into_response()
         }
-        Err(e @ (DeskError::BadValue(_) | DeskError::UnknownField | DeskError::NoReport)) => {
+        Err(
+            e @ (DeskError::BadValue(_)
+            | DeskError::BadDate(..)
+            | DeskError::UnknownField
+            | DeskError::NoReport),
+        ) => {
             let Denied(p) = desk_problem(&state, e);
             match state.desk.job(&s.who, &job_id, false).await {
                 Ok(view) => {

@@ -115,7 +115,7 @@ pub(super) fn desk_problem(state: &AppState, e: DeskError) -> Denied {
         DeskError::NoReport => (StatusCode::CONFLICT, "no-report", "No report yet"),
         DeskError::UnknownField => (StatusCode::NOT_FOUND, "unknown-field", "Unknown field"),
         DeskError::UnknownForm => (StatusCode::NOT_FOUND, "unknown-form", "Unknown form"),
-        DeskError::BadValue(_) => (
+        DeskError::BadValue(_) | DeskError::BadDate(..) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-field-value",
             "Invalid field value",
