@@ -1,8 +1,10 @@
 //! The clerk page (`/clerk`) end to end over HTTP, as a browser without JavaScript uses it:
 //! cookie sign-in, CSRF on every form, upload by a plain multipart form, the masked result,
-//! reveals and corrections recorded, pre-fill downloads, who sees which job, and the
-//! route × role table. The document reader is scripted (the OCR pipeline has tests of its
-//! own; tests/browser runs the page on the real models).
+//! reveals (with the field's name) and corrections recorded, corrections checked again and
+//! confirmed by a second person, pre-fill downloads, who sees which job, and the route × role
+//! table. The document reader is scripted (the OCR pipeline has tests of its own;
+//! tests/browser runs the page on the real models); `AnalysingReader` scripts only the OCR
+//! lines and runs the real analysis on them.
 
 mod common;
 
