@@ -13,6 +13,9 @@
 #            a models folder at /opt/xiaoban/models instead, with manifest.toml in it.
 #   FETCH_FLAGS  extra flags for `xiaoban models fetch`, e.g. "--trust-unpinned" to take the
 #            chat models, whose hashes the manifest does not pin yet.
+#   PIP_INDEX_URL  a PyPI mirror for the model wheels (default: PyPI).
+#   RUST_IMAGE, RUNTIME_IMAGE  the base images (defaults below); scripts/build_image.sh
+#            --local-bases builds equivalents where Docker Hub cannot be reached.
 # See docs/operations.md for configuration, backups, key rotation and upgrades.
 
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
@@ -35,6 +38,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM ${RUST_IMAGE} AS models
 ARG MODELS="pp-ocrv4 onnxruntime"
 ARG FETCH_FLAGS=""
+# A PyPI mirror for the wheels the OCR models and ONNX Runtime come from (unset: PyPI).
+ARG PIP_INDEX_URL
 COPY --from=builder /usr/local/bin/xiaoban /usr/local/bin/xiaoban
 COPY models/manifest.toml models/README.md /opt/xiaoban/models/
 WORKDIR /opt/xiaoban
