@@ -25,8 +25,8 @@
 # buildah runs with --isolation chroot and the vfs storage driver (works inside a sandbox or a
 # CI container without overlayfs) and --format docker (the OCI image format has no HEALTHCHECK).
 # No --layers: with vfs every cached step is a full copy of its stage (about 1 GB each for the
-# Rust stages); the cargo registry and target folder are cache mounts and persist anyway, and
-# the export keeps the commit's file times, so a rebuild of the same commit compiles nothing.
+# Rust stages); the cargo registry and target folder are cache mounts and persist anyway, so a
+# rebuild compiles only the xiaoban crate itself.
 # Prints the build time and the image size.
 set -euo pipefail
 
@@ -144,7 +144,10 @@ fi
 
 CONTEXT=$(mktemp -d /tmp/xiaoban-image.XXXXXX)
 trap 'rm -rf "$CONTEXT"' EXIT
-git -C "$ROOT" archive "$REV" | tar -x -C "$CONTEXT"
+# -m: files get the time of extraction. git archive stamps them with the commit's time, and
+# cargo judges this crate's freshness by file times against the target cache mount, so an
+# older commit built after a newer one would silently reuse the newer binary.
+git -C "$ROOT" archive "$REV" | tar -x -m -C "$CONTEXT"
 
 echo "building $TAG from $COMMIT with $ENGINE (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 START=$(date +%s)
