@@ -7,9 +7,10 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      (default 60 s, every target)
 #
 # Needs the nightly toolchain and cargo-fuzz; installs them with rustup and cargo when they
-# are missing. Targets are built without a sanitizer (safe Rust: a sanitizer finds little
-# that the panics and limits do not, at half the speed) and with debug assertions on, so
-# arithmetic overflow is a crash too. The corpus grows in fuzz/corpus/TARGET (not committed),
+# are missing (.ci/run installs them before scripts/test.sh runs this briefly). Targets are
+# built without a sanitizer (safe Rust: a sanitizer finds little that the panics and limits
+# do not, at half the speed) and with debug assertions on, so arithmetic overflow is a crash
+# too. The corpus grows in fuzz/corpus/TARGET (not committed),
 # seeded from fuzz/seeds/TARGET and, for the document parser, the knowledge base.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,8 +20,8 @@ shift || true
 targets=("$@")
 ((${#targets[@]})) || targets=(intake kb_parse ident fields)
 
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+rustup toolchain list | grep '^nightly' >/dev/null || rustup toolchain install nightly --profile minimal
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version 0.13.2
 
 build=(--sanitizer none --debug-assertions)
 cargo +nightly fuzz build "${build[@]}"

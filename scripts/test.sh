@@ -3,14 +3,32 @@
 # then runs this script; nothing here installs anything):
 #   1. all Rust tests: unit, CLI, the eval-set floor, the end-to-end HTTP tests; the storage
 #      tests also run on PostgreSQL when XIAOBAN_TEST_POSTGRES_URL is set;
-#   2. the browser accessibility test (axe-core in Debian's Chromium) against a real server;
-#   3. schemathesis against the served OpenAPI document (scripts/schemathesis.sh; about a
+#   2. the fuzz targets (scripts/fuzz.sh: image intake, document parser, identifier parsers,
+#      field extractors), each for XIAOBAN_FUZZ_SECS seconds (default 15); a panic, an input
+#      slower than 10 s or runaway memory fails the run, the input kept in fuzz/artifacts/.
+#      Needs the nightly toolchain and cargo-fuzz (.ci/run installs them). The first build
+#      of the targets into fuzz/target (the whole crate, release, instrumented) is the slow
+#      part of a fresh run; later runs rebuild only what changed;
+#   3. the browser accessibility test (axe-core in Debian's Chromium) against a real server;
+#   4. schemathesis against the served OpenAPI document (scripts/schemathesis.sh; about a
 #      minute; the one exception to the rule above: it keeps its pinned schemathesis in a venv
 #      under target/, installed from PyPI on first use).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 cargo test --all-targets
+
+fuzz_secs="${XIAOBAN_FUZZ_SECS:-15}"
+[[ "$fuzz_secs" =~ ^[1-9][0-9]*$ ]] || {
+  echo "test: XIAOBAN_FUZZ_SECS must be a whole number of seconds, at least 1" >&2
+  exit 1
+}
+if ! rustup toolchain list | grep '^nightly' >/dev/null || ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "test: the fuzz targets need the nightly toolchain and cargo-fuzz (.ci/run installs them:" >&2
+  echo "      rustup toolchain install nightly --profile minimal; cargo install cargo-fuzz --locked --version 0.13.2)" >&2
+  exit 1
+fi
+scripts/fuzz.sh "$fuzz_secs"
 cargo build
 tests/browser/run.sh target/debug/xiaoban
 scripts/schemathesis.sh
