@@ -19,6 +19,13 @@
 //!    reading has even [`AMBIGUITY`] times its probability. Otherwise the reading stays as
 //!    read and its check fails (or goes to review when one look-alike explains it).
 //!
+//! Before that, a digit that cannot stand where it was read — the birth year's first digit
+//! other than 1 or 2, the month's other than 0 or 1, the day's above 3 (GB 11643 §4.2) — is
+//! replaced by the recogniser's most probable alternative that can. This needs no check
+//! character, so it also mends the birth date of a number whose check character is wrong
+//! (that check still fails). The field's confidence becomes the alternative's probability,
+//! which is below one half (the read digit was more probable), so the field goes to review.
+//!
 //! A correction never makes a document pass by itself: the check character was used up to
 //! choose the reading, so it no longer shows the number is genuine (one number in eleven has a
 //! valid check character by chance). The analysis therefore reports the check as "corrected,
@@ -200,7 +207,7 @@ pub fn id_number(
         |t| find_id_number(t).map(|(at, _)| at),
         normalise,
     )?;
-    let positions: Vec<Position> = s
+    let mut positions: Vec<Position> = s
         .readings(at..at + 18)
         .enumerate()
         .map(|(i, (c, conf, alts))| {
@@ -209,8 +216,51 @@ pub fn id_number(
             })
         })
         .collect();
-    let (v, changed) = choose(&positions, |n| IdNumber::parse_at(n, today).is_ok())?;
-    apply(fields, "id_number", v, &changed)
+    let impossible = birth_date_positions(&mut positions);
+    let valid = |n: &str| IdNumber::parse_at(n, today).is_ok();
+    match choose(&positions, valid) {
+        Some((v, changed)) => apply(
+            fields,
+            "id_number",
+            v,
+            &[impossible.as_slice(), &changed].concat(),
+        ),
+        None if !impossible.is_empty() => {
+            let v: String = positions.iter().map(|p| p[0].0).collect();
+            apply(fields, "id_number", v, &impossible);
+            // The check character was not used: its check runs on the number as corrected.
+            None
+        }
+        None => None,
+    }
+}
+
+/// The digits each birth-date position of an 18-character identity number can hold (GB
+/// 11643-1999 §4.2: positions 7–14 are the birth date YYYYMMDD): the year starts with 1 or 2,
+/// the month's first digit is 0 or 1, the day's 0–3.
+const BIRTH_DATE_DIGITS: [(usize, &str); 3] = [(6, "12"), (10, "01"), (12, "0123")];
+
+/// Where the read digit cannot stand at its birth-date position, takes the recogniser's most
+/// probable alternative that can (the read digit is dropped). Returns the probabilities of the
+/// alternatives taken. Such a digit is impossible whatever the check character says, so this
+/// also helps a number whose check character is wrong (and whose check must still fail).
+fn birth_date_positions(positions: &mut [Position]) -> Vec<f32> {
+    let mut taken = Vec::new();
+    for (i, allowed) in BIRTH_DATE_DIGITS {
+        let Some(p) = positions.get_mut(i) else {
+            continue;
+        };
+        if allowed.contains(p[0].0) {
+            continue;
+        }
+        // The alternatives are sorted by probability: the first possible one is the best.
+        if let Some(k) = (1..p.len()).find(|&k| allowed.contains(p[k].0)) {
+            let chosen = p.remove(k);
+            p[0] = chosen;
+            taken.push(chosen.1);
+        }
+    }
+    taken
 }
 
 /// Corrects the `credit_code` of a licence read from `s` (see the module documentation).
@@ -345,6 +395,62 @@ mod tests {
         // Alternatives below the floor are not tried either.
         let (c, _) = run(&front(&bad, &[(17, 0.9, &[('0', 0.04), ('X', 0.03)])]));
         assert_eq!(c, None);
+    }
+
+    // GB 11643-1999 §4.2: positions 7–14 are the birth date, so the year's first digit is 1
+    // or 2. The OCR-B 1 read as 7 (p 0.526) over 1 (p 0.466), as on two clean specimens whose
+    // check character is deliberately wrong: the 1 is taken without the check character, the
+    // check still fails, and the field's confidence drops to the 1's (review at best).
+    #[test]
+    fn an_impossible_birth_year_digit_takes_the_recognisers_alternative() {
+        let good = number("11010519900307003");
+        let bad_check = format!(
+            "{}{}",
+            &good[..17],
+            if good.ends_with('1') { '2' } else { '1' }
+        );
+        for truth in [good.as_str(), bad_check.as_str()] {
+            let mut read: Vec<char> = truth.chars().collect();
+            read[6] = '7';
+            let read: String = read.into_iter().collect();
+            let (c, f) = run(&front(&read, &[(6, 0.526, &[('1', 0.466), ('4', 0.003)])]));
+            assert_eq!(c, None, "{truth}");
+            assert_eq!(f["id_number"].value.expose(), truth);
+            assert!((f["id_number"].confidence - 0.466).abs() < 1e-6);
+            assert!(f["id_number"].confidence < verdict_floor());
+        }
+        let today = today();
+        assert!(IdNumber::parse_at(&good, today).is_ok());
+        assert!(IdNumber::parse_at(&bad_check, today).is_err());
+    }
+
+    fn verdict_floor() -> f32 {
+        super::super::verdict::MIN_CONFIDENCE
+    }
+
+    // The month's first digit (0 or 1) and the day's (0–3): an impossible one with no
+    // possible alternative is left as read; a possible one is never replaced.
+    #[test]
+    fn birth_date_position_rule() {
+        let mut p: Vec<Position> = "110105199003070036"
+            .chars()
+            .map(|c| vec![(c, 0.9)])
+            .collect();
+        p[10] = vec![('8', 0.6), ('0', 0.3)];
+        p[12] = vec![('5', 0.7), ('S', 0.2)];
+        p[6] = vec![('1', 0.6), ('7', 0.4)];
+        assert_eq!(birth_date_positions(&mut p), vec![0.3]);
+        assert_eq!(p[10], vec![('0', 0.3)]);
+        assert_eq!(p[12][0].0, '5');
+        assert_eq!(p[6], vec![('1', 0.6), ('7', 0.4)]);
+        // The best possible alternative, not merely the first listed one beyond the read.
+        let mut p: Vec<Position> = "110105799003070036"
+            .chars()
+            .map(|c| vec![(c, 0.9)])
+            .collect();
+        p[6] = vec![('7', 0.5), ('9', 0.3), ('2', 0.1), ('1', 0.06)];
+        assert_eq!(birth_date_positions(&mut p), vec![0.1]);
+        assert_eq!(p[6], vec![('2', 0.1), ('9', 0.3), ('1', 0.06)]);
     }
 
     // Two doubtful digits whose alternatives each make a valid number: ambiguous, no choice.
