@@ -309,9 +309,24 @@ impl OcrEngine {
 
     /// Reads every text line of `image`, in reading order.
     pub fn read(&self, image: &RgbImage) -> Result<OcrPage> {
+        self.read_with(image, &self.options.det)
+    }
+
+    /// Reads `image` like [`OcrEngine::read`] with its short side enlarged to at least
+    /// `min_side` for detection: a second look at a small page whose lone short values the
+    /// first reading missed ([`detect::SECOND_LOOK_MIN_SIDE`]). Boxes stay in `image`'s pixels.
+    pub fn read_enlarged(&self, image: &RgbImage, min_side: u32) -> Result<OcrPage> {
+        let det = DetParams {
+            min_side,
+            ..self.options.det
+        };
+        self.read_with(image, &det)
+    }
+
+    fn read_with(&self, image: &RgbImage, det: &DetParams) -> Result<OcrPage> {
         let started = Instant::now();
         let t = Instant::now();
-        let quads = self.detect(image)?;
+        let quads = self.detect_with(image, det)?;
         let detect_ms = ms(t);
         let t = Instant::now();
         let mut crops: Vec<Crop> = quads.iter().map(|q| recognise::crop(image, q)).collect();
@@ -407,8 +422,11 @@ impl OcrEngine {
 
     /// Text boxes, clockwise from the top-left, in the image's pixels.
     pub fn detect(&self, image: &RgbImage) -> Result<Vec<Quad>> {
-        let p = &self.options.det;
-        let input = detect::input(image, p.limit_side);
+        self.detect_with(image, &self.options.det)
+    }
+
+    fn detect_with(&self, image: &RgbImage, p: &DetParams) -> Result<Vec<Quad>> {
+        let input = detect::input(image, p.limit_side, p.min_side);
         let (w, h) = (input.width, input.height);
         let tensor = TensorRef::from_array_view((
             [1usize, 3, h as usize, w as usize],

@@ -376,15 +376,58 @@ impl Verifier {
         photo: (u32, u32),
     ) -> anyhow::Result<Reading> {
         let up = self.ocr.read_upright(straight.image)?;
+        let page = self.second_look(&up.image, up.page)?;
         Ok(Reading {
             image: up.image,
-            page: up.page,
+            page,
             document: straight.found.map(|f| Located {
                 quad: f.quad,
                 photo,
             }),
             turned: up.turned,
         })
+    }
+
+    /// A card front on which the sex or the ethnicity was not found is read again with the
+    /// page enlarged (`ocr::detect::SECOND_LOOK_MIN_SIDE`): at a card page's size the detector
+    /// may find no box for a lone one-character value (男, 白). The second reading is taken
+    /// only when it finds every front field the first did and more; the time of both is
+    /// counted. Other pages are read once.
+    fn second_look(&self, image: &RgbImage, first: OcrPage) -> anyhow::Result<OcrPage> {
+        let found = |p: &OcrPage| -> Option<Vec<&'static str>> {
+            if classify::classify(p) != DocumentType::IdCardFront {
+                return None;
+            }
+            let f = card::extract_front(p);
+            Some(
+                card::FRONT_FIELDS
+                    .into_iter()
+                    .filter(|n| f.contains_key(*n))
+                    .collect(),
+            )
+        };
+        let Some(before) = found(&first) else {
+            return Ok(first);
+        };
+        if before.contains(&"sex") && before.contains(&"ethnicity") {
+            return Ok(first);
+        }
+        let second = self
+            .ocr
+            .read_enlarged(image, crate::ocr::detect::SECOND_LOOK_MIN_SIDE)?;
+        let better = found(&second).is_some_and(|after| {
+            after.len() > before.len() && before.iter().all(|n| after.contains(n))
+        });
+        let (mut page, other) = if better {
+            (second, first.timings)
+        } else {
+            (first, second.timings)
+        };
+        page.timings.detect_ms += other.detect_ms;
+        page.timings.classify_ms += other.classify_ms;
+        page.timings.recognise_ms += other.recognise_ms;
+        page.timings.total_ms += other.total_ms;
+        Ok(page)
     }
 
     /// Reads one upload; `image` names it in the frame (`front` or `back`).
