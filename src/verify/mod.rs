@@ -394,31 +394,13 @@ impl Verifier {
     /// only when it finds every front field the first did and more; the time of both is
     /// counted. Other pages are read once.
     fn second_look(&self, image: &RgbImage, first: OcrPage) -> anyhow::Result<OcrPage> {
-        let found = |p: &OcrPage| -> Option<Vec<&'static str>> {
-            if classify::classify(p) != DocumentType::IdCardFront {
-                return None;
-            }
-            let f = card::extract_front(p);
-            Some(
-                card::FRONT_FIELDS
-                    .into_iter()
-                    .filter(|n| f.contains_key(*n))
-                    .collect(),
-            )
-        };
-        let Some(before) = found(&first) else {
-            return Ok(first);
-        };
-        if before.contains(&"sex") && before.contains(&"ethnicity") {
+        if !needs_second_look(&first) {
             return Ok(first);
         }
         let second = self
             .ocr
             .read_enlarged(image, crate::ocr::detect::SECOND_LOOK_MIN_SIDE)?;
-        let better = found(&second).is_some_and(|after| {
-            after.len() > before.len() && before.iter().all(|n| after.contains(n))
-        });
-        let (mut page, other) = if better {
+        let (mut page, other) = if second_is_better(&first, &second) {
             (second, first.timings)
         } else {
             (first, second.timings)
@@ -478,6 +460,35 @@ impl Verifier {
     }
 }
 
+/// The front fields found on `page`, if it is a card's front.
+fn front_fields_found(page: &OcrPage) -> Option<Vec<&'static str>> {
+    if classify::classify(page) != DocumentType::IdCardFront {
+        return None;
+    }
+    let f = card::extract_front(page);
+    Some(
+        card::FRONT_FIELDS
+            .into_iter()
+            .filter(|n| f.contains_key(*n))
+            .collect(),
+    )
+}
+
+/// A card front without its sex or its ethnicity ([`Verifier`]'s second look).
+fn needs_second_look(page: &OcrPage) -> bool {
+    front_fields_found(page).is_some_and(|f| !(f.contains(&"sex") && f.contains(&"ethnicity")))
+}
+
+/// The second reading still a card front with every field the first found, and more.
+fn second_is_better(first: &OcrPage, second: &OcrPage) -> bool {
+    match (front_fields_found(first), front_fields_found(second)) {
+        (Some(before), Some(after)) => {
+            after.len() > before.len() && before.iter().all(|n| after.contains(n))
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::page::{line_at, page_of};
@@ -487,6 +498,32 @@ mod tests {
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()
+    }
+
+    // The second look: only a front missing its sex or ethnicity, and the second reading
+    // taken only when it keeps every field and finds more.
+    #[test]
+    fn second_look_only_when_a_lone_value_is_missing() {
+        let number = "11010519900307003";
+        let number = format!("{number}{}", id_check_character(number).unwrap());
+        let whole = front_page(&number, "男");
+        assert!(!needs_second_look(&whole));
+        let mut no_sex = whole.clone();
+        no_sex.lines[1] = line_at("性别民族汉", 0.97, 60.0, 110.0, 200.0, 24.0);
+        assert!(needs_second_look(&no_sex));
+        assert!(second_is_better(&no_sex, &whole));
+        assert!(!second_is_better(&whole, &no_sex));
+        // More found but the name lost: not taken.
+        let mut no_name = whole.clone();
+        no_name.lines.remove(0);
+        assert!(!second_is_better(&no_sex, &no_name));
+        // Not a card front: read once.
+        let other = page_of(
+            800,
+            600,
+            vec![line_at("你好", 0.99, 10.0, 10.0, 50.0, 24.0)],
+        );
+        assert!(!needs_second_look(&other));
     }
 
     fn front_page(number: &str, sex: &str) -> OcrPage {
