@@ -152,6 +152,16 @@ pub fn extract_front(page: &OcrPage) -> BTreeMap<String, Field> {
                 if v.ends_with('族') && ETHNIC_GROUPS.contains(&v.trim_end_matches('族')) {
                     v.pop();
                 }
+                // A stray character before the value (the label's 族 read again as 疾:
+                // "疾朝鲜" on a clean specimen): the longest group the value ends with.
+                if !ETHNIC_GROUPS.contains(&v.as_str())
+                    && let Some(g) = ETHNIC_GROUPS
+                        .iter()
+                        .filter(|g| v.ends_with(**g))
+                        .max_by_key(|g| g.chars().count())
+                {
+                    v = (*g).to_owned();
+                }
                 s.field(r, FieldValue::personal(v))
             }
             "birth_date" => find_date(&text).and_then(|(d, len)| {
@@ -377,6 +387,22 @@ mod tests {
         ]);
         assert_eq!(value(&f, "name"), "吴一");
         assert_eq!(value(&f, "ethnicity"), "蒙古");
+    }
+
+    // A stray character before the ethnicity (seen: "民族" then "疾朝鲜"): the group it ends
+    // with; a value that ends with none stays as read, for the ethnicity check to refuse.
+    #[test]
+    fn a_stray_character_before_the_ethnicity() {
+        let f = front(vec![
+            line_at("姓名张三", 0.99, 60.0, 50.0, 120.0, 24.0),
+            line_at("性别男民族疾朝鲜", 0.99, 60.0, 110.0, 250.0, 24.0),
+        ]);
+        assert_eq!(value(&f, "ethnicity"), "朝鲜");
+        let f = front(vec![
+            line_at("姓名张三", 0.99, 60.0, 50.0, 120.0, 24.0),
+            line_at("性别男民族火星", 0.99, 60.0, 110.0, 250.0, 24.0),
+        ]);
+        assert_eq!(value(&f, "ethnicity"), "火星");
     }
 
     #[test]
