@@ -106,6 +106,29 @@ impl Desk {
         })
     }
 
+    /// Seals `report` and stores it, with its masked outcome and `verdict`, in place of the
+    /// sealed bytes `old` — unless another change replaced them meanwhile (then `false`).
+    async fn swap_report(
+        &self,
+        id: &str,
+        old: &[u8],
+        report: &Value,
+        verdict: Verdict,
+    ) -> Result<bool, DeskError> {
+        let masked = super::mask::masked_report(report).to_string();
+        let sealed = self.sealer.seal(
+            &aad(id, "report"),
+            &serde_json::to_vec(report).context("report")?,
+        );
+        let swap = ReportSwap {
+            old,
+            report: sealed,
+            outcome: &masked,
+            verdict: verdict.as_str(),
+        };
+        Ok(self.store.swap_report(id, swap).await?)
+    }
+
     /// A job with one field or everything shown in full, logged as `reveal_field` with the
     /// field's name (none for everything) — never its value. Revealing one field leaves the
     /// others masked in the view; a name the report does not have is refused, so only field
@@ -188,18 +211,7 @@ impl Desk {
                     serde_json::to_value(prefill).context("prefill")?,
                 );
             }
-            let masked = super::mask::masked_report(&report).to_string();
-            let sealed = self.sealer.seal(
-                &aad(id, "report"),
-                &serde_json::to_vec(&report).context("report")?,
-            );
-            let swap = ReportSwap {
-                old: &old,
-                report: sealed,
-                outcome: &masked,
-                verdict: verdict.as_str(),
-            };
-            if self.store.swap_report(id, swap).await? {
+            if self.swap_report(id, &old, &report, verdict).await? {
                 let role = who.role.as_str();
                 self.store.record_edit(id, &who.user, role, field).await?;
                 self.store
@@ -262,18 +274,7 @@ impl Desk {
             if verdict == Verdict::Fail {
                 return Err(DeskError::ConfirmFailed);
             }
-            let masked = super::mask::masked_report(&report).to_string();
-            let sealed = self.sealer.seal(
-                &aad(id, "report"),
-                &serde_json::to_vec(&report).context("report")?,
-            );
-            let swap = ReportSwap {
-                old: &old,
-                report: sealed,
-                outcome: &masked,
-                verdict: verdict.as_str(),
-            };
-            if self.store.swap_report(id, swap).await? {
+            if self.swap_report(id, &old, &report, verdict).await? {
                 self.store
                     .log_access(&who.user, who.role.as_str(), id, Access::ConfirmEdits)
                     .await?;
