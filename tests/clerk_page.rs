@@ -202,16 +202,19 @@ impl Desk {
         (b, name)
     }
 
-    async fn access_log(&self, job: &str) -> Vec<(String, String)> {
+    /// A job's access-log entries, as the store lists them.
+    async fn entries(&self, job: &str) -> Vec<xiaoban::store::access_log::AccessEntry> {
         let q = xiaoban::store::access_log::AccessQuery {
             job_id: Some(job.to_string()),
             limit: 100,
             ..Default::default()
         };
-        self.store
-            .access_log(&q)
+        self.store.access_log(&q).await.unwrap()
+    }
+
+    async fn access_log(&self, job: &str) -> Vec<(String, String)> {
+        self.entries(job)
             .await
-            .unwrap()
             .into_iter()
             .map(|e| (e.actor, e.action))
             .collect()
@@ -219,15 +222,8 @@ impl Desk {
 
     /// A job's reveals and corrections: (action, field name).
     async fn field_accesses(&self, job: &str) -> Vec<(String, Option<String>)> {
-        let q = xiaoban::store::access_log::AccessQuery {
-            job_id: Some(job.to_string()),
-            limit: 100,
-            ..Default::default()
-        };
-        self.store
-            .access_log(&q)
+        self.entries(job)
             .await
-            .unwrap()
             .into_iter()
             .filter(|e| e.action == "reveal_field" || e.action == "edit_field")
             .map(|e| (e.action, e.field))
