@@ -784,21 +784,12 @@ async fn corrections_are_sealed_and_recorded_and_exports_carry_them() {
     assert_eq!(rec["fields"]["出生日期"], "19491231");
     assert_eq!(rec["fields"]["证件有效期截止"], "长期");
 
-    let token: Value = common::client()
-        .post(desk.server.url("/api/v1/auth/login"))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap();
+    let token = api_token(&desk, &name).await;
     let r = common::client()
         .get(desk.server.url(&format!(
             "/api/v1/verify/{job}/prefill?form=social-security-card&format=csv"
         )))
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();
@@ -817,7 +808,7 @@ async fn corrections_are_sealed_and_recorded_and_exports_carry_them() {
             desk.server
                 .url(&format!("/api/v1/verify/{job}/prefill?form=no-such-form")),
         )
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();
@@ -827,7 +818,7 @@ async fn corrections_are_sealed_and_recorded_and_exports_carry_them() {
             desk.server
                 .url(&format!("/api/v1/verify/{job}/prefill?format=xml")),
         )
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();
