@@ -6,7 +6,7 @@
 //! tests/browser runs the page on the real models); `AnalysingReader` scripts only the OCR
 //! lines and runs the real analysis on them.
 
-mod common;
+use crate::common;
 
 use chrono::NaiveDate;
 use reqwest::StatusCode;

@@ -3,8 +3,8 @@
 //! random Qwen2 model through the real candle path, the OpenAI-compatible remote backend against
 //! a local server, and a server without any model.
 
-mod common;
-mod common_llm;
+use crate::common;
+use crate::common_llm;
 
 use common::{client, config, repo, start_with, start_with_generator};
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! End-to-end tests of the JSON API against the real server on a random port, on SQLite and
 //! (when configured) PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::{client, databases, start};
 use serde_json::{Value, json};

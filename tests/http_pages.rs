@@ -1,7 +1,7 @@
 //! End-to-end tests of the widget and the document pages, without JavaScript: forms that post,
 //! links that ask, redirects that show the conversation.
 
-mod common;
+use crate::common;
 
 use common::{client, start};
 

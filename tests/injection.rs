@@ -8,7 +8,7 @@
 //!   tokens and of orders, and an answer that leaks the rules or carries a fee or time limit the
 //!   cited passages do not state is replaced by the extractive one.
 
-mod common;
+use crate::common;
 
 use common::{client, config, repo, start_with, start_with_generator};
 use serde_json::{Value, json};

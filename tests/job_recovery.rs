@@ -6,8 +6,8 @@
 //! models (fetched into `models/` when missing) and SQLite; `tests/two_nodes.rs` runs two
 //! nodes on PostgreSQL.
 
-mod common;
-mod common_nodes;
+use crate::common;
+use crate::common_nodes;
 
 use chrono::NaiveDate;
 use common_nodes::{Node, card_png, client, fetch_models, serve, settle};

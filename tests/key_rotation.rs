@@ -3,7 +3,7 @@
 //! the key file without a restart, and keys from the environment rotate by the documented
 //! steps. On SQLite and (when configured) PostgreSQL.
 
-mod common;
+use crate::common;
 
 use chrono::NaiveDate;
 use reqwest::StatusCode;

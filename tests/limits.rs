@@ -4,7 +4,7 @@
 //! Each refusal is a problem report with its status, shown in the page by the no-JavaScript
 //! widget, and counted in `xiaoban_limit_rejections_total{limit}`.
 
-mod common;
+use crate::common;
 
 use chrono::NaiveDate;
 use common::{client, config, databases, start_with, start_with_generator, start_with_reader};

@@ -2,7 +2,7 @@
 //! `common_llm`): loading both formats, the chat template, sampling, every stop reason,
 //! streaming, concurrency and the context limit.
 
-mod common_llm;
+use crate::common_llm;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

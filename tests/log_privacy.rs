@@ -14,8 +14,8 @@
 //! captured log, every line must parse as JSON, and every request must have exactly one
 //! `http request` line with its id, route template, status and latency.
 
-mod common;
-mod common_nodes;
+use crate::common;
+use crate::common_nodes;
 
 use common_nodes::{PASSWORD, add_user, render_card, serve_logging, xiaoban};
 use reqwest::StatusCode;

@@ -225,8 +225,8 @@ fn one_engine_serves_several_threads() {
 }
 
 /// Renders a few cards, writes them to `target/ocr-samples/` (for `xiaoban ocr --bench`) and
-/// prints per-stage latency percentiles. Run with `cargo test --release --test ocr -- --ignored
-/// --nocapture`.
+/// prints per-stage latency percentiles. Run with
+/// `cargo test --release --test integration ocr:: -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn bench_rendered_cards() {

@@ -2,7 +2,7 @@
 //! has, with the environment variable that sets each and its default, and its metrics table
 //! lists exactly the metric families the server exports at /metrics.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Personal data never stored; superseded documents never cited; a rebuilt index is picked up
 //! without a restart while the server keeps answering.
 
-mod common;
+use crate::common;
 
 use common::{client, config, databases, repo, start, start_with};
 use serde_json::{Value, json};

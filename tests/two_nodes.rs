@@ -7,7 +7,7 @@
 //! (skipped with a message without it, required when `CI` is set) and the OCR models (fetched
 //! into `models/` when missing).
 
-mod common_nodes;
+use crate::common_nodes;
 
 use common_nodes::{Node, card_png, client, fetch_models, get, serve, settle};
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! `models/` from PyPI when missing, as `tests/ocr.rs` does) and the analysis of
 //! `xiaoban::verify`, on an identity card front rendered here with Noto Sans CJK.
 
-mod common;
+use crate::common;
 
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
 use image::{Rgb, RgbImage};
