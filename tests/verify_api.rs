@@ -203,6 +203,31 @@ impl Desk {
         v["job_id"].as_str().unwrap().to_string()
     }
 
+    /// `POST /api/v1/verify/{job}/corrections` with one field's new value.
+    async fn correct(&self, token: &str, job: &str, field: &str, value: &str) -> reqwest::Response {
+        self.http
+            .post(
+                self.server
+                    .url(&format!("/api/v1/verify/{job}/corrections")),
+            )
+            .bearer_auth(token)
+            .json(&json!({"field": field, "value": value}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /api/v1/verify/{job}/confirm` counting `seen` corrections.
+    async fn confirm(&self, token: &str, job: &str, seen: usize) -> reqwest::Response {
+        self.http
+            .post(self.server.url(&format!("/api/v1/verify/{job}/confirm")))
+            .bearer_auth(token)
+            .json(&json!({"corrections": seen}))
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn get(&self, token: Option<&str>, path: &str) -> reqwest::Response {
         let mut r = self.http.get(self.server.url(path));
         if let Some(t) = token {
@@ -269,6 +294,21 @@ const TABLE: &[(&str, &str, &[Role])] = &[
         "GET",
         "/api/v1/verify/{job_id}/prefill",
         &[Role::Clerk, Role::Supervisor],
+    ),
+    (
+        "GET",
+        "/api/v1/verify/{job_id}/corrections",
+        &[Role::Clerk, Role::Supervisor],
+    ),
+    (
+        "POST",
+        "/api/v1/verify/{job_id}/corrections",
+        &[Role::Clerk, Role::Supervisor],
+    ),
+    (
+        "POST",
+        "/api/v1/verify/{job_id}/confirm",
+        &[Role::Supervisor],
     ),
     (
         "POST",
@@ -366,6 +406,11 @@ async fn every_route_answers_each_role_as_its_rule_says() {
             .await
             .unwrap();
         let batch = batch["batch_id"].as_str().unwrap().to_string();
+        // A job the clerk corrected, for the supervisor to confirm (the supervisor corrects
+        // the other job below, which would make confirming it their own correction).
+        let corrected = desk.new_job(&clerk).await;
+        let r = desk.correct(&clerk, &corrected, "sex", "女").await;
+        assert_eq!(r.status(), StatusCode::OK);
 
         // Each caller: every role (the clerk owns the job and the batch), a stranger with no
         // token and one with a made-up token.
@@ -377,7 +422,12 @@ async fn every_route_answers_each_role_as_its_rule_says() {
             if *path == "/api/v1/auth/logout" {
                 continue; // below: signing out ends the token the other rows need
             }
-            let url = path.replace("{job_id}", &job).replace("{batch_id}", &batch);
+            let job = if path.ends_with("/confirm") {
+                &corrected
+            } else {
+                &job
+            };
+            let url = path.replace("{job_id}", job).replace("{batch_id}", &batch);
             for (role, token) in &callers {
                 let mut req = match *method {
                     "GET" => desk.http.get(desk.server.url(&url)),
@@ -390,6 +440,10 @@ async fn every_route_answers_each_role_as_its_rule_says() {
                     req.multipart(
                         Form::new().part("images", Part::bytes(png("x")).file_name("x.png")),
                     )
+                } else if url.ends_with("/corrections") && *method == "POST" {
+                    req.json(&json!({"field": "sex", "value": "女"}))
+                } else if url.ends_with("/confirm") {
+                    req.json(&json!({"corrections": 1}))
                 } else if *method == "POST" {
                     req.json(&json!({"image": base64_png()}))
                 } else {
@@ -1305,4 +1359,170 @@ async fn jobs_a_restart_left_pending_are_read_on_the_next_start() {
     *GATE.0.lock().unwrap() = true;
     GATE.1.notify_all();
     second.stop().await;
+}
+
+/// Corrections over the API, as a service platform's own clerk screen makes them: the checks
+/// and the verdict run again (a corrected document is `review` at best), a second person
+/// confirms (four eyes), each step is refused to whom it should be, and the access log names
+/// the field, never its value.
+#[tokio::test]
+async fn corrections_over_the_api_are_checked_again_and_confirmed_by_a_second_person() {
+    for db in common::databases() {
+        let desk = start(db, true, |_| {}).await;
+        let clerk = desk.token("clerk", Role::Clerk).await;
+        let other = desk.token("other", Role::Clerk).await;
+        let sup = desk.token("sup", Role::Supervisor).await;
+        let aud = desk.token("aud", Role::Auditor).await;
+        let r = desk.verify_multipart(&clerk, png("front"), None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let job = r.json::<Value>().await.unwrap()["job_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let path = format!("/api/v1/verify/{job}/corrections");
+
+        let before: Value = desk.get(Some(&clerk), &path).await.json().await.unwrap();
+        assert_eq!(before["corrections"], json!([]));
+        assert_eq!(before["job"]["job_id"], job.as_str());
+
+        // Refused values, each with its own problem.
+        let p = problem(
+            desk.correct(&clerk, &job, "nickname", "小张").await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        assert_eq!(p["type"], "/problems/unknown-field");
+        let p = problem(
+            desk.correct(&clerk, &job, "birth_date", "1949年12月31日")
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert!(p["detail"].as_str().unwrap().contains("YYYY-MM-DD"), "{p}");
+        problem(
+            desk.correct(&clerk, &job, "name", "张\u{7}三").await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        problem(
+            desk.correct(&clerk, &job, "name", &"张".repeat(2001)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        let not_json = desk
+            .http
+            .post(desk.server.url(&path))
+            .bearer_auth(&clerk)
+            .body("field=sex&value=女")
+            .send()
+            .await
+            .unwrap();
+        problem(not_json, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+        let broken = desk
+            .http
+            .post(desk.server.url(&path))
+            .bearer_auth(&clerk)
+            .header("content-type", "application/json")
+            .body("{\"field\": ")
+            .send()
+            .await
+            .unwrap();
+        problem(broken, StatusCode::BAD_REQUEST).await;
+        // Not theirs, not their role, not signed in.
+        problem(
+            desk.correct(&other, &job, "sex", "女").await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        problem(desk.get(Some(&other), &path).await, StatusCode::NOT_FOUND).await;
+        problem(
+            desk.correct(&aud, &job, "sex", "女").await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        let none: Value = desk.get(Some(&clerk), &path).await.json().await.unwrap();
+        assert_eq!(
+            none["corrections"],
+            json!([]),
+            "refused corrections left no trace"
+        );
+
+        // The scripted card reads 男 for a number whose sequence code is even (GB 11643
+        // §4.3: female): the reading's verdict stands until the clerk corrects the sex.
+        let r = desk.correct(&clerk, &job, "sex", "女").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let after: Value = r.json().await.unwrap();
+        let edits = after["corrections"].as_array().unwrap();
+        assert_eq!(edits.len(), 1);
+        assert_eq!(edits[0]["field"], "sex");
+        assert_eq!(edits[0]["actor"], desk.user("clerk"));
+        assert_eq!(after["job"]["masked"], true);
+        // A corrected document is review at best (verify::recheck, point 1).
+        assert_eq!(after["job"]["verdict"], "review", "{after}");
+        let sex_check = after["job"]["report"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["rule"] == "id_card.sex_matches_number")
+            .cloned();
+        assert_eq!(sex_check.map(|c| c["passed"].clone()), Some(json!(true)));
+        let full: Value = desk
+            .get(Some(&clerk), &format!("/api/v1/verify/{job}?reveal=true"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(full["report"]["fields"]["sex"]["value"], "女");
+        assert_eq!(full["report"]["fields"]["sex"]["edited"], true);
+
+        // Four eyes: not the clerk (not a supervisor), not a stale count, then the
+        // supervisor; a supervisor's own correction is confirmed by someone else.
+        problem(desk.confirm(&clerk, &job, 1).await, StatusCode::FORBIDDEN).await;
+        let p = problem(desk.confirm(&sup, &job, 0).await, StatusCode::CONFLICT).await;
+        assert_eq!(p["type"], "/problems/corrections-changed");
+        let r = desk.confirm(&sup, &job, 1).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let confirmed: Value = r.json().await.unwrap();
+        assert_ne!(confirmed["job"]["verdict"], "fail", "{confirmed}");
+        let full: Value = desk
+            .get(Some(&sup), &format!("/api/v1/verify/{job}?reveal=true"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(full["report"]["confirmed"]["by"], desk.user("sup"));
+        let r = desk.correct(&sup, &job, "name", "张三").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let again: Value = r.json().await.unwrap();
+        assert_eq!(
+            again["job"]["verdict"], "review",
+            "a new correction undoes the confirmation"
+        );
+        let p = problem(desk.confirm(&sup, &job, 2).await, StatusCode::FORBIDDEN).await;
+        assert_eq!(p["type"], "/problems/own-correction");
+
+        // The access log names each corrected field and the confirmation, never a value.
+        let log: Value = desk
+            .get(Some(&aud), &format!("/api/v1/access-log?job_id={job}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let entries = log["entries"].as_array().unwrap();
+        let edits: Vec<_> = entries
+            .iter()
+            .filter(|e| e["action"] == "edit_field")
+            .map(|e| (e["actor"].as_str().unwrap(), e["field"].as_str().unwrap()))
+            .collect();
+        let (c, s) = (desk.user("clerk"), desk.user("sup"));
+        assert_eq!(edits, [(s.as_str(), "name"), (c.as_str(), "sex")]);
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["action"] == "confirm_edits" && e["actor"] == s.as_str())
+        );
+        let text = log.to_string();
+        assert!(!text.contains("张三\"") && !text.contains("女"), "{text}");
+        desk.server.stop().await;
+    }
 }

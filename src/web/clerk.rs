@@ -24,8 +24,8 @@ use super::limits::ClientAddress;
 use super::pages::{CSS, ELDER_COOKIE, elder_from_cookie, render};
 use super::problem::Problem;
 use super::verify_api::{
-    ACCESS_LOG_ROLES, AccessLogQuery, PrefillQuery, VERIFY_ROLES, desk_problem, export, files,
-    front_and_back, is_multipart, read_access_log, scan_response,
+    ACCESS_LOG_ROLES, AccessLogQuery, PrefillQuery, SUPERVISORS, VERIFY_ROLES, desk_problem,
+    export, files, front_and_back, is_multipart, read_access_log, scan_response,
 };
 use crate::account::{LoginError, Principal, Role};
 use crate::scan::geometry;
@@ -55,8 +55,6 @@ const CLERK_JS: &str = include_str!("../../templates/clerk.js");
 pub const SESSION_COOKIE: &str = "xiaoban_session";
 pub const LOGIN_COOKIE: &str = "xiaoban_login";
 const ALL_ROLES: &[Role] = &Role::ALL;
-/// Who confirms a clerk's corrections (four eyes).
-const SUPERVISORS: &[Role] = &[Role::Supervisor];
 /// Jobs listed on the desk.
 const RECENT_JOBS: i64 = 30;
 

@@ -3,12 +3,14 @@
 //! jobs (others answer 404, as if they did not exist).
 
 use super::AppState;
+use super::api::ApiJson;
 use super::auth_api::{Denied, require};
 use super::problem::Problem;
 use crate::account::{Principal, Role};
 use crate::scans::review::PrefillRecord;
 use crate::scans::{BatchView, DeskError, JobView, MAX_BATCH, Side};
 use crate::store::access_log::{AccessEntry, AccessQuery};
+use crate::store::edits::FieldEdit;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -25,6 +27,8 @@ use utoipa::ToSchema;
 pub const VERIFY_ROLES: &[Role] = &[Role::Clerk, Role::Supervisor];
 /// Roles that read the access log.
 pub const ACCESS_LOG_ROLES: &[Role] = &[Role::Supervisor, Role::Auditor];
+/// Roles that confirm another person's corrections (four eyes).
+pub const SUPERVISORS: &[Role] = &[Role::Supervisor];
 
 /// Every route of this module with the roles allowed on it (the route × role test reads it).
 pub const RULES: &[(&str, &str, &[Role])] = &[
@@ -32,6 +36,9 @@ pub const RULES: &[(&str, &str, &[Role])] = &[
     ("GET", "/api/v1/verify/{job_id}", VERIFY_ROLES),
     ("GET", "/api/v1/verify/{job_id}/scan", VERIFY_ROLES),
     ("GET", "/api/v1/verify/{job_id}/prefill", VERIFY_ROLES),
+    ("GET", "/api/v1/verify/{job_id}/corrections", VERIFY_ROLES),
+    ("POST", "/api/v1/verify/{job_id}/corrections", VERIFY_ROLES),
+    ("POST", "/api/v1/verify/{job_id}/confirm", SUPERVISORS),
     ("POST", "/api/v1/verify/batch", VERIFY_ROLES),
     ("GET", "/api/v1/verify/batch/{batch_id}", VERIFY_ROLES),
     ("GET", "/api/v1/access-log", ACCESS_LOG_ROLES),
@@ -78,6 +85,11 @@ pub fn read_routes() -> Router<Arc<AppState>> {
         .route("/api/v1/verify/{job_id}", get(job))
         .route("/api/v1/verify/{job_id}/scan", get(scan))
         .route("/api/v1/verify/{job_id}/prefill", get(prefill))
+        .route(
+            "/api/v1/verify/{job_id}/corrections",
+            get(corrections).post(correct),
+        )
+        .route("/api/v1/verify/{job_id}/confirm", post(confirm))
         .route("/api/v1/verify/batch/{batch_id}", get(batch))
         .route("/api/v1/access-log", get(access_log))
 }
@@ -606,6 +618,153 @@ pub(super) async fn export(
         .await
         .map_err(|e| desk_problem(state, e))?;
     Ok(prefill_download(job_id, &records, format))
+}
+
+/// A correction of one read field.
+#[derive(Deserialize, ToSchema)]
+pub struct CorrectionRequest {
+    /// The field's name in the report (`name`, `birth_date`, `credit_code`, …).
+    pub field: String,
+    /// The value read off the document by a person (dates as YYYY-MM-DD; at most 2000
+    /// characters).
+    pub value: String,
+}
+
+/// A supervisor's confirmation of the corrections they compared with the scan.
+#[derive(Deserialize, ToSchema)]
+pub struct ConfirmRequest {
+    /// How many corrections the supervisor was shown (`corrections` of
+    /// `GET /api/v1/verify/{job_id}/corrections`): one made since is refused with 409.
+    pub corrections: usize,
+}
+
+/// A job's corrections and the job as they leave it.
+#[derive(Serialize, ToSchema)]
+pub struct Corrections {
+    /// Who corrected which field when, oldest first (never the values).
+    pub corrections: Vec<FieldEdit>,
+    /// The job, masked: the checks and the verdict as run again on the corrected fields
+    /// (`review` at best until a supervisor confirms).
+    pub job: JobView,
+}
+
+/// A job's corrections with the job, masked.
+async fn corrections_of(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> Result<Corrections, Denied> {
+    let job = state
+        .desk
+        .job(who, id, false)
+        .await
+        .map_err(|e| desk_problem(state, e))?;
+    let corrections = state
+        .desk
+        .edits(who, id)
+        .await
+        .map_err(|e| desk_problem(state, e))?;
+    Ok(Corrections { corrections, job })
+}
+
+/// A body that is checked only after the caller's role, so a caller who may not use the
+/// route hears that first.
+fn body<T>(state: &AppState, body: Result<ApiJson<T>, Problem>) -> Result<T, Denied> {
+    body.map(|ApiJson(v)| v).map_err(|p| {
+        state.note_problem(&p);
+        Denied(p)
+    })
+}
+
+/// Who corrected which field of a job, and when, with the job (masked).
+#[utoipa::path(get, path = "/api/v1/verify/{job_id}/corrections",
+    params(("job_id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The corrections and the job", body = Corrections),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job, or another clerk's", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn corrections(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Path(job_id): Path<String>,
+) -> Result<Json<Corrections>, Denied> {
+    require(&who, VERIFY_ROLES)?;
+    corrections_of(&state, &who, &job_id).await.map(Json)
+}
+
+/// Corrects one field the OCR misread. The value is sealed into the report; the checks and
+/// the verdict run again on the corrected fields (a corrected document is `review` at best
+/// until a supervisor who made none of the corrections confirms them), the pre-fill records
+/// follow, and the correction is recorded as who changed which field when (logged as
+/// `edit_field`, never with the value).
+#[utoipa::path(post, path = "/api/v1/verify/{job_id}/corrections",
+    params(("job_id" = String, Path)),
+    request_body = CorrectionRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The corrections and the job after this one", body = Corrections),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job or field, or another clerk's job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has no report yet", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Deleted after the retention period", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not declared as JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A value too long, with control characters, or a date not YYYY-MM-DD", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn correct(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Path(job_id): Path<String>,
+    req: Result<ApiJson<CorrectionRequest>, Problem>,
+) -> Result<Json<Corrections>, Denied> {
+    require(&who, VERIFY_ROLES)?;
+    let req = body(&state, req)?;
+    state
+        .desk
+        .edit_field(&who, &job_id, &req.field, &req.value)
+        .await
+        .map_err(|e| desk_problem(&state, e))?;
+    corrections_of(&state, &who, &job_id).await.map(Json)
+}
+
+/// A supervisor confirms a job's corrections after comparing them with the scan (four
+/// eyes): the checks run again with the corrections vouched for, so a job whose only doubt
+/// was the corrections passes. Refused to one who made any of the corrections, for a job
+/// without corrections or whose checks fail, and when the corrections are no longer the
+/// ones counted in the request (logged as `confirm_edits`).
+#[utoipa::path(post, path = "/api/v1/verify/{job_id}/confirm",
+    params(("job_id" = String, Path)),
+    request_body = ConfirmRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The corrections and the confirmed job", body = Corrections),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a supervisor, or one who made a correction", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No corrections, corrections changed since they were counted, failed checks, or no report yet", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Deleted after the retention period", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not declared as JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body lacks `corrections`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn confirm(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Path(job_id): Path<String>,
+    req: Result<ApiJson<ConfirmRequest>, Problem>,
+) -> Result<Json<Corrections>, Denied> {
+    require(&who, SUPERVISORS)?;
+    let req = body(&state, req)?;
+    state
+        .desk
+        .confirm(&who, &job_id, req.corrections)
+        .await
+        .map_err(|e| desk_problem(&state, e))?;
+    corrections_of(&state, &who, &job_id).await.map(Json)
 }
 
 #[derive(Serialize, ToSchema)]
