@@ -239,6 +239,7 @@ impl Keyring {
                 tighten_permissions(&path)?;
                 let ring = Keyring::parse(&text)
                     .with_context(|| format!("密钥文件 {}", path.display()))?;
+                remove_abandoned_new_keys(data_dir, std::time::SystemTime::now());
                 Ok(Keyring {
                     source: KeySource::File(path),
                     ..ring
@@ -305,6 +306,44 @@ fn write_new_key(path: &Path, ring: &Keyring) -> std::io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// How old a temporary new-key file must be before it counts as abandoned: a node creating
+/// the key holds its file for milliseconds, so one this old belongs to a node that died.
+const ABANDONED_KEY_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes the temporary files (`.scan.key.*.new`) of key creations that never finished: a
+/// node killed between writing its candidate key and moving it into place leaves one behind,
+/// holding a key that never encrypted anything. Only files older than [`ABANDONED_KEY_AGE`]
+/// go, so a node creating the key right now keeps its own. Failing to remove one only
+/// leaves it for the next start.
+fn remove_abandoned_new_keys(data_dir: &Path, now: std::time::SystemTime) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    let mut removed = 0usize;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(".scan.key.") && name.ends_with(".new")) {
+            continue;
+        }
+        let abandoned = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|at| now.duration_since(at).ok())
+            .is_some_and(|age| age >= ABANDONED_KEY_AGE);
+        if abandoned && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::warn!(
+            files = removed,
+            "removed abandoned temporary key files left by a start that was interrupted"
+        );
+    }
 }
 
 /// Replaces the key file atomically: written beside it (0600), flushed, renamed over it, and
@@ -831,6 +870,38 @@ mod tests {
                 assert_eq!(mode & 0o777, 0o600, "round {round}");
             }
         }
+    }
+
+    /// A node killed while creating the key leaves `.scan.key.*.new` behind; the next start
+    /// that reads the key removes it once it is old, and leaves a young one (a node creating
+    /// the key right now) alone.
+    #[test]
+    fn abandoned_new_key_files_are_removed_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Keyring::load_or_create(dir.path()).unwrap();
+        let old = dir.path().join(".scan.key.abc123.new");
+        let young = dir.path().join(".scan.key.def456.new");
+        let other = dir.path().join("scan.key.new");
+        for f in [&old, &young, &other] {
+            std::fs::write(f, "candidate\n").unwrap();
+        }
+        let long_ago = std::time::SystemTime::now() - ABANDONED_KEY_AGE * 2;
+        for f in [&old, &other] {
+            std::fs::File::options()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        let again = Keyring::load_or_create(dir.path()).unwrap();
+        assert_eq!(again.current.id(), first.current.id());
+        assert!(!old.exists(), "the abandoned candidate is removed");
+        assert!(young.exists(), "a candidate being written now is kept");
+        assert!(
+            other.exists(),
+            "only the creation's temporary files are touched"
+        );
     }
 
     #[test]
