@@ -6,9 +6,9 @@
 #   2. the fuzz targets (scripts/fuzz.sh: image intake, document parser, identifier parsers,
 #      field extractors), each for XIAOBAN_FUZZ_SECS seconds (default 15); a panic, an input
 #      slower than 10 s or runaway memory fails the run, the input kept in fuzz/artifacts/.
-#      Needs the nightly toolchain and cargo-fuzz (.ci/run installs them). The first build
-#      of the targets into fuzz/target (the whole crate, release, instrumented) is the slow
-#      part of a fresh run; later runs rebuild only what changed;
+#      Needs the nightly toolchain and cargo-fuzz (.ci/run installs them). The targets are
+#      built in fuzz/'s quick (dev) profile: the release build a fuzzing campaign uses
+#      (scripts/fuzz.sh without --quick) takes 16 minutes cold on two cores;
 #   3. the browser accessibility test (axe-core in Debian's Chromium) against a real server;
 #   4. schemathesis against the served OpenAPI document (scripts/schemathesis.sh; about a
 #      minute; the one exception to the rule above: it keeps its pinned schemathesis in a venv
@@ -28,7 +28,7 @@ if ! rustup toolchain list | grep '^nightly' >/dev/null || ! command -v cargo-fu
   echo "      rustup toolchain install nightly --profile minimal; cargo install cargo-fuzz --locked --version 0.13.2)" >&2
   exit 1
 fi
-scripts/fuzz.sh "$fuzz_secs"
+scripts/fuzz.sh --quick "$fuzz_secs"
 cargo build
 tests/browser/run.sh target/debug/xiaoban
 scripts/schemathesis.sh
