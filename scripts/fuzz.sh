@@ -7,7 +7,7 @@
 #   scripts/fuzz.sh [--quick] [SECONDS_PER_TARGET] [TARGET...]   (default 60 s, every target)
 #
 # --quick builds the targets in fuzz/'s dev profile (the crate and the parsers it leans on
-# optimised, the other dependencies not): a cold build in about a third of the release
+# optimised, the other dependencies not): a cold build in under half of the release
 # build's time, at about a fifth of its inputs a second. scripts/test.sh uses it for its short
 # run; fuzzing campaigns use the default release build.
 #
