@@ -10,7 +10,8 @@
 #      built in fuzz/'s quick (dev) profile: the release build a fuzzing campaign uses
 #      (scripts/fuzz.sh without --quick) takes 16 minutes cold on two cores;
 #   3. the browser accessibility test (axe-core in Debian's Chromium) against a real server;
-#   4. schemathesis against the served OpenAPI document (scripts/schemathesis.sh; about a
+#   4. hadolint on the Dockerfile (scripts/requirements-lint.txt; .ci/run installs it);
+#   5. schemathesis against the served OpenAPI document (scripts/schemathesis.sh; about a
 #      minute; the one exception to the rule above: it keeps its pinned schemathesis in a venv
 #      under target/, installed from PyPI on first use).
 set -euo pipefail
@@ -31,4 +32,9 @@ fi
 scripts/fuzz.sh --quick "$fuzz_secs"
 cargo build
 tests/browser/run.sh target/debug/xiaoban
+command -v hadolint >/dev/null 2>&1 || {
+  echo "test: hadolint is missing (.ci/run installs it: python3 -m pip install -r scripts/requirements-lint.txt)" >&2
+  exit 1
+}
+hadolint Dockerfile
 scripts/schemathesis.sh
