@@ -29,6 +29,7 @@ import unicodedata
 from pathlib import Path
 
 import jieba
+import numpy as np
 from rank_bm25 import BM25Okapi
 
 KS = (1, 3, 5)
@@ -132,7 +133,7 @@ def run_peer(tokenize, docs, questions) -> dict:
     started = time.perf_counter()
     for q in questions:
         scores = index.get_scores(tokenize(q["question"]))
-        order = sorted(range(len(ids)), key=lambda i: -scores[i])[: max(KS)]
+        order = np.argsort(-scores, kind="stable")[: max(KS)]
         ranked = [ids[i] for i in order]
         for k in KS:
             if q["expected_doc"] in ranked[:k]:
