@@ -127,7 +127,7 @@ pub fn run(config: &Config, passages: usize, questions: &Path, rounds: usize) ->
                                 today,
                             );
                         } else {
-                            let _ = index.search(&job.question, today, 10);
+                            let _ = index.search(&job.question, today, 10, &tuning.weights());
                         }
                         let _ = job.done.send(job.sent.elapsed().as_secs_f64() * 1000.0);
                     }

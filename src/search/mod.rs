@@ -8,5 +8,5 @@ pub mod passage;
 pub mod segment;
 
 pub use handle::IndexHandle;
-pub use index::{BuildReport, KnowledgeIndex, Retrieval, build};
+pub use index::{BuildReport, KnowledgeIndex, Retrieval, Weights, build};
 pub use passage::Passage;

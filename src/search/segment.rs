@@ -65,6 +65,19 @@ impl Segmenter {
             .collect()
     }
 
+    /// Where the words of normalised `text` begin and end, as character offsets (precise
+    /// mode): a phrase matched on these boundaries is a whole word or a run of whole words
+    /// ("没有任何" is not in "有没有任何", "sue" is not in "issue").
+    pub fn boundaries(&self, text: &str) -> Vec<usize> {
+        let mut at = 0;
+        let mut out = vec![0];
+        for t in self.jieba.cut(text, true) {
+            at += t.word.chars().count();
+            out.push(at);
+        }
+        out
+    }
+
     /// Plain (precise-mode) words, for display and for situation matching.
     pub fn words(&self, text: &str) -> Vec<String> {
         let text = normalise(text);
@@ -102,6 +115,55 @@ pub fn normalise_width(text: &str) -> String {
         .collect()
 }
 
+/// Character n-grams of normalised text: every Han character and every pair of adjacent Han
+/// characters, and whole ASCII words and numbers. They match what word segmentation splits
+/// differently in question and document (typos, colloquial compounds, words missing from the
+/// dictionary); the word terms keep their precision.
+pub fn char_grams(text: &str) -> Vec<String> {
+    let text = normalise(text);
+    let mut out = Vec::new();
+    let mut prev_han: Option<char> = None;
+    let mut word = String::new();
+    for c in text.chars() {
+        if is_han(c) {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            out.push(c.to_string());
+            if let Some(p) = prev_han {
+                out.push(format!("{p}{c}"));
+            }
+            prev_han = Some(c);
+        } else {
+            prev_han = None;
+            if c.is_alphanumeric() {
+                word.push(c);
+            } else if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+fn is_han(c: char) -> bool {
+    matches!(c, '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}' | '\u{20000}'..='\u{2FA1F}')
+}
+
+/// tantivy tokenizer over [`char_grams`].
+#[derive(Clone)]
+pub struct CharGramTokenizer;
+
+impl Tokenizer for CharGramTokenizer {
+    type TokenStream<'a> = TermStream;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> TermStream {
+        TermStream::of(char_grams(text))
+    }
+}
+
 /// tantivy tokenizer over `Segmenter::terms`.
 #[derive(Clone)]
 pub struct JiebaTokenizer {
@@ -116,9 +178,13 @@ pub struct TermStream {
 impl Tokenizer for JiebaTokenizer {
     type TokenStream<'a> = TermStream;
     fn token_stream<'a>(&'a mut self, text: &'a str) -> TermStream {
-        let tokens = self
-            .segmenter
-            .terms(text)
+        TermStream::of(self.segmenter.terms(text))
+    }
+}
+
+impl TermStream {
+    fn of(terms: Vec<String>) -> TermStream {
+        let tokens = terms
             .into_iter()
             .enumerate()
             .map(|(position, text)| Token {
@@ -158,6 +224,18 @@ mod tests {
         assert!(terms.contains(&"id".to_string()), "{terms:?}");
         assert!(terms.contains(&"card".to_string()), "{terms:?}");
         assert!(!terms.iter().any(|t| t == "？" || t == " "));
+    }
+
+    #[test]
+    fn char_grams_cover_han_pairs_and_whole_ascii_words() {
+        assert_eq!(
+            char_grams("身分证, ID卡2张！"),
+            vec!["身", "分", "身分", "证", "分证", "id", "卡", "2", "张"]
+        );
+        // A typo shares every gram but its own with the right word.
+        let right = char_grams("身份证");
+        let typo = char_grams("身分证");
+        assert_eq!(right.iter().filter(|g| typo.contains(g)).count(), 2);
     }
 
     #[test]

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Turns a development data set (documents.jsonl + questions.jsonl, as in ../shared/data) into
+what `xiaoban import` and `xiaoban eval` read, the way a city would bring its own material in.
+
+    scripts/dev_data.py DATASET_DIR OUT_DIR
+
+writes OUT_DIR/import.jsonl (one row per document: id, title, department, answer) and
+OUT_DIR/eval.jsonl (question, expected_doc). A document's title is its own first line (a
+policy's heading) when it has one, else its department's name: the data sets carry no other.
+"""
+import json
+import re
+import sys
+from pathlib import Path
+
+
+def title_of(doc):
+    text = doc.get("text") or doc.get("answer") or ""
+    if "text" in doc:
+        head = re.split(r"[\s]", text.strip(), maxsplit=1)[0]
+        if 4 <= len(head) <= 60:
+            return head
+    return (doc.get("department") or "").strip() or text[:20]
+
+
+def main():
+    src, out = Path(sys.argv[1]), Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    with open(src / "documents.jsonl", encoding="utf-8") as f, open(
+        out / "import.jsonl", "w", encoding="utf-8"
+    ) as w:
+        for line in f:
+            d = json.loads(line)
+            row = {
+                "id": d["id"],
+                "title": title_of(d),
+                "department": (d.get("department") or "").strip(),
+                "answer": d.get("text") or d.get("answer"),
+            }
+            w.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with open(src / "questions.jsonl", encoding="utf-8") as f, open(
+        out / "eval.jsonl", "w", encoding="utf-8"
+    ) as w:
+        for line in f:
+            q = json.loads(line)
+            w.write(
+                json.dumps(
+                    {"question": q["question"], "expected_doc": q["expected_doc"]},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+
+
+if __name__ == "__main__":
+    main()
