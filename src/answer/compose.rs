@@ -26,6 +26,17 @@ fn materials_text(situation: &Situation) -> String {
         .join("\n")
 }
 
+/// A life event's item line `- 出生登记（birth-registration）` → its title and document id.
+pub fn item_id(line: &str) -> Option<(&str, &str)> {
+    let rest = line.trim().strip_prefix("- ")?;
+    let (title, id) = rest.strip_suffix('）')?.rsplit_once('（')?;
+    let is_id = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    is_id.then_some((title.trim(), id))
+}
+
 /// The text of one aspect of a document, if the document has it.
 fn aspect_text(doc: &Document, aspect: Aspect, situation: Option<&Situation>) -> Option<String> {
     if aspect == Aspect::Materials
@@ -34,7 +45,21 @@ fn aspect_text(doc: &Document, aspect: Aspect, situation: Option<&Situation>) ->
         return Some(materials_text(s));
     }
     let section = doc.section(aspect)?;
-    if section.situations.is_empty() {
+    if aspect == Aspect::Items {
+        // Items name their guide by id for the links (`出生登记（birth-registration）`); the
+        // citizen reads the title, the links come with the reply's citations.
+        Some(
+            section
+                .body
+                .lines()
+                .map(|l| match item_id(l) {
+                    Some((title, _)) => format!("- {title}"),
+                    None => l.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    } else if section.situations.is_empty() {
         Some(section.body.clone())
     } else {
         // All situations, each under its name (used when only one exists).
@@ -107,6 +132,71 @@ pub fn clarify_vague(examples: &[String]) -> String {
         "请问您想办理哪一项业务？请说出证件或事项的名称，比如“身份证过期了怎么换”“开饭馆要办什么证”。常见的“一件事”联办有：\n{}",
         list.join("\n")
     )
+}
+
+/// The name of a material line: what is handed in, without its notes in brackets.
+fn material_name(line: &str) -> &str {
+    line.split(['（', '(']).next().unwrap_or(line).trim()
+}
+
+/// The materials every situation of a guide asks for (by name), as the first situation
+/// writes them.
+pub fn shared_materials(doc: &Document) -> Vec<&str> {
+    let situations = doc.situations();
+    let Some((first, rest)) = situations.split_first() else {
+        return Vec::new();
+    };
+    first
+        .materials
+        .iter()
+        .filter(|m| {
+            let name = material_name(m);
+            rest.iter()
+                .all(|s| s.materials.iter().any(|o| material_name(o) == name))
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// The part of a guide that holds whatever the situation: the materials every situation
+/// needs, then (for a general question) the steps, fees and time limit, and the situations
+/// to choose from for the rest of the materials.
+pub fn common(doc: &Document, aspect: Option<Aspect>, shared: &[&str]) -> String {
+    let mut parts = vec![format!("关于“{}”：", doc.meta.title)];
+    if !shared.is_empty() {
+        parts.push(format!(
+            "各种情形都需要的材料：\n{}",
+            shared
+                .iter()
+                .map(|m| format!("- {}", material_name(m)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+    }
+    let list: Vec<String> = doc
+        .situations()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{}. {}", i + 1, s.name))
+        .collect();
+    parts.push(format!(
+        "其余材料因情形而不同，告诉我您属于哪一种，我再列出完整清单：\n{}",
+        list.join("\n")
+    ));
+    if aspect.is_none() {
+        for a in overview_aspects(doc.meta.kind) {
+            if *a != Aspect::Materials
+                && let Some(text) = aspect_text(doc, *a, None)
+            {
+                parts.push(format!("{}：\n{}", a.label(), text));
+            }
+        }
+    }
+    parts.push(format!(
+        "（以上内容摘自{}发布的《{}》，请以办理部门最新公布为准。）",
+        doc.meta.issuing_body, doc.meta.title
+    ));
+    super::grounded::neutralise(&parts.join("\n"))
 }
 
 pub fn clarify_situation(doc: &Document) -> String {

@@ -11,9 +11,9 @@ pub mod route;
 pub use reply::{Citation, Mode, Outcome, Reply};
 
 use crate::kb::{Aspect, DocId, DocKind, Document};
-use crate::search::KnowledgeIndex;
 use crate::search::index::{Retrieval, ScoredDoc};
 use crate::search::segment::normalise;
+use crate::search::{KnowledgeIndex, Weights};
 use anyhow::Result;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -86,14 +86,34 @@ pub struct Tuning {
     /// With fewer than two topical words, at least this share of the question must occur in
     /// the document for it to count as relevant.
     pub min_coverage: f32,
+    /// Retrieval: weight of the question's own words.
+    pub word_weight: f32,
+    /// Retrieval: weight of the official terms colloquial phrases expand to (synonyms.txt).
+    pub synonym_weight: f32,
+    /// Retrieval: weight of the question's character grams.
+    pub char_weight: f32,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
+        let w = Weights::default();
         Tuning {
             min_score: 2.0,
             close_ratio: 0.8,
             min_coverage: 0.6,
+            word_weight: w.words,
+            synonym_weight: w.synonyms,
+            char_weight: w.chars,
+        }
+    }
+}
+
+impl Tuning {
+    pub fn weights(&self) -> Weights {
+        Weights {
+            words: self.word_weight,
+            synonyms: self.synonym_weight,
+            chars: self.char_weight,
         }
     }
 }
@@ -173,7 +193,7 @@ pub fn answer(
 ) -> Result<(Reply, Conversation)> {
     let text = question.as_str();
     let routes = &index.catalog.settings.routes;
-    if let Some(reason) = route::matches(&routes.handoff, text) {
+    if let Some(reason) = route::matches(&routes.handoff, text, index.segmenter()) {
         return Ok((routed(Outcome::Handoff, reason), Conversation::default()));
     }
     let aspect = aspect::detect(text);
@@ -182,7 +202,7 @@ pub fn answer(
     {
         return Ok(done);
     }
-    let found = index.search(text, today, 10)?;
+    let found = index.search(text, today, 10, &tuning.weights())?;
     let ranked: Vec<DocId> = found
         .docs
         .iter()
@@ -201,7 +221,7 @@ pub fn answer(
         r.0.ranked = with_first(ranked, topic);
         return Ok(r);
     }
-    if let Some(reason) = route::matches(&routes.out_of_scope, text)
+    if let Some(reason) = route::matches(&routes.out_of_scope, text, index.segmenter())
         && (top_topical == 0 || route::ALWAYS.contains(&reason))
     {
         let mut r = routed(Outcome::OutOfScope, reason);
@@ -348,15 +368,31 @@ fn about(
         && situations.len() > 1
         && situation.is_none();
     if needs_situation {
+        // Ask back only when nothing can be said without the situation; otherwise answer what
+        // holds for everyone and offer the situations as choices.
+        let shared = compose::shared_materials(doc);
+        let ask = aspect == Some(Aspect::Materials) && shared.is_empty();
         let reply = Reply {
-            answer: compose::clarify_situation(doc),
-            outcome: Outcome::Clarify,
+            answer: if ask {
+                compose::clarify_situation(doc)
+            } else {
+                compose::common(doc, aspect, &shared)
+            },
+            outcome: if ask {
+                Outcome::Clarify
+            } else {
+                Outcome::Answered
+            },
             mode: Mode::Extractive,
             citations: vec![Citation::of(doc)],
             choices: situations.iter().map(|s| s.name.clone()).collect(),
-            reason: Some("situation".into()),
-            ranked: Vec::new(),
-            sources: Vec::new(),
+            reason: ask.then(|| "situation".into()),
+            ranked: vec![doc.meta.id.clone()],
+            sources: if ask {
+                Vec::new()
+            } else {
+                sources_for(index, pos, aspect, None, found)
+            },
         };
         let conv = Conversation {
             topic: Some(doc.meta.id.clone()),
@@ -382,6 +418,8 @@ fn about(
         })
         .unwrap_or_default();
     let sit = situation.and_then(|i| situations.get(i));
+    let mut citations = vec![Citation::of(doc)];
+    citations.extend(related(index, pos, found));
     let reply = Reply {
         answer: if yes_no {
             compose::passage(doc, &best)
@@ -390,7 +428,7 @@ fn about(
         },
         outcome: Outcome::Answered,
         mode: Mode::Extractive,
-        citations: vec![Citation::of(doc)],
+        citations,
         choices: Vec::new(),
         reason: None,
         ranked: vec![doc.meta.id.clone()],
@@ -401,6 +439,37 @@ fn about(
         pending: None,
     };
     Ok((reply, conv))
+}
+
+/// Most related guides offered beside the main one.
+const MAX_RELATED: usize = 2;
+
+/// Links beside an answer about `pos`: a life event's items (each by its own title), or up
+/// to [`MAX_RELATED`] other documents retrieved almost as strongly as the best.
+fn related(index: &KnowledgeIndex, pos: u32, found: &Retrieval) -> Vec<Citation> {
+    let doc = index.doc_at(pos);
+    if doc.meta.kind == DocKind::LifeEvent {
+        return doc
+            .section(Aspect::Items)
+            .map(|s| {
+                s.body
+                    .lines()
+                    .filter_map(compose::item_id)
+                    .filter_map(|(_, id)| DocId::parse(id).ok())
+                    .filter_map(|id| index.document(&id))
+                    .map(Citation::related)
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    let top = found.docs.first().map_or(0.0, |d| d.score);
+    found
+        .docs
+        .iter()
+        .filter(|d| d.doc != pos && d.score >= 0.6 * top)
+        .take(MAX_RELATED)
+        .map(|d| Citation::related(index.doc_at(d.doc)))
+        .collect()
 }
 
 /// Most characters of source text handed to a language model.

@@ -72,6 +72,10 @@ pub struct Citation {
     pub effective_from: Option<NaiveDate>,
     /// The readable page of the document.
     pub url: String,
+    /// A related guide offered as further reading (or an item of a life event), not a source
+    /// of the answer's text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub related: bool,
 }
 
 impl Citation {
@@ -82,6 +86,15 @@ impl Citation {
             doc_no: doc.meta.doc_no.clone(),
             effective_from: Some(doc.meta.effective_from),
             url: format!("/kb/{}", doc.meta.id),
+            related: false,
+        }
+    }
+
+    /// A link to a related document.
+    pub fn related(doc: &Document) -> Citation {
+        Citation {
+            related: true,
+            ..Citation::of(doc)
         }
     }
 }

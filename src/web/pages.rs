@@ -47,7 +47,10 @@ struct TurnView {
     reply_id: String,
     question: String,
     answer: String,
-    citations: Vec<Citation>,
+    /// The documents the answer was taken from.
+    sources: Vec<Citation>,
+    /// Related guides and a life event's items, shown as links under the answer.
+    related: Vec<Citation>,
     thanked: bool,
 }
 
@@ -108,12 +111,16 @@ async fn widget_page(
             Ok(ts) => {
                 turns = ts
                     .into_iter()
-                    .map(|t| TurnView {
-                        thanked: thanks == Some(t.reply_id.as_str()),
-                        reply_id: t.reply_id,
-                        question: t.question,
-                        answer: t.answer,
-                        citations: t.citations,
+                    .map(|t| {
+                        let (related, sources) = t.citations.into_iter().partition(|c| c.related);
+                        TurnView {
+                            thanked: thanks == Some(t.reply_id.as_str()),
+                            reply_id: t.reply_id,
+                            question: t.question,
+                            answer: t.answer,
+                            sources,
+                            related,
+                        }
                     })
                     .collect()
             }
