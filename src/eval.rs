@@ -52,7 +52,83 @@ pub struct Summary {
     /// Present when a language model wrote the answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation: Option<GenerationSummary>,
+    /// Per tag: cases with an expected outcome, and how many got it.
+    pub by_tag: BTreeMap<String, TagSummary>,
     pub misses: Vec<Miss>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TagSummary {
+    pub cases: usize,
+    pub outcome_ok: usize,
+}
+
+/// How answering and declining trade off at one relevance threshold (`answer.min_score`),
+/// over the cases that expect `answered` or `out_of_scope`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdPoint {
+    pub min_score: f32,
+    pub answered_precision: f64,
+    pub answered_recall: f64,
+    pub out_of_scope_precision: f64,
+    pub out_of_scope_recall: f64,
+}
+
+/// Runs the cases once per threshold in `grid` (no generation) and reports precision and
+/// recall of `answered` and `out_of_scope` at each.
+pub fn threshold_sweep(
+    index: &KnowledgeIndex,
+    tuning: &Tuning,
+    cases: &[(usize, Case)],
+    grid: &[f32],
+) -> Result<Vec<ThresholdPoint>> {
+    let today = chrono::Local::now().date_naive();
+    let mut points = Vec::new();
+    for &min_score in grid {
+        let tuned = Tuning {
+            min_score,
+            ..*tuning
+        };
+        let mut conversations: HashMap<String, Conversation> = HashMap::new();
+        // (expected, got) counts for the two outcomes.
+        let (mut ans_tp, mut ans_got, mut ans_exp) = (0usize, 0usize, 0usize);
+        let (mut oos_tp, mut oos_got, mut oos_exp) = (0usize, 0usize, 0usize);
+        for (_, case) in cases {
+            let conv = case
+                .conversation
+                .as_ref()
+                .and_then(|c| conversations.get(c))
+                .cloned()
+                .unwrap_or_default();
+            let Ok(q) = Question::parse(&redact(&case.question).text) else {
+                continue;
+            };
+            let (reply, next) = answer::answer(index, &tuned, &q, &conv, today)?;
+            if let Some(c) = &case.conversation {
+                conversations.insert(c.clone(), next);
+            }
+            let expected = case.expected_outcome.as_deref().and_then(Outcome::parse);
+            if !matches!(expected, Some(Outcome::Answered | Outcome::OutOfScope)) {
+                continue;
+            }
+            let got = reply.outcome;
+            ans_exp += usize::from(expected == Some(Outcome::Answered));
+            oos_exp += usize::from(expected == Some(Outcome::OutOfScope));
+            ans_got += usize::from(got == Outcome::Answered);
+            oos_got += usize::from(got == Outcome::OutOfScope);
+            ans_tp += usize::from(got == Outcome::Answered && expected == Some(got));
+            oos_tp += usize::from(got == Outcome::OutOfScope && expected == Some(got));
+        }
+        let frac = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        points.push(ThresholdPoint {
+            min_score,
+            answered_precision: frac(ans_tp, ans_got),
+            answered_recall: frac(ans_tp, ans_exp),
+            out_of_scope_precision: frac(oos_tp, oos_got),
+            out_of_scope_recall: frac(oos_tp, oos_exp),
+        });
+    }
+    Ok(points)
 }
 
 /// How generated answers fared against the checks.
@@ -128,6 +204,7 @@ pub fn run(
     let (mut h1, mut h3, mut h5, mut n_doc, mut n_out, mut ok_out) = (0, 0, 0, 0, 0, 0);
     let mut latencies = Vec::new();
     let mut misses = Vec::new();
+    let mut by_tag: BTreeMap<String, TagSummary> = BTreeMap::new();
     for (line, case) in cases {
         let conv = case
             .conversation
@@ -207,6 +284,11 @@ pub fn run(
                 n_out += 1;
                 let ok = Outcome::parse(o) == Some(outcome);
                 ok_out += usize::from(ok);
+                if let Some(tag) = &case.tag {
+                    let t = by_tag.entry(tag.clone()).or_default();
+                    t.cases += 1;
+                    t.outcome_ok += usize::from(ok);
+                }
                 ok
             }
             None => true,
@@ -244,6 +326,7 @@ pub fn run(
         latency_ms_p50: percentile(&latencies, 0.5),
         latency_ms_p99: percentile(&latencies, 0.99),
         generation: gen_summary,
+        by_tag,
         misses,
     })
 }

@@ -74,12 +74,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate retrieval and outcomes on a JSONL set of questions.
+    /// Evaluate retrieval and outcomes on JSONL sets of questions, each reported as a part
+    /// (e.g. tests/eval/tuning.jsonl tests/eval/test.jsonl).
     Eval {
-        file: PathBuf,
-        /// Print the summary as one JSON object.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the summary as one JSON object (one file), or {"parts": {NAME: summary}}.
         #[arg(long)]
         json: bool,
+        /// Also in JSON: how answered/out_of_scope precision and recall move with the relevance
+        /// threshold (always printed in the text report).
+        #[arg(long)]
+        sweep: bool,
     },
     /// Import a FAQ or guide table (CSV, JSONL or XLSX) into the knowledge base.
     Import {
@@ -162,7 +168,7 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         passages: usize,
         /// Questions to time (JSONL as for `eval`).
-        #[arg(long, default_value = "tests/eval/questions.jsonl")]
+        #[arg(long, default_value = "tests/eval/tuning.jsonl")]
         questions: PathBuf,
         /// Rounds over the questions per client.
         #[arg(long, default_value_t = 20)]
@@ -307,7 +313,7 @@ fn main() -> Result<()> {
             session,
             json,
         } => rt.block_on(cmd_ask(config, question, session, json)),
-        Command::Eval { file, json } => cmd_eval(&config, &file, json),
+        Command::Eval { files, json, sweep } => cmd_eval(&config, &files, json, sweep),
         Command::Import { file, replace } => {
             let report = xiaoban::kb::import::import(&file, &config.kb_dir, replace)?;
             println!(
@@ -579,7 +585,7 @@ fn open_index(config: &Config) -> Result<xiaoban::search::KnowledgeIndex> {
 fn cmd_search(config: &Config, question: &str, limit: usize, json: bool) -> Result<()> {
     let index = open_index(config)?;
     let today = chrono::Local::now().date_naive();
-    let found = index.search(question, today, limit)?;
+    let found = index.search(question, today, limit, &config.answer.weights())?;
     let hits: Vec<serde_json::Value> = found
         .passages
         .iter()
@@ -723,31 +729,84 @@ async fn cmd_ask(
     Ok(())
 }
 
-fn cmd_eval(config: &Config, file: &std::path::Path, json: bool) -> Result<()> {
+fn cmd_eval(config: &Config, files: &[PathBuf], json: bool, sweep: bool) -> Result<()> {
     let index = open_index(config)?;
-    let cases = xiaoban::eval::load_cases(file)?;
+    let (engine, availability) = xiaoban::llm::engine::from_config(config);
+    if let Some(hint) = &availability.hint {
+        eprintln!("（{hint}）");
+    }
+    let mut parts = serde_json::Map::new();
+    for file in files {
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let cases = xiaoban::eval::load_cases(file)?;
+        let mut value = eval_part(config, &index, engine.as_ref(), &cases, json, &name)?;
+        let grid: Vec<f32> = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
+            .iter()
+            .map(|m| m * config.answer.min_score)
+            .collect();
+        if sweep || !json {
+            let points = xiaoban::eval::threshold_sweep(&index, &config.answer, &cases, &grid)?;
+            if json {
+                value["sweep"] = serde_json::to_value(&points)?;
+            } else {
+                println!(
+                    "\n相关性阈值 answer.min_score 对“回答/超出范围”的影响（精确率/召回率）："
+                );
+                for p in &points {
+                    println!(
+                        "  {:>6.2}  回答 {:.1}%/{:.1}%  超出范围 {:.1}%/{:.1}%",
+                        p.min_score,
+                        p.answered_precision * 100.0,
+                        p.answered_recall * 100.0,
+                        p.out_of_scope_precision * 100.0,
+                        p.out_of_scope_recall * 100.0
+                    );
+                }
+            }
+        }
+        parts.insert(name, value);
+    }
+    if json {
+        let out = if parts.len() == 1 {
+            parts.into_iter().next().map(|(_, v)| v).unwrap_or_default()
+        } else {
+            serde_json::json!({ "parts": parts })
+        };
+        println!("{}", serde_json::to_string(&out)?);
+    }
+    Ok(())
+}
+
+/// One evaluation file: run, print the text report unless `json`, return the summary.
+fn eval_part(
+    config: &Config,
+    index: &xiaoban::search::KnowledgeIndex,
+    engine: Option<&xiaoban::llm::engine::Engine>,
+    cases: &[(usize, xiaoban::eval::Case)],
+    json: bool,
+    name: &str,
+) -> Result<serde_json::Value> {
     let bar = indicatif::ProgressBar::new(cases.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed}")
             .context("progress style")?,
     );
-    let (engine, availability) = xiaoban::llm::engine::from_config(config);
-    if let Some(hint) = &availability.hint {
-        eprintln!("（{hint}）");
-    }
-    let params = || engine.as_ref().map(|e| e.params()).expect("engine present");
-    let generating = engine.as_ref().map(|e| xiaoban::eval::Generating {
+    let params = || engine.map(|e| e.params()).expect("engine present");
+    let generating = engine.map(|e| xiaoban::eval::Generating {
         generator: e.generator.as_ref(),
         params: &params,
     });
-    let s = xiaoban::eval::run(&index, &config.answer, &cases, generating.as_ref(), || {
+    let s = xiaoban::eval::run(index, &config.answer, cases, generating.as_ref(), || {
         bar.inc(1)
     })?;
     bar.finish_and_clear();
     if json {
-        println!("{}", serde_json::to_string(&s)?);
-        return Ok(());
+        return Ok(serde_json::to_value(&s)?);
     }
+    println!("== {name}");
     println!(
         "用例 {}（有期望文档 {}，有期望结果 {}）",
         s.cases, s.with_expected_doc, s.with_expected_outcome
@@ -790,7 +849,7 @@ fn cmd_eval(config: &Config, file: &std::path::Path, json: bool) -> Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(serde_json::to_value(&s)?)
 }
 
 fn cmd_validate(kind: IdKind) -> Result<()> {

@@ -682,7 +682,7 @@ fn the_evaluation_reports_kept_answers_and_citation_correctness() {
     let data = tempfile::tempdir().unwrap();
     xiaoban::search::build(&repo().join("knowledge_base"), data.path()).unwrap();
     let index = xiaoban::search::KnowledgeIndex::open_current(data.path()).unwrap();
-    let cases: Vec<_> = xiaoban::eval::load_cases(&repo().join("tests/eval/questions.jsonl"))
+    let cases: Vec<_> = xiaoban::eval::load_cases(&repo().join("tests/eval/tuning.jsonl"))
         .unwrap()
         .into_iter()
         .filter(|(_, c)| c.conversation.is_none())
