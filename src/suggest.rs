@@ -14,17 +14,21 @@ use chrono::NaiveDate;
 use regex::Regex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 /// Two questions with the same likely document join one group when this share of their
 /// terms (Jaccard) is common to both.
 const SAME_DOC_SIMILARITY: f64 = 0.5;
-/// Questions for which no document was found need more in common.
-const NO_DOC_SIMILARITY: f64 = 0.75;
+/// Questions without the same likely document (another one, or none found) need more in
+/// common.
+const SIMILARITY: f64 = 0.75;
 /// Documents offered per group: the likely one and the next ones.
 const CANDIDATES: usize = 3;
+/// Seconds after an accept during which a question may still meet the old index: servers
+/// refresh every 2 s, and a request keeps the generation it started with.
+const REFRESH_GRACE_SECS: i64 = 10;
 
 /// A masked personal number as `privacy::redact` writes it (1101**********123X, 138****5678).
 static MASKED: LazyLock<Regex> =
@@ -148,8 +152,9 @@ fn beyond_aliases(q: &ShortQuestion) -> bool {
 }
 
 /// The undecided questions of `rows` (oldest first), one entry per distinct question, in the
-/// order they were first asked.
-fn gather(rows: &[ShortQuestion], decided: &HashSet<String>) -> Vec<Asked> {
+/// order they were first asked. A rejected question stays hidden; an accepted one comes back
+/// when it falls short again once servers have the new index (the alias did not do it).
+fn gather(rows: &[ShortQuestion], decided: &HashMap<String, (Decision, i64)>) -> Vec<Asked> {
     let mut by_key: HashMap<String, usize> = HashMap::new();
     let mut out: Vec<Asked> = Vec::new();
     for q in rows.iter().filter(|q| !beyond_aliases(q)) {
@@ -159,8 +164,10 @@ fn gather(rows: &[ShortQuestion], decided: &HashSet<String>) -> Vec<Asked> {
             continue;
         }
         let h = hash(&key);
-        if decided.contains(&h) {
-            continue;
+        match decided.get(&h) {
+            Some((Decision::Rejected, _)) => continue,
+            Some((Decision::Accepted, at)) if q.asked_at <= at + REFRESH_GRACE_SECS => continue,
+            _ => {}
         }
         let i = *by_key.entry(key).or_insert_with(|| {
             out.push(Asked {
@@ -213,8 +220,8 @@ fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
 }
 
 /// Groups questions given in the order they were first asked: each joins the first group
-/// whose first question it resembles (same likely document and enough terms in common), or
-/// starts a group. A question never moves once grouped by an earlier one, so a group's first
+/// whose first question it resembles (enough terms in common, fewer needed when both have the
+/// same likely document), or starts a group. A question never moves once grouped by an earlier one, so a group's first
 /// question — and its id — stays as later questions arrive.
 fn group(items: &[Features]) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -223,8 +230,7 @@ fn group(items: &[Features]) -> Vec<Vec<usize>> {
             let first = &items[g[0]];
             let needed = match (&first.doc, &f.doc) {
                 (Some(a), Some(b)) if a == b => SAME_DOC_SIMILARITY,
-                (None, None) => NO_DOC_SIMILARITY,
-                _ => return false,
+                _ => SIMILARITY,
             };
             jaccard(&first.terms, &f.terms) >= needed
         });
@@ -520,7 +526,7 @@ mod tests {
                 8,
             ),
         ];
-        let asked = gather(&rows, &HashSet::new());
+        let asked = gather(&rows, &HashMap::new());
         let texts: Vec<&str> = asked.iter().map(|a| a.text.as_str()).collect();
         // A medical refusal yields to a topical match, so an alias can change it; a bare
         // masked number has nothing left to suggest.
@@ -535,10 +541,17 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["wrong-guide"]
         );
-        // A decided question is gone, whichever way it was written.
-        let decided: HashSet<String> = [hash(&question_key("灵活就业，怎么参保"))].into();
-        let asked = gather(&rows, &decided);
-        assert_eq!(asked.len(), 1);
+        // A rejected question is gone, whichever way it was written.
+        let h = hash(&question_key("灵活就业，怎么参保"));
+        let rejected = [(h.clone(), (Decision::Rejected, 100))].into();
+        assert_eq!(gather(&rows, &rejected).len(), 1);
+        // An accepted one too, unless it fell short again after the decision.
+        let accepted = [(h.clone(), (Decision::Accepted, 30 - REFRESH_GRACE_SECS))].into();
+        assert_eq!(gather(&rows, &accepted).len(), 1);
+        let accepted = [(h, (Decision::Accepted, 25 - REFRESH_GRACE_SECS))].into();
+        let again = gather(&rows, &accepted);
+        assert_eq!(again.len(), 2);
+        assert_eq!((again[1].times, again[1].first_asked), (1, 30));
     }
 
     #[test]
@@ -547,8 +560,8 @@ mod tests {
             features(&["灵活", "就业", "参保"], Some("flexible")),
             features(&["社保卡", "丢", "补办"], Some("card")),
             features(&["灵活", "就业", "参保", "交"], Some("flexible")),
-            // Same words, another likely document: not the same group.
-            features(&["灵活", "就业", "参保"], Some("pension")),
+            // Some words in common, another likely document: not the same group.
+            features(&["灵活", "就业", "参保", "养老", "退休"], Some("pension")),
             // Same document, too little in common.
             features(&["灵活", "就业", "退休", "年龄", "多少"], Some("flexible")),
             features(&["天气", "明天"], None),
@@ -570,6 +583,16 @@ mod tests {
                 vec![9]
             ]
         );
+        // Nearly the same words join even when retrieval leans elsewhere.
+        let close = vec![
+            features(&["阿公", "耄耋", "那份", "钱", "拿"], Some("allowance")),
+            features(
+                &["阿公", "耄耋", "那份", "钱", "拿", "咋个"],
+                Some("sharing"),
+            ),
+            features(&["阿公", "耄耋", "钱"], None),
+        ];
+        assert_eq!(group(&close), vec![vec![0, 1], vec![2]]);
         // A later question never changes how earlier ones were grouped.
         let mut more = items.clone();
         more.push(features(&["灵活", "就业", "参保"], Some("flexible")));

@@ -12,8 +12,8 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 /// A question the demo knowledge base does not answer from the document chosen below.
-const QUESTION: &str = "楼下小卖部老板想给店里的伙计补交养老钱该找谁";
-const CHOSEN: &str = "flexible-employment-insurance";
+const QUESTION: &str = "阿公满了耄耋之年那份钱咋个拿";
+const CHOSEN: &str = "elderly-allowance";
 
 /// A schema of its own in the PostgreSQL test database (decisions outlive a run, so tests
 /// never share one), dropped at the end.
@@ -233,6 +233,7 @@ async fn an_accepted_suggestion_is_answered_from_the_chosen_document_by_the_runn
         assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
 
         // Accepted into the chosen document: the question becomes a dated alias.
+        let started = Instant::now();
         let accepted = json_of(
             &xiaoban(
                 &["suggest", "accept", &id, "--doc", CHOSEN, "--json"],
@@ -242,6 +243,7 @@ async fn an_accepted_suggestion_is_answered_from_the_chosen_document_by_the_runn
             )
             .await,
         );
+        let accept_took = started.elapsed();
         assert_eq!(accepted["doc_id"], CHOSEN);
         assert_eq!(accepted["added"], json!([QUESTION]));
         let after = std::fs::read_to_string(&file).unwrap();
@@ -252,14 +254,7 @@ async fn an_accepted_suggestion_is_answered_from_the_chosen_document_by_the_runn
         );
         let doc = xiaoban::kb::parse_document(&file, &after).expect("still a valid document");
         assert!(doc.meta.aliases.iter().any(|a| a == QUESTION));
-        // Done: no longer suggested, and accepting again is refused.
-        let list = json_of(&xiaoban(&["suggest", "--json"], &data_dir, &kb, url.as_deref()).await);
-        assert!(group_of(&list, QUESTION).is_none(), "{list:#}");
-        let out = xiaoban(&["suggest", "accept", &id], &data_dir, &kb, url.as_deref()).await;
-        assert!(stderr(&out).contains("没有编号为"), "{}", stderr(&out));
-
         // The running server takes up the new index and answers from the chosen document.
-        let started = Instant::now();
         let v = loop {
             let v = ask(&c, &s.base, QUESTION).await;
             if v["citations"][0]["doc_id"] == CHOSEN || started.elapsed() > Duration::from_secs(15)
@@ -271,9 +266,17 @@ async fn an_accepted_suggestion_is_answered_from_the_chosen_document_by_the_runn
         assert_eq!(v["citations"][0]["doc_id"], CHOSEN, "{v}");
         assert_ne!(v["outcome"], "out_of_scope", "{v}");
         println!(
-            "suggest: answered from the accepted document {:.1} s after the accept",
-            started.elapsed().as_secs_f64()
+            "suggest: `suggest accept` took {:.1} s (index rebuilt), answered from the document {:.1} s after it ended",
+            accept_took.as_secs_f64(),
+            (started.elapsed() - accept_took).as_secs_f64()
         );
+        // Done (and answered now): no longer suggested, and accepting again is refused. The
+        // asks that met the old index in the seconds before the server refreshed do not bring
+        // it back.
+        let list = json_of(&xiaoban(&["suggest", "--json"], &data_dir, &kb, url.as_deref()).await);
+        assert!(group_of(&list, QUESTION).is_none(), "{list:#}");
+        let out = xiaoban(&["suggest", "accept", &id], &data_dir, &kb, url.as_deref()).await;
+        assert!(stderr(&out).contains("没有编号为"), "{}", stderr(&out));
         s.stop().await;
         if let Some(schema) = schema {
             schema.drop().await;
@@ -295,18 +298,20 @@ async fn a_rejected_suggestion_stays_hidden_and_personal_numbers_never_show() {
         for q in [
             moon,
             "月球上的土地产权证在哪个窗口领？",
-            "我身份证11010519491231002X，手机13812345678，月球上的土地产权证在哪个窗口领",
+            "我是11010519491231002X，电话13812345678，月球上的土地产权证在哪个窗口领",
         ] {
             let v = ask(&c, &s.base, q).await;
             assert_eq!(v["outcome"], "out_of_scope", "{v}");
+            // Times are stored to the second: one question a second keeps their order known.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
         }
-        let out = xiaoban(&["suggest", "--json"], &data_dir, &kb, url.as_deref()).await;
-        let list = json_of(&out);
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            !text.contains("1101") && !text.contains("138") && !text.contains('*'),
-            "{text}"
-        );
+        let list = json_of(&xiaoban(&["suggest", "--json"], &data_dir, &kb, url.as_deref()).await);
+        for g in list.as_array().unwrap() {
+            for p in g["questions"].as_array().unwrap() {
+                let q = p["question"].as_str().unwrap();
+                assert!(!q.contains(|c: char| c.is_ascii_digit() || c == '*'), "{q}");
+            }
+        }
         let g = group_of(&list, moon).unwrap_or_else(|| panic!("{list:#}"));
         // Punctuation apart the same question; the masked numbers left out of the third.
         assert_eq!(g["count"], 3, "{g}");
@@ -314,7 +319,7 @@ async fn a_rejected_suggestion_stays_hidden_and_personal_numbers_never_show() {
         assert_eq!(g["questions"][0], json!({ "question": moon, "times": 2 }));
         assert_eq!(
             g["questions"][1]["question"],
-            "我身份证，手机，月球上的土地产权证在哪个窗口领"
+            "我是，电话，月球上的土地产权证在哪个窗口领"
         );
         let id = g["id"].as_str().unwrap().to_string();
 

@@ -8,6 +8,7 @@ use crate::answer::Citation;
 use crate::kb::DocId;
 use anyhow::Result;
 use sqlx::Row;
+use std::collections::HashMap;
 
 pub(super) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS suggestion_decisions (
@@ -108,13 +109,23 @@ impl Store {
         Ok(out)
     }
 
-    /// The hashes of the questions already decided on.
-    pub async fn decided_questions(&self) -> Result<std::collections::HashSet<String>> {
-        let rows = sqlx::query("SELECT question_hash FROM suggestion_decisions")
-            .fetch_all(&self.pool)
-            .await?;
+    /// The decisions taken, by question hash: which, and when (Unix seconds).
+    pub async fn decided_questions(&self) -> Result<HashMap<String, (Decision, i64)>> {
+        let rows =
+            sqlx::query("SELECT question_hash, decision, decided_at FROM suggestion_decisions")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
-            .map(|r| Ok(r.try_get::<String, _>("question_hash")?))
+            .map(|r| {
+                let decision = match r.try_get::<String, _>("decision")?.as_str() {
+                    "accepted" => Decision::Accepted,
+                    _ => Decision::Rejected,
+                };
+                Ok((
+                    r.try_get("question_hash")?,
+                    (decision, r.try_get("decided_at")?),
+                ))
+            })
             .collect()
     }
 
