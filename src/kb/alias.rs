@@ -198,6 +198,10 @@ fn add_noted(kb: &Path, id: &DocId, aliases: &[String], note: &str) -> Result<Al
         std::fs::set_permissions(tmp.path(), meta.permissions())?;
     }
     check(&std::fs::read_to_string(tmp.path())?)?;
+    // Someone else's edit in the meantime would be lost: refuse instead.
+    if std::fs::read_to_string(&file)? != text {
+        bail!("文档“{id}”在添加别名期间被改动，文件未改动：请重新运行");
+    }
     tmp.persist(&file)
         .with_context(|| format!("替换 {}", file.display()))?;
     Ok(AliasEdit {
