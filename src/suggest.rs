@@ -242,6 +242,26 @@ fn group(items: &[Features]) -> Vec<Vec<usize>> {
     groups
 }
 
+/// The terms grouping compares: the question's own words, not the synonyms retrieval added
+/// (two questions naming the same thing would share every expansion of it), and whole words
+/// only (“退休职工”, not also “退休” and “职工”, which would count one shared word three times).
+fn grouping_terms(question: &str, terms: Vec<String>) -> BTreeSet<String> {
+    let own = crate::search::segment::normalise(question);
+    let terms: Vec<String> = terms
+        .into_iter()
+        .filter(|t| own.contains(t.as_str()))
+        .collect();
+    terms
+        .iter()
+        .filter(|t| {
+            !terms
+                .iter()
+                .any(|u| u.len() > t.len() && u.contains(t.as_str()))
+        })
+        .cloned()
+        .collect()
+}
+
 /// The likely documents for a question (documents whose answers were marked unhelpful left
 /// out), and its terms.
 fn look_up(
@@ -274,7 +294,7 @@ fn look_up(
         })
         .collect();
     let features = Features {
-        terms: found.terms.into_iter().collect(),
+        terms: grouping_terms(&asked.text, found.terms),
         doc: docs.first().map(|d| d.doc_id.clone()),
     };
     Ok((features, docs))
@@ -552,6 +572,29 @@ mod tests {
         let again = gather(&rows, &accepted);
         assert_eq!(again.len(), 2);
         assert_eq!((again[1].times, again[1].first_asked), (1, 30));
+    }
+
+    #[test]
+    fn grouping_compares_whole_words_of_the_question_itself() {
+        let terms = |v: &[&str]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        // Search-mode segmentation gives 个体 and 个体户; the synonyms add 个体工商户.
+        let got = grouping_terms(
+            "个体户房子怎么过户急",
+            terms(&[
+                "个体",
+                "个体户",
+                "房子",
+                "过户",
+                "急",
+                "工商户",
+                "个体工商户",
+            ]),
+        );
+        assert_eq!(
+            got.into_iter().collect::<Vec<_>>(),
+            terms(&["个体户", "急", "房子", "过户"])
+        );
+        assert!(grouping_terms("ＩＤ Card 丢了", terms(&["id", "card", "丢"])).contains("id"));
     }
 
     #[test]
