@@ -410,7 +410,7 @@ pub async fn accept(
     let aliases: Vec<String> = s.questions.iter().map(|p| p.question.clone()).collect();
     let edit = kb::alias::add_aliases(kb_dir, &target, &aliases, today).map_err(|e| {
         if index.document(&target).is_none() {
-            e.context("可用 `xiaoban search` 查找文档编号")
+            anyhow::anyhow!("{e:#}（可用 `xiaoban search` 查找文档编号）")
         } else {
             e
         }
