@@ -223,6 +223,10 @@ enum SuggestAction {
         /// The document to add them to (default: the one suggested).
         #[arg(long)]
         doc: Option<String>,
+        /// Write this short form instead of the group's questions (repeatable); needed when
+        /// every question is longer than 40 characters.
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -685,14 +689,22 @@ async fn cmd_suggest(
                 "\n采纳：xiaoban suggest accept 编号 [--doc 文档编号]    驳回：xiaoban suggest reject 编号"
             );
         }
-        Some(SuggestAction::Accept { id, doc, json }) => {
+        Some(SuggestAction::Accept {
+            id,
+            doc,
+            aliases,
+            json,
+        }) => {
             let a = xiaoban::suggest::accept(
                 &store,
                 &index,
                 &config.kb_dir,
                 &config.data_dir,
                 &id,
-                doc.as_deref(),
+                xiaoban::suggest::AcceptAs {
+                    doc: doc.as_deref(),
+                    aliases: &aliases,
+                },
                 today,
             )
             .await?;
@@ -714,6 +726,9 @@ async fn cmd_suggest(
             }
             for alias in &a.present {
                 println!("  = {alias}（已有）");
+            }
+            for q in &a.too_long {
+                println!("  - {q}（太长，未写入；可用 --alias 写一个简短的说法）");
             }
             println!(
                 "索引已重建（{}），运行中的服务 2 秒内启用；建议 {} 已标记为已采纳。",

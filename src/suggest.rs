@@ -26,6 +26,10 @@ const SAME_DOC_SIMILARITY: f64 = 0.5;
 const SIMILARITY: f64 = 0.75;
 /// Documents offered per group: the likely one and the next ones.
 const CANDIDATES: usize = 3;
+/// Longer questions (a story, several questions in one) are not written as aliases unless
+/// the administrator gives a short form: every word of an alias is searched with a boost for
+/// every passage of its document.
+pub const MAX_ALIAS_CHARS: usize = 40;
 /// Seconds after an accept during which a question may still meet the old index: servers
 /// refresh every 2 s, and a request keeps the generation it started with.
 const REFRESH_GRACE_SECS: i64 = 10;
@@ -91,6 +95,8 @@ pub struct Accepted {
     pub added: Vec<String>,
     /// Questions the document already had as aliases.
     pub present: Vec<String>,
+    /// Questions of the group left out as too long for an alias.
+    pub too_long: Vec<String>,
     /// The index generation built afterwards.
     pub generation: String,
     /// Problems the rebuild found in other documents (those stay out of the index).
@@ -374,19 +380,56 @@ async fn find(
     }
 }
 
-/// Writes the questions of group `id` as aliases into `doc` (default: the suggested
-/// document), rebuilds the index under `data_dir` and marks the group done.
+/// What accepting writes: the aliases the administrator gave, or else the group's questions
+/// of at most [`MAX_ALIAS_CHARS`] characters; and the questions left out as too long. No
+/// personal number gets through either way.
+fn aliases_to_write(questions: &[String], given: &[String]) -> Result<(Vec<String>, Vec<String>)> {
+    let long = |a: &String| a.chars().count() > MAX_ALIAS_CHARS;
+    if !given.is_empty() {
+        let given: Vec<String> = given
+            .iter()
+            .map(|a| clean(a))
+            .filter(|a| !a.is_empty())
+            .collect();
+        if given.is_empty() {
+            bail!("--alias 不能为空");
+        }
+        if let Some(a) = given.iter().find(|a| long(a)) {
+            bail!("别名“{a}”超过 {MAX_ALIAS_CHARS} 个字：请写得简短些");
+        }
+        return Ok((given, Vec::new()));
+    }
+    let (too_long, fit): (Vec<String>, Vec<String>) = questions.iter().cloned().partition(long);
+    if fit.is_empty() {
+        bail!(
+            "这组问题都超过 {MAX_ALIAS_CHARS} 个字，不宜直接作别名：请用 --alias 写一个简短的说法"
+        );
+    }
+    Ok((fit, too_long))
+}
+
+/// How a group is to be accepted.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AcceptAs<'a> {
+    /// The document (default: the suggested one).
+    pub doc: Option<&'a str>,
+    /// Short forms to write instead of the group's questions.
+    pub aliases: &'a [String],
+}
+
+/// Writes the questions of group `id` (or the short forms given for them) as aliases into
+/// the document, rebuilds the index under `data_dir` and marks the group done.
 pub async fn accept(
     store: &Store,
     index: &KnowledgeIndex,
     kb_dir: &Path,
     data_dir: &Path,
     id: &str,
-    doc: Option<&str>,
+    how: AcceptAs<'_>,
     today: NaiveDate,
 ) -> Result<Accepted> {
     let s = find(store, index, id, today).await?;
-    let target = match (doc, &s.doc) {
+    let target = match (how.doc, &s.doc) {
         (Some(d), _) => DocId::parse(d.trim()).map_err(anyhow::Error::msg)?,
         (None, Some(m)) => m.doc_id.clone(),
         (None, None) => bail!(
@@ -407,7 +450,8 @@ pub async fn accept(
                 .unwrap_or_default()
         );
     }
-    let aliases: Vec<String> = s.questions.iter().map(|p| p.question.clone()).collect();
+    let questions: Vec<String> = s.questions.iter().map(|p| p.question.clone()).collect();
+    let (aliases, too_long) = aliases_to_write(&questions, how.aliases)?;
     let edit = kb::alias::add_aliases(kb_dir, &target, &aliases, today).map_err(|e| {
         if index.document(&target).is_none() {
             anyhow::anyhow!("{e:#}（可用 `xiaoban search` 查找文档编号）")
@@ -426,6 +470,7 @@ pub async fn accept(
         file: edit.file,
         added: edit.added,
         present: edit.present,
+        too_long,
         generation: report.generation,
         index_errors: report.errors,
     })
@@ -572,6 +617,27 @@ mod tests {
         let again = gather(&rows, &accepted);
         assert_eq!(again.len(), 2);
         assert_eq!((again[1].times, again[1].first_asked), (1, 30));
+    }
+
+    #[test]
+    fn long_questions_need_a_short_form_to_become_aliases() {
+        let story = "我今年六十了，在外地打工二十年，社保在好几个地方交过，现在回老家想办退休，不知道怎么合并也不知道去哪里办".to_string();
+        assert!(story.chars().count() > MAX_ALIAS_CHARS);
+        let short = "阿公那份钱咋个拿".to_string();
+        let (write, left) = aliases_to_write(&[short.clone(), story.clone()], &[]).unwrap();
+        assert_eq!((write, left), (vec![short.clone()], vec![story.clone()]));
+        let err = aliases_to_write(std::slice::from_ref(&story), &[]).unwrap_err();
+        assert!(err.to_string().contains("--alias"), "{err}");
+        // A short form given instead, cleaned like the questions.
+        let (write, left) = aliases_to_write(
+            std::slice::from_ref(&story),
+            &["社保 几个地方交过 退休 13812345678".to_string()],
+        )
+        .unwrap();
+        assert_eq!(write, vec!["社保 几个地方交过 退休".to_string()]);
+        assert!(left.is_empty());
+        assert!(aliases_to_write(&[], &[story]).is_err());
+        assert!(aliases_to_write(&[], &["  ".to_string()]).is_err());
     }
 
     #[test]

@@ -217,6 +217,16 @@ async fn an_accepted_suggestion_is_answered_from_the_chosen_document_by_the_runn
             "{}",
             stderr(&out)
         );
+        // A short form given instead must be short.
+        let long = "很长的说法".repeat(9);
+        let out = xiaoban(
+            &["suggest", "accept", &id, "--doc", CHOSEN, "--alias", &long],
+            &data_dir,
+            &kb,
+            url.as_deref(),
+        )
+        .await;
+        assert!(stderr(&out).contains("超过 40 个字"), "{}", stderr(&out));
         // A superseded document's aliases are never searched.
         let out = xiaoban(
             &["suggest", "accept", &id, "--doc", "elderly-allowance-2019"],
