@@ -21,5 +21,6 @@ pub mod scans;
 pub mod search;
 pub mod server;
 pub mod store;
+pub mod suggest;
 pub mod verify;
 pub mod web;

@@ -101,6 +101,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The learning loop: questions that got no answer or a reply marked unhelpful, grouped,
+    /// each with the document it most likely belongs to; accept one as aliases or reject it.
+    #[command(args_conflicts_with_subcommands = true)]
+    Suggest {
+        #[command(subcommand)]
+        action: Option<SuggestAction>,
+        /// Show at most this many groups.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// List, fetch or verify the model files of models/manifest.toml.
     Models {
         #[command(subcommand)]
@@ -205,6 +217,31 @@ enum ModelsAction {
     },
     /// Hash every file on disk against the manifest; non-zero exit if one differs.
     Verify,
+}
+
+#[derive(Subcommand)]
+enum SuggestAction {
+    /// Write the group's questions as aliases (marked with today's date) into a document's
+    /// front matter and rebuild the index; a running server answers them within seconds.
+    Accept {
+        /// The group's id, as `xiaoban suggest` shows it.
+        id: String,
+        /// The document to add them to (default: the one suggested).
+        #[arg(long)]
+        doc: Option<String>,
+        /// Write this short form instead of the group's questions (repeatable); needed when
+        /// every question is longer than 40 characters.
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hide the group from the suggestions for good.
+    Reject {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -339,18 +376,17 @@ fn main() -> Result<()> {
                 println!("没有未能回答的问题。");
             } else {
                 for r in rows {
-                    let last = chrono::DateTime::from_timestamp(r.last_asked, 0)
-                        .map(|t| {
-                            t.with_timezone(&chrono::Local)
-                                .format("%Y-%m-%d %H:%M")
-                                .to_string()
-                        })
-                        .unwrap_or_default();
+                    let last = local_minute(r.last_asked);
                     println!("{:>4} 次  最近 {last}  {}", r.times, r.question);
                 }
             }
             Ok(())
         }),
+        Command::Suggest {
+            action,
+            limit,
+            json,
+        } => rt.block_on(cmd_suggest(&config, action, limit, json)),
         Command::Validate { kind } => cmd_validate(kind),
         Command::Ocr {
             image,
@@ -580,6 +616,143 @@ fn open_index(config: &Config) -> Result<xiaoban::search::KnowledgeIndex> {
         xiaoban::search::build(&config.kb_dir, &config.data_dir)?;
     }
     xiaoban::search::KnowledgeIndex::open_current(&config.data_dir)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// A Unix time as local date and minute.
+fn local_minute(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+async fn cmd_suggest(
+    config: &Config,
+    action: Option<SuggestAction>,
+    limit: usize,
+    json: bool,
+) -> Result<()> {
+    let store = xiaoban::store::Store::connect(&config.database_url()).await?;
+    let index = open_index(config)?;
+    let today = chrono::Local::now().date_naive();
+    match action {
+        None => {
+            let mut list = xiaoban::suggest::suggestions(&store, &index, today).await?;
+            list.truncate(limit);
+            if json {
+                return print_json(&list);
+            }
+            if list.is_empty() {
+                println!("没有待处理的建议：暂无未能回答或被标为没有帮助的提问。");
+                return Ok(());
+            }
+            for s in &list {
+                println!(
+                    "[{}] {} 次（未能回答 {}，标为没有帮助 {}；最近 {}）  {}",
+                    s.id,
+                    s.count,
+                    s.no_answer,
+                    s.unhelpful,
+                    local_minute(s.last_asked),
+                    s.question
+                );
+                for p in s.questions.iter().skip(1) {
+                    println!("    其他问法：{}（{} 次）", p.question, p.times);
+                }
+                match &s.doc {
+                    Some(d) => println!(
+                        "    可能属于：{}《{}》  得分 {:.2}  共同词：{}",
+                        d.doc_id,
+                        d.title,
+                        d.score,
+                        d.shared_terms.join("、")
+                    ),
+                    None => println!("    没有找到可能的文档：采纳时请用 --doc 指定"),
+                }
+                for d in &s.candidates {
+                    println!(
+                        "    其次：{}《{}》  得分 {:.2}  共同词：{}",
+                        d.doc_id,
+                        d.title,
+                        d.score,
+                        d.shared_terms.join("、")
+                    );
+                }
+                if !s.unhelpful_from.is_empty() {
+                    let from: Vec<&str> = s.unhelpful_from.iter().map(|d| d.as_str()).collect();
+                    println!("    被标为没有帮助的回答出自：{}", from.join("、"));
+                }
+            }
+            println!(
+                "\n采纳：xiaoban suggest accept 编号 [--doc 文档编号]    驳回：xiaoban suggest reject 编号"
+            );
+        }
+        Some(SuggestAction::Accept {
+            id,
+            doc,
+            aliases,
+            json,
+        }) => {
+            let a = xiaoban::suggest::accept(
+                &store,
+                &index,
+                &config.kb_dir,
+                &config.data_dir,
+                &id,
+                xiaoban::suggest::AcceptAs {
+                    doc: doc.as_deref(),
+                    aliases: &aliases,
+                },
+                today,
+            )
+            .await?;
+            if json {
+                return print_json(&a);
+            }
+            let name = a
+                .title
+                .as_deref()
+                .map(|t| format!("《{t}》"))
+                .unwrap_or_default();
+            if a.added.is_empty() {
+                println!("{}{name} 已有这些别名，未改动文件。", a.doc_id);
+            } else {
+                println!("已写入 {}{name}（{}）：", a.doc_id, a.file.display());
+                for alias in &a.added {
+                    println!("  + {alias}");
+                }
+            }
+            for alias in &a.present {
+                println!("  = {alias}（已有）");
+            }
+            for q in &a.too_long {
+                println!("  - {q}（太长，未写入；可用 --alias 写一个简短的说法）");
+            }
+            println!(
+                "索引已重建（{}），运行中的服务 2 秒内启用；建议 {} 已标记为已采纳。",
+                a.generation, a.id
+            );
+            for e in &a.index_errors {
+                println!("错误（该文档未编入索引）：{e}");
+            }
+        }
+        Some(SuggestAction::Reject { id, json }) => {
+            let r = xiaoban::suggest::reject(&store, &index, &id, today).await?;
+            if json {
+                return print_json(&r);
+            }
+            println!("已驳回建议 {}，不再显示：{}", r.id, r.questions.join("、"));
+        }
+    }
+    Ok(())
 }
 
 fn cmd_search(config: &Config, question: &str, limit: usize, json: bool) -> Result<()> {

@@ -24,6 +24,7 @@ mod models_fetch;
 mod ocr;
 mod operations_doc;
 mod privacy_and_index;
+mod suggest;
 mod two_nodes;
 mod verify_real;
 mod verify_specimens;

@@ -1,6 +1,7 @@
 //! The knowledge base: documents on disk, their model, and the checks across documents.
 //! Nothing here knows about the index or HTTP.
 
+pub mod alias;
 pub mod document;
 pub mod import;
 pub mod parse;

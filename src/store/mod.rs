@@ -13,6 +13,7 @@ pub mod edits;
 pub mod jobs;
 pub mod rekey;
 pub mod seal;
+pub mod suggestions;
 pub mod users;
 
 /// Schema steps, applied in order once each. Types are kept to what both databases share.
@@ -143,7 +144,8 @@ impl Store {
             .chain(users::SCHEMA)
             .chain(jobs::SCHEMA)
             .chain(access_log::SCHEMA)
-            .chain(edits::SCHEMA);
+            .chain(edits::SCHEMA)
+            .chain(suggestions::SCHEMA);
         for step in steps {
             let sql = step.replace("{blob}", blob);
             // Built from the constant steps above; nothing from outside.
@@ -273,7 +275,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO feedback (id, message_id, helpful, comment, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(uuid::Uuid::new_v4().simple().to_string())
+        // In the order written, so the latest feedback on a reply is known within a second.
+        .bind(edits::time_ordered_id())
         .bind(reply_id)
         .bind(i64::from(helpful))
         .bind(comment.map(str::to_string))
