@@ -645,7 +645,9 @@ async fn cmd_suggest(
     let today = chrono::Local::now().date_naive();
     match action {
         None => {
-            let mut list = xiaoban::suggest::suggestions(&store, &index, today).await?;
+            let mut list =
+                xiaoban::suggest::suggestions(&store, &index, &config.answer.weights(), today)
+                    .await?;
             list.truncate(limit);
             if json {
                 return print_json(&list);
@@ -704,6 +706,7 @@ async fn cmd_suggest(
             let a = xiaoban::suggest::accept(
                 &store,
                 &index,
+                &config.answer.weights(),
                 &config.kb_dir,
                 &config.data_dir,
                 &id,
@@ -745,7 +748,8 @@ async fn cmd_suggest(
             }
         }
         Some(SuggestAction::Reject { id, json }) => {
-            let r = xiaoban::suggest::reject(&store, &index, &id, today).await?;
+            let r = xiaoban::suggest::reject(&store, &index, &config.answer.weights(), &id, today)
+                .await?;
             if json {
                 return print_json(&r);
             }

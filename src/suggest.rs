@@ -6,7 +6,7 @@
 
 use crate::answer::route;
 use crate::kb::{self, DocId};
-use crate::search::KnowledgeIndex;
+use crate::search::{KnowledgeIndex, Weights};
 use crate::store::Store;
 use crate::store::suggestions::{Decision, ShortQuestion, Shortfall};
 use anyhow::{Result, bail};
@@ -272,10 +272,11 @@ fn grouping_terms(question: &str, terms: Vec<String>) -> BTreeSet<String> {
 /// out), and its terms.
 fn look_up(
     index: &KnowledgeIndex,
+    weights: &Weights,
     asked: &Asked,
     today: NaiveDate,
 ) -> Result<(Features, Vec<DocMatch>)> {
-    let found = index.search(&asked.text, today, 10)?;
+    let found = index.search(&asked.text, today, 10, weights)?;
     let docs: Vec<DocMatch> = found
         .docs
         .iter()
@@ -310,6 +311,7 @@ fn look_up(
 pub async fn suggestions(
     store: &Store,
     index: &KnowledgeIndex,
+    weights: &Weights,
     today: NaiveDate,
 ) -> Result<Vec<Suggestion>> {
     let asked = gather(
@@ -318,7 +320,7 @@ pub async fn suggestions(
     );
     let looked: Vec<(Features, Vec<DocMatch>)> = asked
         .iter()
-        .map(|a| look_up(index, a, today))
+        .map(|a| look_up(index, weights, a, today))
         .collect::<Result<_>>()?;
     let features: Vec<Features> = looked.iter().map(|(f, _)| f.clone()).collect();
     let mut out: Vec<Suggestion> = group(&features)
@@ -364,11 +366,12 @@ pub async fn suggestions(
 async fn find(
     store: &Store,
     index: &KnowledgeIndex,
+    weights: &Weights,
     id: &str,
     today: NaiveDate,
 ) -> Result<Suggestion> {
     let id = id.trim().to_ascii_lowercase();
-    match suggestions(store, index, today)
+    match suggestions(store, index, weights, today)
         .await?
         .into_iter()
         .find(|s| s.id == id)
@@ -422,13 +425,14 @@ pub struct AcceptAs<'a> {
 pub async fn accept(
     store: &Store,
     index: &KnowledgeIndex,
+    weights: &Weights,
     kb_dir: &Path,
     data_dir: &Path,
     id: &str,
     how: AcceptAs<'_>,
     today: NaiveDate,
 ) -> Result<Accepted> {
-    let s = find(store, index, id, today).await?;
+    let s = find(store, index, weights, id, today).await?;
     let target = match (how.doc, &s.doc) {
         (Some(d), _) => DocId::parse(d.trim()).map_err(anyhow::Error::msg)?,
         (None, Some(m)) => m.doc_id.clone(),
@@ -480,10 +484,11 @@ pub async fn accept(
 pub async fn reject(
     store: &Store,
     index: &KnowledgeIndex,
+    weights: &Weights,
     id: &str,
     today: NaiveDate,
 ) -> Result<Rejected> {
-    let s = find(store, index, id, today).await?;
+    let s = find(store, index, weights, id, today).await?;
     store
         .decide(&s.id, &s.hashes, Decision::Rejected, None)
         .await?;

@@ -257,7 +257,6 @@ fn import_turns_tables_into_documents_and_reports_skipped_rows() {
     assert!(v["answer"].as_str().unwrap().contains("300元"));
 }
 
-#[test]
 /// Issue 10's targets for the test part.
 const TEST_HIT1_FLOOR: f64 = 0.90;
 const TEST_OUTCOME_FLOOR: f64 = 0.90;
