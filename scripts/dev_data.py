@@ -6,7 +6,10 @@ what `xiaoban import` and `xiaoban eval` read, the way a city would bring its ow
 
 writes OUT_DIR/import.jsonl (one row per document: id, title, department, answer) and
 OUT_DIR/eval.jsonl (question, expected_doc). A document's title is its own first line (a
-policy's heading) when it has one, else its department's name: the data sets carry no other.
+policy's heading) when it has one; answers without a heading (MSGABench) get the same neutral
+title "政务答复", so the title field adds nothing a question could match (titling them by
+department made every answer of a department match its name); the department is kept as the
+issuing body.
 """
 import json
 import re
@@ -20,7 +23,7 @@ def title_of(doc):
         head = re.split(r"[\s]", text.strip(), maxsplit=1)[0]
         if 4 <= len(head) <= 60:
             return head
-    return (doc.get("department") or "").strip() or text[:20]
+    return "政务答复"
 
 
 def main():
