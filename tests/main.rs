@@ -12,6 +12,7 @@ mod common_nodes;
 mod clerk_page;
 mod cli;
 mod generation;
+mod handoff;
 mod http_api;
 mod http_pages;
 mod injection;

@@ -286,6 +286,7 @@ fn role_label(r: Role) -> &'static str {
         Role::Supervisor => "主管",
         Role::Admin => "系统管理员",
         Role::Auditor => "审计员",
+        Role::Agent => "人工客服",
     }
 }
 
