@@ -13,6 +13,7 @@ mod clerk_page;
 mod cli;
 mod generation;
 mod handoff;
+mod handoff_pages;
 mod http_api;
 mod http_pages;
 mod injection;

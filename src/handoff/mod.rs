@@ -454,6 +454,11 @@ impl Handoffs {
             .covers(chrono::Datelike::year(&self.local_now().date()))
     }
 
+    /// Agents and supervisors a conversation may be passed to.
+    pub async fn staff(&self) -> Result<Vec<String>> {
+        self.store.conversation_staff().await
+    }
+
     pub async fn agents_on_duty(&self) -> Result<Vec<String>> {
         self.store.agents_on_duty().await
     }
@@ -620,6 +625,17 @@ impl Handoffs {
         }
         let rows = self.store.lines(session, after, limit).await?;
         Ok(rows.into_iter().map(line_of).collect())
+    }
+
+    /// The lines exchanged with agents (the citizen's to them and theirs), with their time in
+    /// Unix ms, for the widget to place among the assistant's turns.
+    pub async fn agent_lines(&self, session: &str) -> Result<Vec<(i64, Line)>> {
+        let rows = self.store.lines(session, 0, i64::MAX).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|l| l.handoff_id.is_some())
+            .map(|l| (l.at, line_of(l)))
+            .collect())
     }
 
     /// The citizen leaves the queue or ends the conversation with the agent.
@@ -933,6 +949,15 @@ impl Handoffs {
             .ok()
             .and_then(|s| PhoneNumber::parse(&s))
             .ok_or(HandoffError::Sealed)
+    }
+
+    /// A ticket's status (no number; not logged: it shows nothing personal).
+    pub async fn callback_status_of(&self, ticket: &str) -> Result<Option<CallbackStatus>> {
+        Ok(self
+            .store
+            .callback(ticket)
+            .await?
+            .and_then(|c| CallbackStatus::parse(&c.status)))
     }
 
     pub async fn set_callback_status(

@@ -81,6 +81,8 @@ pub struct LineRow {
     pub body: String,
     pub citations: Option<String>,
     pub at: i64,
+    /// Set on lines written while a handoff was live (to or from the agent).
+    pub handoff_id: Option<String>,
 }
 
 /// A callback ticket without its sealed number.
@@ -353,7 +355,7 @@ impl Store {
     /// Lines of a conversation after number `after`, in order, at most `limit`.
     pub async fn lines(&self, session_id: &str, after: i64, limit: i64) -> Result<Vec<LineRow>> {
         let rows = sqlx::query(
-            "SELECT seq, sender, author, body, citations, at FROM chat_lines WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            "SELECT seq, sender, author, body, citations, at, handoff_id FROM chat_lines WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(session_id)
         .bind(after)
@@ -369,6 +371,7 @@ impl Store {
                     body: r.try_get("body")?,
                     citations: r.try_get("citations")?,
                     at: r.try_get("at")?,
+                    handoff_id: r.try_get("handoff_id")?,
                 })
             })
             .collect()
@@ -386,6 +389,18 @@ impl Store {
              ORDER BY u.name",
         )
         .bind(now())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("name")?))
+            .collect()
+    }
+
+    /// Enabled agents and supervisors, by name (whom a conversation may be passed to).
+    pub async fn conversation_staff(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT name FROM users WHERE disabled = 0 AND (role = 'agent' OR role = 'supervisor') ORDER BY name",
+        )
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

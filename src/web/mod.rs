@@ -1,6 +1,7 @@
 //! HTTP: the JSON API, the widget and document pages, the OpenAPI document. The only module
 //! that knows about HTTP; everything it does goes through `Assistant`.
 
+pub mod agent;
 pub mod api;
 pub mod auth_api;
 pub mod clerk;
@@ -159,6 +160,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(pages::home))
         .route("/widget", get(pages::widget).post(pages::widget_post))
         .route("/widget/feedback", post(pages::widget_feedback))
+        .route("/widget/callback", post(pages::widget_callback))
+        .route("/widget/leave", post(pages::widget_leave))
         .route("/kb", get(pages::kb_list))
         .route("/kb/{doc_id}", get(pages::kb_page))
         .route("/api/v1/chat", post(api::chat))
@@ -172,6 +175,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(verify_api::read_routes())
         .merge(handoff_api::routes())
         .merge(clerk::routes())
+        .merge(agent::routes())
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .merge(verify_api::routes(state.desk.config.max_upload_bytes))
