@@ -231,6 +231,20 @@ impl Server {
         });
         let scan_purger = scans::spawn_purge(self.state.desk.clone(), PURGE_EVERY);
         let handoffs = self.state.handoffs.clone();
+        // One look at the database per node and poll interval wakes the event streams whose
+        // conversations changed, here or on another node.
+        let handoff_watcher = tokio::spawn(async move {
+            let mut since = crate::store::handoffs::now_ms();
+            let mut tick = tokio::time::interval(crate::web::handoff_api::EVENT_POLL);
+            loop {
+                tick.tick().await;
+                match handoffs.wake_changed(since).await {
+                    Ok(next) => since = next,
+                    Err(e) => tracing::error!(error = %e, "looking for handoff changes failed"),
+                }
+            }
+        });
+        let handoffs = self.state.handoffs.clone();
         let handoff_sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(HANDOFF_SWEEP);
             loop {
@@ -330,6 +344,7 @@ impl Server {
         purger.abort();
         scan_purger.abort();
         handoff_sweeper.abort();
+        handoff_watcher.abort();
         result.context("server failed")
     }
 }

@@ -335,6 +335,8 @@ async fn conversation_flow(d: &Desk) {
         .unwrap();
     assert_eq!(events.status(), StatusCode::OK);
     let watcher = tokio::spawn(read_events(events, "closed", Duration::from_secs(30)));
+    // The stream's first look (its `state` event, still waiting) comes before the claim.
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     // Agent A claims B; agent B comes too late.
     let (st, v) = d
@@ -1015,6 +1017,8 @@ async fn two_nodes_share_the_queue_and_the_conversation_and_a_killed_node_loses_
         let seen = read_events(events, "message", Duration::from_secs(20)).await;
         (seen, Instant::now())
     });
+    // The stream's first look (its `state` event, still waiting) comes before the claim.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let r = http
         .post(b.url(&format!("/api/v1/handoffs/{id}/claim")))
         .bearer_auth(&agent)

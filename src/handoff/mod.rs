@@ -368,7 +368,14 @@ pub struct Handoffs {
     offset: FixedOffset,
     sealer: Sealer,
     metrics: Arc<Metrics>,
+    /// Conversations changed by this node (a session id, or [`EVERYONE`] when places in the
+    /// queue moved): wakes this node's event streams at once; other nodes' changes reach
+    /// them by polling.
+    changed: tokio::sync::broadcast::Sender<String>,
 }
+
+/// What [`Handoffs::subscribe`] receives when every waiting citizen's place may have moved.
+pub const EVERYONE: &str = "*";
 
 fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -420,6 +427,7 @@ impl Handoffs {
             offset,
             sealer: Sealer::new(keys, cipher),
             metrics,
+            changed: tokio::sync::broadcast::channel(1024).0,
         };
         let today = handoffs.local_now().date();
         if !handoffs.calendar.covers(chrono::Datelike::year(&today)) {
@@ -429,6 +437,63 @@ impl Handoffs {
             );
         }
         Ok(handoffs)
+    }
+
+    /// Changes made on this node, for event streams (see [`EVERYONE`]).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.changed.subscribe()
+    }
+
+    /// Wakes this node's event streams for what other nodes (and this one) wrote since
+    /// `since` (ms), looking back a second more for writes committed late or stamped by a
+    /// clock slightly behind; returns the time to look from next.
+    pub async fn wake_changed(&self, since: i64) -> Result<i64> {
+        let now = now_ms();
+        let (lines, handoffs) = self.store.changed_since(since - 1000).await?;
+        for s in &lines {
+            self.touched(s);
+        }
+        for s in &handoffs {
+            self.touched(s);
+        }
+        if !handoffs.is_empty() {
+            // A claim, a close or a newcomer moves places in the queue.
+            self.touched(EVERYONE);
+        }
+        Ok(now)
+    }
+
+    fn touched(&self, session: &str) {
+        let _ = self.changed.send(session.to_string());
+    }
+
+    /// The conversation's last line number and its latest handoff as stored: what an event
+    /// stream compares between two looks.
+    pub async fn fingerprint(&self, session: &str) -> Result<(i64, Option<HandoffRow>)> {
+        Ok((
+            self.store.last_line(session).await?,
+            self.store.latest_handoff(session).await?,
+        ))
+    }
+
+    pub async fn position(&self, h: &HandoffRow) -> Result<i64> {
+        self.store.queue_position(h).await
+    }
+
+    /// Lines after `after` without noting the citizen's presence.
+    pub async fn lines_after(&self, session: &str, after: i64) -> Result<Vec<Line>> {
+        Ok(self
+            .store
+            .lines(session, after, 200)
+            .await?
+            .into_iter()
+            .map(line_of)
+            .collect())
+    }
+
+    /// Notes that the citizen is still there (an open event stream).
+    pub async fn seen(&self, h: &HandoffRow) -> Result<()> {
+        self.store.citizen_seen(&h.id).await
     }
 
     pub fn calendar(&self) -> &Calendar {
@@ -603,7 +668,7 @@ impl Handoffs {
     pub async fn citizen_says(&self, h: &HandoffRow, text: &str) -> Result<i64, HandoffError> {
         let body = clean_text(text, MAX_TEXT)?;
         self.store.citizen_seen(&h.id).await?;
-        Ok(self
+        let seq = self
             .store
             .append_line(
                 &h.session_id,
@@ -615,7 +680,9 @@ impl Handoffs {
                     handoff_id: Some(&h.id),
                 },
             )
-            .await?)
+            .await?;
+        self.touched(&h.session_id);
+        Ok(seq)
     }
 
     /// Lines of the conversation after `after`; notes that the citizen is still there.
@@ -649,6 +716,8 @@ impl Handoffs {
             Resolution::CitizenLeft
         };
         if self.store.close_handoff(&h.id, resolution.as_str()).await? {
+            self.touched(&h.session_id);
+            self.touched(EVERYONE);
             if resolution == Resolution::Abandoned {
                 self.metrics.handoff_abandoned.inc();
             }
@@ -788,6 +857,8 @@ impl Handoffs {
             });
         }
         self.log(who, id, Access::HandoffClaim).await?;
+        self.touched(&h.session_id);
+        self.touched(EVERYONE);
         self.waiting().await?;
         tracing::info!(handoff = %id, agent = %who.user, "handoff claimed");
         let h = self.row(id).await?;
@@ -823,6 +894,7 @@ impl Handoffs {
                 },
             )
             .await?;
+        self.touched(&h.session_id);
         if let Some(ms) = self.store.note_first_response(id).await? {
             self.metrics
                 .handoff_first_response_seconds
@@ -858,6 +930,7 @@ impl Handoffs {
             return Err(HandoffError::NotYours);
         }
         self.log(who, id, Access::HandoffTransfer).await?;
+        self.touched(&h.session_id);
         tracing::info!(handoff = %id, from = h.agent.as_deref().unwrap_or(""), to = %target.name, "handoff transferred");
         let h = self.row(id).await?;
         Ok(self.status(&h).await?)
@@ -885,6 +958,8 @@ impl Handoffs {
             return Err(HandoffError::NotActive(state_label("closed")));
         }
         self.log(who, id, Access::HandoffClose).await?;
+        self.touched(&h.session_id);
+        self.touched(EVERYONE);
         self.waiting().await?;
         tracing::info!(handoff = %id, resolution = resolution.as_str(), "handoff closed");
         let h = self.row(id).await?;
@@ -1028,6 +1103,7 @@ impl Handoffs {
         let gone = now_ms() - self.config.abandon_after_secs as i64 * 1000;
         let n = self.store.abandon_unseen(gone).await?;
         if n > 0 {
+            self.touched(EVERYONE);
             self.metrics.handoff_abandoned.inc_by(n);
             tracing::info!(
                 handoffs = n,

@@ -34,6 +34,8 @@ pub(super) const SCHEMA: &[&str] = &[
         handoff_id TEXT,
         at BIGINT NOT NULL,
         PRIMARY KEY (session_id, seq))",
+    "CREATE INDEX IF NOT EXISTS chat_lines_by_time ON chat_lines (at)",
+    "CREATE INDEX IF NOT EXISTS handoffs_by_update ON handoffs (updated_at)",
     "CREATE TABLE IF NOT EXISTS callbacks (
         id TEXT PRIMARY KEY,
         handoff_id TEXT NOT NULL,
@@ -350,6 +352,37 @@ impl Store {
             }
         }
         Err(last.context("no attempt")?.into())
+    }
+
+    /// Conversations with a line written after `since` (ms), and conversations whose handoff
+    /// changed after it (queued, claimed, passed on, answered first, closed).
+    pub async fn changed_since(&self, since: i64) -> Result<(Vec<String>, Vec<String>)> {
+        let lines = sqlx::query("SELECT DISTINCT session_id FROM chat_lines WHERE at > $1")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        let handoffs =
+            sqlx::query("SELECT DISTINCT session_id FROM handoffs WHERE updated_at > $1")
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+        let ids = |rows: Vec<AnyRow>| -> Result<Vec<String>> {
+            rows.iter()
+                .map(|r| Ok(r.try_get::<String, _>("session_id")?))
+                .collect()
+        };
+        Ok((ids(lines)?, ids(handoffs)?))
+    }
+
+    /// The number of the conversation's last line (0 without any).
+    pub async fn last_line(&self, session_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS last FROM chat_lines WHERE session_id = $1",
+        )
+        .bind(session_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("last")?)
     }
 
     /// Lines of a conversation after number `after`, in order, at most `limit`.

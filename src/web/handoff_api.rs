@@ -17,6 +17,7 @@ use crate::handoff::{
     HandoffStatus, HandoffSummary, Line, Sender,
 };
 use crate::store::SessionId;
+use crate::store::handoffs::HandoffRow;
 use axum::extract::FromRequestParts;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -27,12 +28,15 @@ use futures::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use utoipa::ToSchema;
 
-/// How often a citizen's event stream looks at the database: what an agent on another node
-/// writes reaches the citizen within this (plus a round trip).
+/// How often each node looks at the database for conversations changed (also by other
+/// nodes) and wakes their event streams: what an agent on another node writes reaches the
+/// citizen within this (plus a round trip). Changes made on the same node wake at once.
 pub const EVENT_POLL: Duration = Duration::from_millis(300);
+/// A stream looks by itself at least this often, whatever woke it or not.
+const EVENT_FALLBACK: Duration = Duration::from_secs(5);
 
 /// Every staff route of this module with the roles allowed on it (the route × role test
 /// reads it). The citizen's routes are public: the conversation id is the secret.
@@ -268,23 +272,51 @@ struct Watch {
     state: Arc<AppState>,
     session: SessionId,
     after: i64,
-    /// The handoff as last seen.
-    last: Option<HandoffStatus>,
+    /// The handoff as last seen, its place in the queue and its status.
+    last: Option<(HandoffRow, i64)>,
+    status: Option<HandoffStatus>,
     /// The agent the citizen was last told about.
     agent: Option<String>,
+    /// When the citizen's presence was last noted.
+    seen_at: Option<Instant>,
     started: bool,
     done: bool,
 }
 
+/// How often an open stream notes that its waiting citizen is still there.
+const SEEN_EVERY: Duration = Duration::from_secs(10);
+
 impl Watch {
-    /// The events since the last look; empty when nothing changed. Polling can miss a state
-    /// passed through between two looks, so an agent's line by another agent than the one
-    /// announced announces them first.
+    /// The events since the last look; empty when nothing changed. Each look costs two small
+    /// queries (three while waiting); the whole status is read only when something changed.
+    /// Polling can miss a state passed through between two looks, so an agent's line by
+    /// another agent than the one announced announces them first.
     async fn look(&mut self) -> anyhow::Result<Vec<Event>> {
         let h = &self.state.handoffs;
         let mut out = Vec::new();
-        let lines = h.lines(self.session.as_str(), self.after, 200).await?;
-        let now = h.latest(self.session.as_str()).await?;
+        let (last_line, row) = h.fingerprint(self.session.as_str()).await?;
+        let position = match &row {
+            Some(r) if r.state == "waiting" => h.position(r).await?,
+            _ => 0,
+        };
+        let changed = match (&self.last, &row) {
+            (Some((a, p)), Some(b)) => {
+                a.id != b.id
+                    || a.state != b.state
+                    || a.agent != b.agent
+                    || a.resolution != b.resolution
+                    || *p != position
+            }
+            (None, None) => false,
+            _ => true,
+        };
+        if changed || !self.started {
+            self.status = match &row {
+                Some(r) => Some(h.status(r).await?),
+                None => None,
+            };
+        }
+        let now = self.status.clone();
         let first = !self.started;
         if first {
             self.started = true;
@@ -298,34 +330,34 @@ impl Watch {
                 self.done = true;
             }
         }
-        for l in lines {
-            self.after = l.id;
-            if l.from == Sender::Agent {
-                if l.agent != self.agent
-                    && let Some(now) = &now
-                {
-                    self.agent = l.agent.clone();
-                    let joined = HandoffStatus {
-                        state: HandoffState::Active,
-                        agent: l.agent.clone(),
-                        position: None,
-                        estimated_wait_s: None,
-                        resolution: None,
-                        ..now.clone()
-                    };
-                    out.push(json_event("joined", &joined));
+        if last_line > self.after {
+            for l in h.lines_after(self.session.as_str(), self.after).await? {
+                self.after = l.id;
+                if l.from == Sender::Agent {
+                    if l.agent != self.agent
+                        && let Some(now) = &now
+                    {
+                        self.agent = l.agent.clone();
+                        let joined = HandoffStatus {
+                            state: HandoffState::Active,
+                            agent: l.agent.clone(),
+                            position: None,
+                            estimated_wait_s: None,
+                            resolution: None,
+                            ..now.clone()
+                        };
+                        out.push(json_event("joined", &joined));
+                    }
+                    out.push(json_event("message", &l).id(l.id.to_string()));
                 }
-                out.push(json_event("message", &l).id(l.id.to_string()));
             }
         }
         if let Some(now) = &now
+            && changed
             && !first
         {
-            let before = self.last.as_ref().filter(|b| b.id == now.id);
             match now.state {
-                HandoffState::Waiting if before.is_none_or(|b| b.position != now.position) => {
-                    out.push(json_event("queue", now))
-                }
+                HandoffState::Waiting => out.push(json_event("queue", now)),
                 HandoffState::Active if now.agent != self.agent => {
                     self.agent = now.agent.clone();
                     out.push(json_event("joined", now))
@@ -337,7 +369,14 @@ impl Watch {
                 _ => {}
             }
         }
-        self.last = now;
+        if let Some(r) = &row
+            && r.state == "waiting"
+            && self.seen_at.is_none_or(|t| t.elapsed() >= SEEN_EVERY)
+        {
+            h.seen(r).await?;
+            self.seen_at = Some(Instant::now());
+        }
+        self.last = row.map(|r| (r, position));
         Ok(out)
     }
 }
@@ -372,27 +411,50 @@ pub async fn events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok());
+    let wake = state.handoffs.subscribe();
     let watch = Watch {
         state: state.clone(),
         session,
         after: q.after.or(resume).unwrap_or(0).max(0),
         last: None,
+        status: None,
         agent: None,
+        seen_at: None,
         started: false,
         done: false,
     };
     let events = stream::unfold(
-        (watch, slot, std::collections::VecDeque::<Event>::new()),
-        |(mut watch, slot, mut queue)| async move {
+        (
+            watch,
+            slot,
+            std::collections::VecDeque::<Event>::new(),
+            wake,
+        ),
+        |(mut watch, slot, mut queue, mut wake)| async move {
             loop {
                 if let Some(e) = queue.pop_front() {
-                    return Some((Ok(e), (watch, slot, queue)));
+                    return Some((Ok(e), (watch, slot, queue, wake)));
                 }
                 if watch.done {
                     return None;
                 }
                 if watch.started {
-                    tokio::time::sleep(EVENT_POLL).await;
+                    // A change on this node wakes the stream at once; another node's within
+                    // one poll of the node's watcher (`Handoffs::wake_changed`).
+                    let me = watch.session.as_str().to_string();
+                    let _ = tokio::time::timeout(EVENT_FALLBACK, async {
+                        loop {
+                            match wake.recv().await {
+                                Ok(s) if s == me || s == crate::handoff::EVERYONE => break,
+                                Ok(_) => {}
+                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                                    std::future::pending::<()>().await
+                                }
+                            }
+                        }
+                    })
+                    .await;
                 }
                 match watch.look().await {
                     Ok(evs) => queue.extend(evs),
