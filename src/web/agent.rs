@@ -110,8 +110,6 @@ struct Chrome {
     user: Option<String>,
     role_label: &'static str,
     csrf: String,
-    /// Seconds after which the page reloads itself.
-    refresh: Option<u32>,
 }
 
 fn chrome(headers: &HeaderMap, path: &str, staff: Option<&Staff>) -> Chrome {
@@ -128,7 +126,6 @@ fn chrome(headers: &HeaderMap, path: &str, staff: Option<&Staff>) -> Chrome {
             _ => "无人工客服权限",
         }),
         csrf: staff.map(|s| csrf_token(&s.token)).unwrap_or_default(),
-        refresh: None,
     }
 }
 
@@ -528,11 +525,9 @@ pub async fn home(
         (Ok(a), Ok(d)) => (a, d.len()),
         (Err(e), _) | (_, Err(e)) => return internal(&headers, Some(&s), e),
     };
-    let mut chrome = chrome(&headers, "/agent", Some(&s));
-    chrome.refresh = Some(15);
     page(
         &HomePage {
-            chrome,
+            chrome: chrome(&headers, "/agent", Some(&s)),
             away,
             hours: h.hours().describe(),
             open_now: h.open_now(),

@@ -85,8 +85,6 @@ struct WidgetPage {
     handoff: Option<HandoffView>,
     /// Seconds after which a page without JavaScript reloads itself (while waiting).
     refresh: Option<u32>,
-    /// The page's own address (for the refresh link).
-    self_url: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,10 +173,6 @@ async fn widget_page(
         }
     }
     let refresh = handoff.as_ref().filter(|h| h.waiting).map(|_| 10);
-    let self_url = session
-        .as_ref()
-        .map(|s| widget_url(s, ""))
-        .unwrap_or_else(|| "/widget".into());
     let session = session.map(|s| s.as_str().to_string()).unwrap_or_default();
     WidgetPage {
         css: CSS,
@@ -195,7 +189,6 @@ async fn widget_page(
         error,
         handoff,
         refresh,
-        self_url,
     }
 }
 
