@@ -107,6 +107,7 @@ class Run:
         self.status: Counter = Counter()
         self.to_citizen: list[float] = []  # agent message → citizen's stream, seconds
         self.to_agent: list[float] = []  # citizen message → agent's view, seconds
+        self.citizen_ack: list[float] = []  # citizen message → its 200, seconds
         self.sent_at: dict[str, float] = {}  # agent message text → time acknowledged
         self.acknowledged: dict[str, list[str]] = {}  # session → texts acknowledged
         self.positions: list[int] = []
@@ -234,6 +235,7 @@ class Run:
                     self.failures.append(f"citizen message {status}")
                 continue
             self.acknowledged.setdefault(hid, []).append(reply)
+            self.citizen_ack.append(time.monotonic() - sent)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 status, d = await self.get(s, "detail", f"/api/v1/handoffs/{hid}", token, retry_until)
@@ -317,6 +319,7 @@ async def main() -> int:
                                             for i in range(args.agents)))
             work_secs = time.monotonic() - t1
             # 3. The last group is mid-conversation when the server is killed and restarted.
+            steady = (len(run.to_citizen), len(run.to_agent), len(run.citizen_ack))
             retry_until = time.monotonic() + 90
             group = asyncio.gather(*(run.agent(s, f"agent-{i}", args.rounds + 3, 1, retry_until)
                                      for i in range(min(args.agents, keep))))
@@ -337,9 +340,14 @@ async def main() -> int:
           f"(gauge {gauge}); positions {min(run.positions, default=0)}–{max(run.positions, default=0)}")
     print(f"  agents: {args.agents}; conversations served {sum(served)} in {work_secs:.1f} s "
           f"+ {sum(served_kill)} across the SIGKILL; claim conflicts (409) {run.claim_conflicts}")
-    for name, v in (("agent → citizen's stream", run.to_citizen), ("citizen → agent's view", run.to_agent)):
-        print(f"  {name}: n={len(v)} p50={pct(v, 50)*1000:.0f} ms p99={pct(v, 99)*1000:.0f} ms "
-              f"max={max(v, default=float('nan'))*1000:.0f} ms")
+    for phase, cut in (("steady", lambda v, n: v[:n]), ("across the SIGKILL", lambda v, n: v[n:])):
+        print(f"  {phase}:")
+        for (name, v), n in zip((("agent → citizen's stream", run.to_citizen),
+                                 ("citizen → agent's view", run.to_agent),
+                                 ("citizen's message acknowledged", run.citizen_ack)), steady):
+            v = cut(v, n)
+            print(f"    {name}: n={len(v)} p50={pct(v, 50)*1000:.0f} ms p99={pct(v, 99)*1000:.0f} ms "
+                  f"max={max(v, default=float('nan'))*1000:.0f} ms")
     print(f"  SIGKILL → answering again: {restart_secs:.1f} s; acknowledged messages checked: "
           f"{sum(len(t) for t in run.acknowledged.values())}, lost: {lost}")
     print(f"  statuses: {dict(sorted(run.status.items()))}")

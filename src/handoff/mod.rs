@@ -782,12 +782,8 @@ impl Handoffs {
         let end = h.closed_at.unwrap_or_else(now_ms);
         let last_line = self
             .store
-            .lines(&h.session_id, 0, i64::MAX)
+            .last_citizen_line(&h.session_id)
             .await?
-            .into_iter()
-            .rev()
-            .find(|l| l.sender == "citizen")
-            .map(|l| l.body)
             .unwrap_or_default();
         Ok(HandoffSummary {
             id: h.id.clone(),

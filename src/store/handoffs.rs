@@ -374,6 +374,17 @@ impl Store {
         Ok((ids(lines)?, ids(handoffs)?))
     }
 
+    /// What the citizen wrote last in the conversation.
+    pub async fn last_citizen_line(&self, session_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT body FROM chat_lines WHERE session_id = $1 AND sender = 'citizen' ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(r.try_get::<String, _>("body")?)).transpose()
+    }
+
     /// The number of the conversation's last line (0 without any).
     pub async fn last_line(&self, session_id: &str) -> Result<i64> {
         let row = sqlx::query(
