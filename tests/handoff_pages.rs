@@ -256,7 +256,9 @@ async fn a_citizen_in_the_widget_and_an_agent_in_the_console_talk_without_javasc
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().await.unwrap().contains("请填写正确的电话号码"));
+    let refused = r.text().await.unwrap();
+    assert!(refused.contains("请填写正确的电话号码"), "{refused}");
+    assert!(refused.contains("回电没有登记"), "{refused}");
     let r = citizen
         .post(
             "/widget/callback",

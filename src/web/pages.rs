@@ -82,6 +82,8 @@ struct WidgetPage {
     chips: Vec<(&'static str, String)>,
     turns: Vec<TurnView>,
     error: Option<String>,
+    /// The heading above `error`.
+    error_title: &'static str,
     handoff: Option<HandoffView>,
     /// Seconds after which a page without JavaScript reloads itself (while waiting).
     refresh: Option<u32>,
@@ -187,6 +189,7 @@ async fn widget_page(
         chips: CHIPS.iter().map(|c| (*c, url_encode(c))).collect(),
         turns,
         error,
+        error_title: "提问未发送",
         handoff,
         refresh,
     }
@@ -369,7 +372,7 @@ pub async fn widget_callback(
         Err(e) => {
             let super::auth_api::Denied(p) = super::handoff_api::handoff_problem(&state, e);
             let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
-            let page = widget_page(
+            let mut page = widget_page(
                 &state,
                 Some(session),
                 elder_from_cookie(&headers),
@@ -377,6 +380,7 @@ pub async fn widget_callback(
                 Some(p.detail),
             )
             .await;
+            page.error_title = "回电没有登记";
             (status, render(&page)).into_response()
         }
     }
