@@ -1097,3 +1097,31 @@ async fn two_nodes_share_the_queue_and_the_conversation_and_a_killed_node_loses_
     b.stop();
     schema.drop().await;
 }
+
+/// `handoff.max_waiting` caps the queue: beyond it the citizen is told the queue is full and
+/// offered a callback instead of a place.
+#[tokio::test]
+async fn a_full_queue_offers_a_callback_instead_of_a_place() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut config = common::config(data.path(), None, None);
+    config.handoff.hours = Hours::Always;
+    config.handoff.max_waiting = 1;
+    let server = common::start_with(config, data).await;
+    let d = Desk {
+        store: Store::connect(&server.config.database_url()).await.unwrap(),
+        server,
+        http: common::client(),
+    };
+    d.user("agent-full", Role::Agent).await;
+    d.login("agent-full").await;
+    let first = d.ask(None, "转人工").await;
+    assert_eq!(first["handoff"]["state"], "waiting", "{first}");
+    let second = d.ask(None, "转人工").await;
+    assert_eq!(second["handoff"]["state"], "callback", "{second}");
+    let answer = second["answer"].as_str().unwrap();
+    assert!(answer.contains("人数已满"), "{answer}");
+    assert!(!answer.contains("转接人工客服，正在排队"), "{answer}");
+    let (_, h) = d.get(None, "/healthz").await;
+    assert_eq!(h["handoff"]["waiting"], 1, "{h}");
+    d.server.stop().await;
+}
