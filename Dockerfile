@@ -69,6 +69,7 @@ COPY --from=builder /usr/local/bin/xiaoban /usr/local/bin/xiaoban
 WORKDIR /opt/xiaoban
 COPY knowledge_base ./knowledge_base
 COPY forms ./forms
+COPY calendar ./calendar
 COPY --from=models /opt/xiaoban/models ./models
 # Read-only application files owned by root; everything the server writes (index, SQLite
 # database, scan key) goes to the volume.
@@ -77,6 +78,7 @@ ENV XIAOBAN_LISTEN=0.0.0.0:8080 \
     XIAOBAN_KB_DIR=/opt/xiaoban/knowledge_base \
     XIAOBAN_MODELS_DIR=/opt/xiaoban/models \
     XIAOBAN_SCANS__FORMS_DIR=/opt/xiaoban/forms \
+    XIAOBAN_HANDOFF__CALENDAR=/opt/xiaoban/calendar/workdays.toml \
     XIAOBAN_FETCH_MODELS_ON_START=false \
     XIAOBAN_LOG_FORMAT=json
 VOLUME ["/var/lib/xiaoban"]

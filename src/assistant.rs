@@ -11,6 +11,7 @@ use crate::answer::grounded::{self, Rejection};
 use crate::answer::{
     self, Citation, Conversation, Mode, Outcome, Question, QuestionError, Reply, Tuning,
 };
+use crate::handoff::{HandoffStatus, Handoffs};
 use crate::llm::Generation;
 use crate::llm::engine::Engine;
 use crate::llm::queue::Ticket;
@@ -29,6 +30,10 @@ pub struct Assistant {
     pub metrics: Arc<Metrics>,
     /// The language model that writes answers; `None` answers extractively.
     pub engine: Option<Engine>,
+    /// Live handoff to agents: a handoff outcome opens one (or offers a callback), and while
+    /// an agent has the conversation the citizen's messages go to the agent. `None` (the
+    /// command line): handoff replies only say how to reach a person.
+    pub handoffs: Option<Arc<Handoffs>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +56,8 @@ pub struct Answered {
     pub reply: Reply,
     /// The question as stored (personal numbers masked).
     pub question: String,
+    /// For a handoff outcome, and for a message passed to the agent: where the handoff stands.
+    pub handoff: Option<HandoffStatus>,
 }
 
 /// What a client is told while a reply is being written.
@@ -74,6 +81,9 @@ pub struct Begun {
     ticket: Option<Ticket>,
     started: Instant,
     redactions: usize,
+    /// An agent has (or will take) this conversation: the message went to them, and the
+    /// assistant does not answer.
+    relayed: Option<HandoffStatus>,
 }
 
 /// Seconds a refused client is asked to wait.
@@ -106,6 +116,13 @@ impl Assistant {
                 Conversation::default(),
             ),
         };
+        if let (Some(handoffs), Some(_)) = (&self.handoffs, session)
+            && let Some(live) = handoffs.live(session_id.as_str()).await?
+        {
+            return self
+                .relay(handoffs, live, session_id, conv, question, started)
+                .await;
+        }
         let index = self.index.get();
         let today = chrono::Local::now().date_naive();
         let (reply, next) = answer::answer(&index, &self.tuning, &question, &conv, today)?;
@@ -132,6 +149,49 @@ impl Assistant {
             ticket,
             started,
             redactions: redacted.found.len(),
+            relayed: None,
+        })
+    }
+
+    /// The citizen's message for the agent who has (or will take) the conversation.
+    async fn relay(
+        &self,
+        handoffs: &Handoffs,
+        live: crate::store::handoffs::HandoffRow,
+        session_id: SessionId,
+        conv: Conversation,
+        question: Question,
+        started: Instant,
+    ) -> Result<Begun, AskError> {
+        handoffs
+            .citizen_says(&live, question.as_str())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let status = handoffs.status(&live).await?;
+        let reply = Reply {
+            answer: match status.state {
+                crate::handoff::HandoffState::Active => "已转给正在接待您的工作人员。".to_string(),
+                _ => crate::handoff::waiting_text(&status),
+            },
+            outcome: Outcome::Handoff,
+            mode: Mode::Extractive,
+            citations: Vec::new(),
+            choices: Vec::new(),
+            reason: Some("relayed".into()),
+            ranked: Vec::new(),
+            sources: Vec::new(),
+        };
+        let index = self.index.get();
+        Ok(Begun {
+            session_id,
+            conv,
+            question,
+            reply,
+            index,
+            ticket: None,
+            started,
+            redactions: 0,
+            relayed: Some(status),
         })
     }
 
@@ -152,7 +212,43 @@ impl Assistant {
             ticket,
             started,
             redactions,
+            relayed,
         } = begun;
+        if let Some(status) = relayed {
+            if let Some(tx) = &events {
+                let _ = tx.send(Progress::Delta(reply.answer.clone()));
+            }
+            tracing::info!(
+                outcome = "relayed",
+                state = status.state.as_str(),
+                "message passed to the agent"
+            );
+            return Ok(Answered {
+                session_id,
+                reply_id: String::new(),
+                reply,
+                question: question.as_str().to_string(),
+                handoff: Some(status),
+            });
+        }
+        // A handoff outcome is made true here: a place in the agents' queue, or a callback
+        // offer; the reply says which.
+        let mut handoff = None;
+        if reply.outcome == Outcome::Handoff
+            && let Some(handoffs) = &self.handoffs
+        {
+            let offer = handoffs
+                .offer(
+                    session_id.as_str(),
+                    reply.reason.as_deref().unwrap_or("human"),
+                )
+                .await?;
+            reply.answer = match reply.reason.as_deref() {
+                Some("human") | None => offer.text,
+                Some(_) => format!("{}\n{}", reply.answer, offer.text),
+            };
+            handoff = Some(offer.status);
+        }
         let mut streamed = false;
         if let (Some(ticket), Some(engine)) = (ticket, &self.engine) {
             let result = self
@@ -194,6 +290,11 @@ impl Assistant {
             .store
             .record_turn(&session_id, &conv, question.as_str(), &reply)
             .await?;
+        if let Some(handoffs) = &self.handoffs {
+            handoffs
+                .record_turn(session_id.as_str(), question.as_str(), &reply)
+                .await?;
+        }
         self.metrics
             .replies
             .get_or_create(&ReplyLabels {
@@ -218,6 +319,7 @@ impl Assistant {
             reply_id,
             reply,
             question: question.as_str().to_string(),
+            handoff,
         })
     }
 

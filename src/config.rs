@@ -42,6 +42,42 @@ pub struct Config {
     /// On SIGTERM: seconds the server waits for requests under way and verification jobs
     /// being read before it exits; jobs not finished by then go back to the queue.
     pub shutdown_deadline_secs: u64,
+    /// Live handoff to service-centre agents (转人工) and callback tickets.
+    pub handoff: HandoffConfig,
+}
+
+/// Live handoff: when people answer, how many may wait, and how long records are kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandoffConfig {
+    /// `"always"`, or days and a window: `"workdays 09:00-17:30"` (working days by the
+    /// calendar), `"daily 08:00-20:00"`.
+    pub hours: crate::handoff::hours::Hours,
+    /// The working-day calendar (statutory holidays and make-up working days by year).
+    pub calendar: PathBuf,
+    /// The service hours' time zone as a UTC offset.
+    pub utc_offset: String,
+    /// Citizens waiting at once; beyond it the citizen is offered a callback.
+    pub max_waiting: u32,
+    /// A waiting citizen who has not looked at the conversation for this long has gone:
+    /// the handoff closes as abandoned.
+    pub abandon_after_secs: u64,
+    /// Closed callback tickets (with their encrypted phone numbers) are deleted this many
+    /// days after they were closed.
+    pub callback_retention_days: u32,
+}
+
+impl Default for HandoffConfig {
+    fn default() -> Self {
+        HandoffConfig {
+            hours: crate::handoff::hours::Hours::default(),
+            calendar: "calendar/workdays.toml".into(),
+            utc_offset: "+08:00".into(),
+            max_waiting: 50,
+            abandon_after_secs: 300,
+            callback_retention_days: 30,
+        }
+    }
 }
 
 /// Abuse limits: rates (token buckets: a sustained rate per minute and a burst), concurrent
@@ -227,6 +263,7 @@ impl Default for Config {
             scans: ScansConfig::default(),
             limits: LimitsConfig::default(),
             shutdown_deadline_secs: 20,
+            handoff: HandoffConfig::default(),
         }
     }
 }

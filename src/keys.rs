@@ -57,6 +57,8 @@ pub struct Report {
     pub started: bool,
     pub resealed_jobs: usize,
     pub resealed_parts: usize,
+    /// Callback tickets whose phone number was re-sealed.
+    pub resealed_callbacks: usize,
     /// Jobs with a part that no key opens (sealed elsewhere or altered); left as they are.
     pub unreadable_jobs: Vec<String>,
     /// Jobs still to re-seal (after a run cut short by `limit`).
@@ -156,6 +158,7 @@ pub async fn rotate(store: &Store, data_dir: &Path, opts: &Options) -> Result<Re
         started,
         resealed_jobs: 0,
         resealed_parts: 0,
+        resealed_callbacks: 0,
         unreadable_jobs: Vec::new(),
         remaining_jobs: 0,
         finished: false,
@@ -198,6 +201,29 @@ pub async fn rotate(store: &Store, data_dir: &Path, opts: &Options) -> Result<Re
         if changed_meanwhile == 0
             && store.count_jobs_not_sealed_under(current).await? <= unreadable.len() as i64
         {
+            break;
+        }
+    }
+    // Callback tickets' phone numbers are sealed under the same keys.
+    loop {
+        let mut swapped_meanwhile = 0;
+        for (id, sealed) in store.callback_phones().await? {
+            let aad = crate::handoff::callback_aad(&id);
+            match sealer.reseal(&aad, &sealed) {
+                Ok(Some(fresh)) => {
+                    if store.swap_callback_phone(&id, &sealed, &fresh).await? {
+                        report.resealed_callbacks += 1;
+                    } else {
+                        swapped_meanwhile += 1;
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    tracing::warn!(ticket = %id, "sealed phone number that no key opens; left as it is");
+                }
+            }
+        }
+        if swapped_meanwhile == 0 {
             break;
         }
     }

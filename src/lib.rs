@@ -7,6 +7,7 @@ pub mod assistant;
 pub mod bench;
 pub mod config;
 pub mod eval;
+pub mod handoff;
 pub mod ident;
 pub mod kb;
 pub mod keys;

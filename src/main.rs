@@ -160,6 +160,11 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Live handoff: export the open callback tickets for a 12345 work-order system.
+    Handoff {
+        #[command(subcommand)]
+        action: HandoffAction,
+    },
     /// The scan encryption keys: status, rotation, a fresh key for XIAOBAN_SCAN_KEY.
     Keys {
         #[command(subcommand)]
@@ -249,7 +254,7 @@ enum UserAction {
     /// Add a user; the password (at least 8 characters) is the first line of stdin.
     Add {
         name: String,
-        /// clerk, supervisor, admin or auditor.
+        /// clerk, supervisor, admin, auditor or agent.
         #[arg(long)]
         role: xiaoban::account::Role,
     },
@@ -257,6 +262,25 @@ enum UserAction {
     Disable { name: String },
     /// Set a new password (first line of stdin), enable the user and end their sessions.
     Reset { name: String },
+}
+
+#[derive(Subcommand)]
+enum HandoffAction {
+    /// The open callback tickets (new or contacted) left since DATE, with the full phone
+    /// numbers, on stdout; every exported ticket is recorded in the access log.
+    Export {
+        /// YYYY-MM-DD, in the service hours' time zone (handoff.utc_offset).
+        #[arg(long)]
+        since: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -418,6 +442,7 @@ fn main() -> Result<()> {
         ),
         Command::User { action } => rt.block_on(cmd_user(&config, action)),
         Command::Keys { action } => rt.block_on(cmd_keys(&config, action)),
+        Command::Handoff { action } => rt.block_on(cmd_handoff(&config, action)),
         Command::Healthcheck { url, timeout } => {
             rt.block_on(cmd_healthcheck(&config, url, timeout))
         }
@@ -467,6 +492,57 @@ async fn cmd_user(config: &Config, action: UserAction) -> Result<()> {
     Ok(())
 }
 
+async fn cmd_handoff(config: &Config, action: HandoffAction) -> Result<()> {
+    let HandoffAction::Export { since, format } = action;
+    let day = chrono::NaiveDate::parse_from_str(since.trim(), "%Y-%m-%d")
+        .with_context(|| format!("--since 应为 YYYY-MM-DD 日期，而不是“{since}”"))?;
+    let offset = xiaoban::handoff::hours::parse_offset(&config.handoff.utc_offset)
+        .map_err(anyhow::Error::msg)?;
+    let since_ms = day
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(offset).single())
+        .context("无法换算 --since 的时间")?
+        .timestamp_millis();
+    let store = xiaoban::store::Store::connect(&config.database_url()).await?;
+    let keys = xiaoban::store::seal::Keyring::load_or_create(&config.data_dir)?;
+    let handoffs = xiaoban::handoff::Handoffs::new(
+        store,
+        config.handoff.clone(),
+        keys,
+        config.scans.cipher,
+        std::sync::Arc::new(xiaoban::metrics::Metrics::new()),
+    )?;
+    let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    let tickets = handoffs.export(&format!("cli:{actor}"), since_ms).await?;
+    let out = std::io::stdout();
+    match format {
+        ExportFormat::Json => {
+            serde_json::to_writer_pretty(out.lock(), &tickets)?;
+            println!();
+        }
+        ExportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(out.lock());
+            for t in &tickets {
+                w.serialize(t)?;
+            }
+            if tickets.is_empty() {
+                w.write_record([
+                    "id",
+                    "created_at",
+                    "status",
+                    "phone",
+                    "message",
+                    "reason",
+                    "session_id",
+                ])?;
+            }
+            w.flush()?;
+        }
+    }
+    eprintln!("导出回电工单 {} 张（已记入访问日志）。", tickets.len());
+    Ok(())
+}
+
 async fn cmd_keys(config: &Config, action: KeysAction) -> Result<()> {
     let url = config.database_url();
     let store = || xiaoban::store::Store::connect(&url);
@@ -506,8 +582,8 @@ async fn cmd_keys(config: &Config, action: KeysAction) -> Result<()> {
                     println!("继续未完成的轮换，新密钥 {}。", r.key);
                 }
                 println!(
-                    "本次重新加密 {} 个任务（{} 个部分）。",
-                    r.resealed_jobs, r.resealed_parts
+                    "本次重新加密 {} 个任务（{} 个部分）、{} 张回电工单的电话号码。",
+                    r.resealed_jobs, r.resealed_parts, r.resealed_callbacks
                 );
                 if !r.unreadable_jobs.is_empty() {
                     println!(
@@ -838,6 +914,7 @@ async fn cmd_ask(
         tuning: config.answer,
         metrics: std::sync::Arc::new(xiaoban::metrics::Metrics::new()),
         engine,
+        handoffs: None,
     };
     let begun = assistant
         .begin(session.as_deref(), &question)

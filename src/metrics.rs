@@ -81,6 +81,14 @@ pub struct Metrics {
     /// Verification jobs taken up after their reader stopped renewing its lease (a node died,
     /// hung or lost its database), or given up after too many such interruptions.
     pub verify_jobs_recovered: Family<RecoveryLabels, Counter>,
+    /// Citizens waiting for an agent (all nodes, read from the database).
+    pub handoff_waiting: Gauge,
+    /// From queueing to the agent's first message.
+    pub handoff_first_response_seconds: Histogram,
+    /// Citizens who left the queue before an agent took the conversation.
+    pub handoff_abandoned: Counter<u64, AtomicU64>,
+    /// Callback tickets left by citizens.
+    pub handoff_callbacks: Counter<u64, AtomicU64>,
 }
 
 impl Metrics {
@@ -185,8 +193,36 @@ impl Metrics {
             "Verification jobs taken up after their reader's lease ran out (retried), or marked failed after scans.max_attempts (failed)",
             verify_jobs_recovered.clone(),
         );
+        let handoff_waiting = Gauge::default();
+        registry.register(
+            "handoff_waiting",
+            "Citizens waiting for a service-centre agent",
+            handoff_waiting.clone(),
+        );
+        let handoff_first_response_seconds = Histogram::new(exponential_buckets(1.0, 2.0, 12));
+        registry.register(
+            "handoff_first_response_seconds",
+            "Time from joining the queue to the agent's first message",
+            handoff_first_response_seconds.clone(),
+        );
+        let handoff_abandoned = Counter::default();
+        registry.register(
+            "handoff_abandoned",
+            "Citizens who left the queue before an agent took the conversation",
+            handoff_abandoned.clone(),
+        );
+        let handoff_callbacks = Counter::default();
+        registry.register(
+            "handoff_callbacks",
+            "Callback tickets left by citizens",
+            handoff_callbacks.clone(),
+        );
         Metrics {
             registry,
+            handoff_waiting,
+            handoff_first_response_seconds,
+            handoff_abandoned,
+            handoff_callbacks,
             verify_jobs_recovered,
             limit_rejections,
             generation_fallbacks,

@@ -4,6 +4,7 @@
 use crate::account::Accounts;
 use crate::assistant::Assistant;
 use crate::config::Config;
+use crate::handoff::Handoffs;
 use crate::llm::engine::{self, Availability, Engine};
 use crate::metrics::Metrics;
 use crate::scans::{self, Desk};
@@ -20,6 +21,8 @@ use tokio::net::TcpListener;
 /// How often the server looks for a rebuilt index.
 const INDEX_POLL: Duration = Duration::from_secs(2);
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How often waiting citizens who have gone are looked for (and old tickets purged).
+const HANDOFF_SWEEP: Duration = Duration::from_secs(15);
 /// How long, after a shutdown's deadline, the chat streams it cut get to send their last
 /// event.
 const STREAM_FAREWELL: Duration = Duration::from_secs(1);
@@ -92,6 +95,13 @@ pub async fn bind_with_reader(
             "a scan key rotation is unfinished: run `xiaoban keys rotate` to finish it"
         );
     }
+    let handoffs = Arc::new(Handoffs::new(
+        store.clone(),
+        config.handoff.clone(),
+        keys.clone(),
+        config.scans.cipher,
+        metrics.clone(),
+    )?);
     let desk = Arc::new(
         Desk::new(store.clone(), keys, config.scans.clone(), reader).counting_in(&metrics),
     );
@@ -105,7 +115,9 @@ pub async fn bind_with_reader(
             tuning: config.answer,
             metrics: metrics.clone(),
             engine,
+            handoffs: Some(handoffs.clone()),
         },
+        handoffs,
         metrics,
         generation,
         accounts,
@@ -218,6 +230,30 @@ impl Server {
             }
         });
         let scan_purger = scans::spawn_purge(self.state.desk.clone(), PURGE_EVERY);
+        let handoffs = self.state.handoffs.clone();
+        // One look at the database per node and poll interval wakes the event streams whose
+        // conversations changed, here or on another node.
+        let handoff_watcher = tokio::spawn(async move {
+            let mut since = crate::store::handoffs::now_ms();
+            let mut tick = tokio::time::interval(crate::web::handoff_api::EVENT_POLL);
+            loop {
+                tick.tick().await;
+                match handoffs.wake_changed(since).await {
+                    Ok(next) => since = next,
+                    Err(e) => tracing::error!(error = %e, "looking for handoff changes failed"),
+                }
+            }
+        });
+        let handoffs = self.state.handoffs.clone();
+        let handoff_sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HANDOFF_SWEEP);
+            loop {
+                tick.tick().await;
+                if let Err(e) = handoffs.sweep().await {
+                    tracing::error!(error = %e, "handoff sweep failed");
+                }
+            }
+        });
         // Set when the shutdown signal arrives: workers stop claiming jobs, and the deadline
         // for requests and jobs under way starts.
         let (stopping, stop) = tokio::sync::watch::channel(false);
@@ -307,6 +343,8 @@ impl Server {
         refresher.abort();
         purger.abort();
         scan_purger.abort();
+        handoff_sweeper.abort();
+        handoff_watcher.abort();
         result.context("server failed")
     }
 }

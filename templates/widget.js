@@ -30,3 +30,19 @@ if(!r.body)return r.text().then(function(s){feed(s+'\n\n');end();});
 var rd=r.body.getReader(),dec=new TextDecoder();
 function pump(){return rd.read().then(function(x){if(x.done){feed(dec.decode()+'\n\n');return end();}feed(dec.decode(x.value,{stream:true}));if(fin)return rd.cancel();return pump();});}
 return pump();},function(){fin=true;f.submit();}).catch(end);});})();
+// While an agent has (or is about to take) the conversation: the handoff's events
+// (GET /api/v1/chat/{session}/events) update the queue position, announce the agent and add
+// their messages as they come; when the handoff ends the page reloads. Without JavaScript the
+// page refreshes itself while waiting and has a refresh link.
+(function(){var sec=document.querySelector('[data-live]');if(!sec||!window.EventSource)return;
+var st=document.getElementById('handoff-status'),live=document.getElementById('live'),log=document.getElementById('log');
+var es=new EventSource('/api/v1/chat/'+encodeURIComponent(sec.getAttribute('data-live'))+'/events');
+function say(s){if(st)st.textContent=s;if(live)live.textContent=s;}
+es.addEventListener('queue',function(e){var d=JSON.parse(e.data),ahead=Math.max((d.position||1)-1,0),min=Math.max(Math.ceil((d.estimated_wait_s||0)/60),1);
+say('正在排队：您前面还有'+ahead+'位，预计等待约'+min+'分钟。工作人员接入后会在这里回复您。');});
+es.addEventListener('joined',function(e){var d=JSON.parse(e.data);say('工作人员 '+(d.agent||'')+' 已接入，您发送的消息会直接交给工作人员。');});
+es.addEventListener('message',function(e){var d=JSON.parse(e.data),items=log?log.getElementsByTagName('li'):[],li=items.length?items[items.length-1]:null;
+if(!li)return;var p=document.createElement('p'),w=document.createElement('span');p.className='agent';w.className='who';w.textContent='工作人员 '+(d.agent||'')+'：';
+p.appendChild(w);p.appendChild(document.createTextNode(d.text));li.appendChild(p);p.scrollIntoView({block:'nearest'});if(live)live.textContent='工作人员：'+d.text;});
+es.addEventListener('closed',function(){es.close();location.reload();});
+es.addEventListener('error',function(){if(es.readyState===2)say('连接中断，请点“刷新”查看新消息。');});})();

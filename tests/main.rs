@@ -12,6 +12,8 @@ mod common_nodes;
 mod clerk_page;
 mod cli;
 mod generation;
+mod handoff;
+mod handoff_pages;
 mod http_api;
 mod http_pages;
 mod injection;

@@ -1,4 +1,4 @@
-//! Staff accounts: clerks, supervisors, administrators and auditors. Passwords are hashed with
+//! Staff accounts: clerks, supervisors, administrators, auditors and service-centre agents. Passwords are hashed with
 //! argon2id; a sign-in hands out a random opaque token that is stored only as its SHA-256,
 //! with an expiry. Failed sign-ins are throttled per account and per address, and an unknown
 //! name, a wrong password and a disabled account get the same answer.
@@ -33,10 +33,19 @@ pub enum Role {
     Admin,
     /// Reads the access log only.
     Auditor,
+    /// Service-centre agent: takes over conversations handed off by the assistant and works
+    /// through callback tickets.
+    Agent,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Clerk, Role::Supervisor, Role::Admin, Role::Auditor];
+    pub const ALL: [Role; 5] = [
+        Role::Clerk,
+        Role::Supervisor,
+        Role::Admin,
+        Role::Auditor,
+        Role::Agent,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -44,6 +53,7 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
             Role::Auditor => "auditor",
+            Role::Agent => "agent",
         }
     }
 }
@@ -60,7 +70,9 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("角色应为 clerk、supervisor、admin 或 auditor，而不是“{s}”"))
+            .ok_or_else(|| {
+                format!("角色应为 clerk、supervisor、admin、auditor 或 agent，而不是“{s}”")
+            })
     }
 }
 

@@ -291,7 +291,7 @@ pub fn may_see(who: &Principal, job: &JobRecord) -> bool {
     match who.role {
         Role::Supervisor => true,
         Role::Clerk => job.owner == who.user,
-        Role::Admin | Role::Auditor => false,
+        Role::Admin | Role::Auditor | Role::Agent => false,
     }
 }
 

@@ -66,7 +66,7 @@ impl Desk {
         let owner = match who.role {
             Role::Clerk => Some(who.user.as_str()),
             Role::Supervisor => None,
-            Role::Admin | Role::Auditor => return Ok(Vec::new()),
+            Role::Admin | Role::Auditor | Role::Agent => return Ok(Vec::new()),
         };
         let jobs = self.store.recent_jobs(owner, limit).await?;
         Ok(jobs

@@ -1,5 +1,6 @@
 //! Who looked at what (Data Security Law: log access to sensitive personal information). One
-//! row per view of a scan, reveal of unmasked fields, upload, export or correction; never
+//! row per view of a scan, reveal of unmasked fields, upload, export or correction, and per
+//! view of or action on a handoff or a callback ticket (`job_id` holds its id); never
 //! deleted with the scans. A reveal of one field and a correction also record which field —
 //! its name, never its value — in `access_log_fields` (a table of its own, so databases made
 //! before it need no column added).
@@ -40,6 +41,24 @@ pub enum Access {
     EditField,
     /// A supervisor confirmed the job's corrections (four eyes).
     ConfirmEdits,
+    /// A list of handoffs was shown (subject `handoffs:STATE`).
+    HandoffList,
+    /// A handoff and its conversation were shown.
+    HandoffView,
+    /// An agent took a waiting handoff.
+    HandoffClaim,
+    /// An agent wrote to the citizen.
+    HandoffMessage,
+    /// A handoff was passed to another agent.
+    HandoffTransfer,
+    /// A handoff was closed with a resolution.
+    HandoffClose,
+    /// A list of callback tickets was shown (masked numbers; subject `callbacks:STATUS`).
+    CallbackList,
+    /// A callback ticket's full phone number was shown.
+    CallbackReveal,
+    /// A callback ticket's status was changed.
+    CallbackUpdate,
 }
 
 impl Access {
@@ -51,6 +70,15 @@ impl Access {
             Access::Export => "export",
             Access::EditField => "edit_field",
             Access::ConfirmEdits => "confirm_edits",
+            Access::HandoffList => "handoff_list",
+            Access::HandoffView => "handoff_view",
+            Access::HandoffClaim => "handoff_claim",
+            Access::HandoffMessage => "handoff_message",
+            Access::HandoffTransfer => "handoff_transfer",
+            Access::HandoffClose => "handoff_close",
+            Access::CallbackList => "callback_list",
+            Access::CallbackReveal => "callback_reveal",
+            Access::CallbackUpdate => "callback_update",
         }
     }
 }

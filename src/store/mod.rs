@@ -10,6 +10,7 @@ use std::fmt;
 
 pub mod access_log;
 pub mod edits;
+pub mod handoffs;
 pub mod jobs;
 pub mod rekey;
 pub mod seal;
@@ -145,7 +146,8 @@ impl Store {
             .chain(jobs::SCHEMA)
             .chain(access_log::SCHEMA)
             .chain(edits::SCHEMA)
-            .chain(suggestions::SCHEMA);
+            .chain(suggestions::SCHEMA)
+            .chain(handoffs::SCHEMA);
         for step in steps {
             let sql = step.replace("{blob}", blob);
             // Built from the constant steps above; nothing from outside.
@@ -307,7 +309,7 @@ impl Store {
             .collect()
     }
 
-    /// Deletes conversations (and their messages and feedback) idle for longer than `days`.
+    /// Deletes conversations (and their messages, lines, closed handoffs and feedback) idle for longer than `days`.
     pub async fn purge_conversations(&self, days: u32) -> Result<u64> {
         let cutoff = now() - i64::from(days) * 86_400;
         let mut tx = self.pool.begin().await?;
@@ -319,6 +321,18 @@ impl Store {
         .await?;
         sqlx::query(
             "DELETE FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE updated_at < $1)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM chat_lines WHERE session_id IN (SELECT id FROM conversations WHERE updated_at < $1)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM handoffs WHERE state = 'closed' AND session_id IN (SELECT id FROM conversations WHERE updated_at < $1)",
         )
         .bind(cutoff)
         .execute(&mut *tx)

@@ -68,6 +68,13 @@ pub struct ChatResponse {
     pub citations: Vec<Citation>,
     /// For `clarify`: the choices offered.
     pub choices: Vec<String>,
+    /// For `handoff`: the place in the agents' queue (`waiting`, with `position` and
+    /// `estimated_wait_s`), the agent who has the conversation (`active`), or a callback
+    /// offer (`callback`: POST the phone number to `/api/v1/chat/{session_id}/callback`).
+    /// While an agent has the conversation, a question goes to the agent and the reply is
+    /// only this acknowledgement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<crate::handoff::HandoffStatus>,
 }
 
 impl From<Answered> for ChatResponse {
@@ -80,6 +87,7 @@ impl From<Answered> for ChatResponse {
             mode: a.reply.mode,
             citations: a.reply.citations,
             choices: a.reply.choices,
+            handoff: a.handoff,
         }
     }
 }
@@ -281,7 +289,7 @@ pub fn shutting_down() -> Problem {
 /// `events` until `cut` turns true (a shutdown's deadline passed), then one last `error`
 /// event saying so, instead of a connection closed without a word. Dropping `events` drops
 /// the stream's slot and its receiver, which cancels the generation.
-fn until_cut(
+pub(super) fn until_cut(
     events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
     cut: tokio::sync::watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
@@ -395,6 +403,21 @@ pub struct Health {
     pub generation_queue: usize,
     /// Whether document verification works, and if not, how to make it work.
     pub verification: crate::scans::Availability,
+    /// Live handoff: service hours, agents on duty, citizens waiting.
+    pub handoff: HandoffHealth,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HandoffHealth {
+    /// `handoff.hours`.
+    pub hours: String,
+    /// Whether the service hours are on now.
+    pub open_now: bool,
+    /// Agents and supervisors signed in and not away.
+    pub agents_on_duty: usize,
+    pub waiting: i64,
+    /// Whether the working-day calendar has this year's holiday notice.
+    pub calendar_covers_today: bool,
 }
 
 /// Liveness and readiness, with the index in use.
@@ -404,6 +427,14 @@ pub struct Health {
 pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let index = state.assistant.index.get();
     let db_ok = state.assistant.store.ping().await.is_ok();
+    let h = &state.handoffs;
+    let handoff = HandoffHealth {
+        hours: h.hours().to_string(),
+        open_now: h.open_now(),
+        agents_on_duty: h.agents_on_duty().await.map_or(0, |a| a.len()),
+        waiting: h.waiting().await.unwrap_or(0),
+        calendar_covers_today: h.calendar_covers_today(),
+    };
     let health = Health {
         status: if db_ok { "ok" } else { "degraded" }.into(),
         index_generation: index.generation.clone(),
@@ -418,6 +449,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         generation: state.generation.clone(),
         generation_queue: state.assistant.queued(),
         verification: state.desk.availability.clone(),
+        handoff,
     };
     let status = if db_ok {
         StatusCode::OK
@@ -431,6 +463,10 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 #[utoipa::path(get, path = "/metrics", responses(
     (status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    // The queue is shared by every node: the gauge is read from the database.
+    if let Err(e) = state.handoffs.waiting().await {
+        tracing::error!(error = %e, "counting waiting handoffs failed");
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -121,7 +121,7 @@ pub fn upload_routes(max_upload_bytes: usize) -> Router<Arc<AppState>> {
 
 // ---- sessions and CSRF ----
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -144,7 +144,7 @@ pub fn csrf_token(session_token: &str) -> String {
 }
 
 /// Compares in time independent of where the strings differ.
-fn same(a: &str, b: &str) -> bool {
+pub(super) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -152,7 +152,7 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn random_token() -> String {
+pub(super) fn random_token() -> String {
     use argon2::password_hash::rand_core::{OsRng, RngCore};
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
@@ -161,7 +161,7 @@ fn random_token() -> String {
 
 /// Whether the request reached the proxy in front of us over HTTPS: only a trusted proxy's
 /// `X-Forwarded-Proto` is believed (the server itself speaks plain HTTP).
-fn over_tls(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
+pub(super) fn over_tls(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
     let https = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
@@ -286,6 +286,7 @@ fn role_label(r: Role) -> &'static str {
         Role::Supervisor => "主管",
         Role::Admin => "系统管理员",
         Role::Auditor => "审计员",
+        Role::Agent => "人工客服",
     }
 }
 

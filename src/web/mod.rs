@@ -1,10 +1,12 @@
 //! HTTP: the JSON API, the widget and document pages, the OpenAPI document. The only module
 //! that knows about HTTP; everything it does goes through `Assistant`.
 
+pub mod agent;
 pub mod api;
 pub mod auth_api;
 pub mod clerk;
 pub mod documented;
+pub mod handoff_api;
 pub mod limits;
 pub mod pages;
 pub mod problem;
@@ -35,6 +37,8 @@ pub struct AppState {
     pub desk: Arc<crate::scans::Desk>,
     /// Abuse limits on the public chat and on uploads.
     pub limits: limits::Limits,
+    /// Live handoff to agents and callback tickets.
+    pub handoffs: Arc<crate::handoff::Handoffs>,
     /// Turns true when a shutdown's deadline passes: open chat streams end with an `error`
     /// event (`api::shutting_down`) rather than a silently closed connection.
     pub cut_streams: tokio::sync::watch::Receiver<bool>,
@@ -64,7 +68,22 @@ pub struct AppState {
         verify_api::confirm,
         verify_api::start_batch,
         verify_api::batch,
-        verify_api::access_log
+        verify_api::access_log,
+        handoff_api::messages,
+        handoff_api::events,
+        handoff_api::callback,
+        handoff_api::leave,
+        handoff_api::list,
+        handoff_api::detail,
+        handoff_api::claim,
+        handoff_api::say,
+        handoff_api::transfer,
+        handoff_api::close,
+        handoff_api::duty,
+        handoff_api::set_duty,
+        handoff_api::callbacks,
+        handoff_api::callback_status,
+        handoff_api::reveal
     ),
     components(schemas(
         api::ChatRequest,
@@ -72,6 +91,28 @@ pub struct AppState {
         api::FeedbackRequest,
         api::FeedbackResponse,
         api::Health,
+        api::HandoffHealth,
+        handoff_api::Messages,
+        handoff_api::HandoffEvent,
+        handoff_api::CallbackRequest,
+        handoff_api::HandoffReply,
+        handoff_api::HandoffList,
+        handoff_api::AgentMessage,
+        handoff_api::TransferRequest,
+        handoff_api::CloseRequest,
+        handoff_api::Duty,
+        handoff_api::CallbackList,
+        handoff_api::CallbackStatusRequest,
+        handoff_api::RevealedPhone,
+        crate::handoff::HandoffStatus,
+        crate::handoff::HandoffState,
+        crate::handoff::Resolution,
+        crate::handoff::CallbackStatus,
+        crate::handoff::Sender,
+        crate::handoff::Line,
+        crate::handoff::HandoffSummary,
+        crate::handoff::HandoffDetail,
+        crate::handoff::CallbackView,
         api::StreamDelta,
         api::StreamEvent,
         api::StreamQueue,
@@ -119,6 +160,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(pages::home))
         .route("/widget", get(pages::widget).post(pages::widget_post))
         .route("/widget/feedback", post(pages::widget_feedback))
+        .route("/widget/callback", post(pages::widget_callback))
+        .route("/widget/leave", post(pages::widget_leave))
         .route("/kb", get(pages::kb_list))
         .route("/kb/{doc_id}", get(pages::kb_page))
         .route("/api/v1/chat", post(api::chat))
@@ -130,7 +173,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/auth/login", post(auth_api::login))
         .route("/api/v1/auth/logout", post(auth_api::logout))
         .merge(verify_api::read_routes())
+        .merge(handoff_api::routes())
         .merge(clerk::routes())
+        .merge(agent::routes())
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .merge(verify_api::routes(state.desk.config.max_upload_bytes))

@@ -52,6 +52,26 @@ struct TurnView {
     /// Related guides and a life event's items, shown as links under the answer.
     related: Vec<Citation>,
     thanked: bool,
+    /// Lines exchanged with an agent after this turn.
+    after: Vec<LineView>,
+    created_at: i64,
+}
+
+/// A line to or from an agent: who (您 / 工作人员 NAME) and what.
+struct LineView {
+    who: String,
+    agent: bool,
+    text: String,
+}
+
+/// The conversation's handoff as the widget shows it.
+struct HandoffView {
+    /// What the citizen is told.
+    text: String,
+    waiting: bool,
+    active: bool,
+    /// A callback may be requested here (offered, and no ticket yet).
+    offer_callback: bool,
 }
 
 #[derive(Template)]
@@ -65,6 +85,11 @@ struct WidgetPage {
     chips: Vec<(&'static str, String)>,
     turns: Vec<TurnView>,
     error: Option<String>,
+    /// The heading above `error`.
+    error_title: &'static str,
+    handoff: Option<HandoffView>,
+    /// Seconds after which a page without JavaScript reloads itself (while waiting).
+    refresh: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +145,8 @@ async fn widget_page(
                             answer: t.answer,
                             sources,
                             related,
+                            after: Vec::new(),
+                            created_at: t.created_at,
                         }
                     })
                     .collect()
@@ -127,6 +154,34 @@ async fn widget_page(
             Err(e) => tracing::error!(error = %e, "transcript failed"),
         }
     }
+    let mut handoff = None;
+    if let Some(s) = &session {
+        match state.handoffs.agent_lines(s.as_str()).await {
+            Ok(lines) => {
+                for (at, l) in lines {
+                    // After the last turn asked before it.
+                    if let Some(t) = turns.iter_mut().rev().find(|t| t.created_at * 1000 <= at) {
+                        t.after.push(LineView {
+                            who: match (&l.from, &l.agent) {
+                                (crate::handoff::Sender::Agent, Some(a)) => format!("工作人员 {a}"),
+                                (crate::handoff::Sender::Agent, None) => "工作人员".into(),
+                                _ => "您".into(),
+                            },
+                            agent: l.from == crate::handoff::Sender::Agent,
+                            text: l.text,
+                        });
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "agent lines failed"),
+        }
+        match state.handoffs.latest(s.as_str()).await {
+            Ok(Some(h)) => handoff = Some(handoff_view(&h)),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "handoff state failed"),
+        }
+    }
+    let refresh = handoff.as_ref().filter(|h| h.waiting).map(|_| 10);
     let session = session.map(|s| s.as_str().to_string()).unwrap_or_default();
     WidgetPage {
         css: CSS,
@@ -141,6 +196,39 @@ async fn widget_page(
         chips: CHIPS.iter().map(|c| (*c, url_encode(c))).collect(),
         turns,
         error,
+        error_title: "提问未发送",
+        handoff,
+        refresh,
+    }
+}
+
+fn handoff_view(h: &crate::handoff::HandoffStatus) -> HandoffView {
+    use crate::handoff::{HandoffState, Resolution};
+    let offer_callback = h.callback.is_none()
+        && (h.state == HandoffState::Callback || h.resolution == Some(Resolution::CallbackNeeded));
+    let text = match h.state {
+        HandoffState::Waiting => crate::handoff::waiting_text(h),
+        HandoffState::Active => format!(
+            "工作人员{}正在为您服务，您发送的消息会直接交给工作人员。",
+            h.agent
+                .as_deref()
+                .map(|a| format!(" {a} "))
+                .unwrap_or_default()
+        ),
+        _ if h.callback.is_some() => {
+            "已为您登记回电，工作人员会在工作时间给您回电。急事请拨打12345政务服务便民热线。"
+                .to_string()
+        }
+        _ if offer_callback => {
+            "可以留下电话号码和简短的问题，工作人员会在工作时间给您回电。".to_string()
+        }
+        _ => "人工服务已结束，您可以继续向小办提问。".to_string(),
+    };
+    HandoffView {
+        text,
+        waiting: h.state == HandoffState::Waiting,
+        active: h.state == HandoffState::Active,
+        offer_callback,
     }
 }
 
@@ -261,6 +349,68 @@ pub async fn widget_feedback(
         .into_response(),
         None => Redirect::to("/widget").into_response(),
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackForm {
+    #[serde(default)]
+    s: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// `POST /widget/callback`: the callback form (phone number and a short message).
+pub async fn widget_callback(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<CallbackForm>,
+) -> Response {
+    let Some(session) = SessionId::parse(&form.s) else {
+        return Redirect::to("/widget").into_response();
+    };
+    match state
+        .handoffs
+        .request_callback(session.as_str(), &form.phone, &form.message)
+        .await
+    {
+        Ok(_) => Redirect::to(&widget_url(&session, "")).into_response(),
+        Err(e) => {
+            let super::auth_api::Denied(p) = super::handoff_api::handoff_problem(&state, e);
+            let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut page = widget_page(
+                &state,
+                Some(session),
+                elder_from_cookie(&headers),
+                None,
+                Some(p.detail),
+            )
+            .await;
+            page.error_title = "回电没有登记";
+            (status, render(&page)).into_response()
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LeaveForm {
+    #[serde(default)]
+    s: String,
+}
+
+/// `POST /widget/leave`: stop waiting, or end the conversation with the agent.
+pub async fn widget_leave(
+    State(state): State<Arc<AppState>>,
+    Form(form): Form<LeaveForm>,
+) -> Response {
+    let Some(session) = SessionId::parse(&form.s) else {
+        return Redirect::to("/widget").into_response();
+    };
+    if let Err(e) = state.handoffs.leave(session.as_str()).await {
+        tracing::error!(error = %e, "leaving the handoff failed");
+    }
+    Redirect::to(&widget_url(&session, "")).into_response()
 }
 
 pub async fn home() -> Redirect {

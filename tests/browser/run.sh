@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser accessibility test: starts `xiaoban serve` on a free loopback port with a fresh
-# data directory, runs tests/browser/axe.mjs against it, stops the server.
+# data directory, runs tests/browser/axe.mjs and tests/browser/handoff.mjs (a citizen in the
+# widget and an agent in the console) against it, stops the server.
 #
 #   tests/browser/run.sh [PATH_TO_XIAOBAN]     (default target/debug/xiaoban; builds nothing)
 #
@@ -44,6 +45,11 @@ printf '%s\n' "$CLERK_TEST_PASSWORD" |
 export CLERK_TEST_SUPERVISOR=browser-supervisor
 printf '%s\n' "$CLERK_TEST_PASSWORD" |
   "$BIN" user add "$CLERK_TEST_SUPERVISOR" --role supervisor --data-dir "$TMP/data" >/dev/null
+# The handoff test (tests/browser/handoff.mjs): an agent account, and people answer at any hour.
+export HANDOFF_TEST_AGENT=browser-agent
+export HANDOFF_TEST_PASSWORD="$CLERK_TEST_PASSWORD"
+printf '%s\n' "$HANDOFF_TEST_PASSWORD" |
+  "$BIN" user add "$HANDOFF_TEST_AGENT" --role agent --data-dir "$TMP/data" >/dev/null
 if [[ ! -e models/pp-ocrv4/ch_PP-OCRv4_rec_infer.onnx || ! -d models/onnxruntime ]]; then
   "$BIN" models fetch pp-ocrv4 && "$BIN" models fetch onnxruntime ||
     echo "run.sh: could not fetch the OCR models; the clerk page's upload steps will fail" >&2
@@ -52,7 +58,7 @@ export CLERK_TEST_SPECIMENS="$TMP/specimens"
 python3 scripts/make_specimens.py "$CLERK_TEST_SPECIMENS" --count 1 >/dev/null
 
 # cwd is the repository root, so the server finds knowledge_base/, forms/ and models/.
-"$BIN" serve --log-format text --listen 127.0.0.1:0 --data-dir "$TMP/data" 2>"$LOG" &
+XIAOBAN_HANDOFF__HOURS=always "$BIN" serve --log-format text --listen 127.0.0.1:0 --data-dir "$TMP/data" 2>"$LOG" &
 SERVER_PID=$!
 
 ADDR=""
@@ -75,6 +81,7 @@ echo "run.sh: xiaoban listening on http://$ADDR"
 
 status=0
 node tests/browser/axe.mjs "http://$ADDR" tests/artifacts || status=$?
+node tests/browser/handoff.mjs "http://$ADDR" tests/artifacts || status=$?
 if [[ $status -ne 0 ]]; then
   echo "run.sh: server log (last 40 lines):" >&2
   tail -n 40 "$LOG" >&2 || true
