@@ -3,6 +3,7 @@
 
 pub mod document;
 pub mod import;
+pub mod official;
 pub mod parse;
 pub mod settings;
 
