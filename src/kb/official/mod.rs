@@ -657,7 +657,7 @@ pub fn recognise(ex: &Extracted) -> Option<Official> {
         }
     }
     let repeals = repeals_in(&text, &title, fields.doc_no.as_deref());
-    let (preamble, sections) = split_at_headings(&body);
+    let (preamble, sections) = split_at_headings(&join_bare_numbers(body));
     Some(Official {
         title,
         doc_no: fields.doc_no,
@@ -784,6 +784,37 @@ fn repeals_in(text: &str, own_title: &str, own_no: Option<&str>) -> Vec<Repeal> 
             && (r.doc_no.is_none() || r.doc_no.as_deref() != own_no)
     });
     out.dedup();
+    out
+}
+
+/// A number printed alone (`1、` on its own line) belongs to the paragraph after it.
+fn join_bare_numbers(body: Vec<Block>) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::with_capacity(body.len());
+    let mut carry: Option<String> = None;
+    for b in body {
+        match b {
+            Block::Paragraph(p) => {
+                let p = match carry.take() {
+                    Some(n) => format!("{n}{p}"),
+                    None => p,
+                };
+                if heading_of(&p).is_some_and(|(_, end)| p[end..].trim().is_empty()) {
+                    carry = Some(p.trim().to_string());
+                } else {
+                    out.push(Block::Paragraph(p));
+                }
+            }
+            table => {
+                if let Some(n) = carry.take() {
+                    out.push(Block::Paragraph(n));
+                }
+                out.push(table);
+            }
+        }
+    }
+    if let Some(n) = carry {
+        out.push(Block::Paragraph(n));
+    }
     out
 }
 

@@ -234,3 +234,23 @@ fn markdown_that_would_open_a_section_is_escaped() {
     let o = recognise(&paras(&["某标题的通知", "## 不是小节", "正文。"])).unwrap();
     assert_eq!(o.preamble, "\\## 不是小节\n\n正文。");
 }
+
+#[test]
+fn a_number_printed_alone_joins_its_paragraph() {
+    let o = recognise(&paras(&[
+        "关于车辆通行证办理的公示",
+        "一、发放流程",
+        "1、",
+        "需求单位提出运输需求，主管部门核准后反馈。",
+        "2、",
+        "承运单位自行打印通行证。",
+    ]))
+    .unwrap();
+    // Short numbered lines one after another are a list in their section.
+    assert_eq!(o.sections.len(), 1);
+    assert_eq!(o.sections[0].heading, "一、发放流程");
+    assert_eq!(
+        o.sections[0].body,
+        "1、需求单位提出运输需求，主管部门核准后反馈。\n\n2、承运单位自行打印通行证。"
+    );
+}
