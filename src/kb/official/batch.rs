@@ -131,6 +131,9 @@ pub struct BatchReport {
     pub changes: Vec<Change>,
 }
 
+/// What reading one file gave: its text and the document recognised in it, or why not.
+type ReadResult = Result<(Extracted, Option<Official>), Unreadable>;
+
 /// One recognised document waiting to be written.
 struct Candidate {
     id: DocId,
@@ -421,11 +424,7 @@ fn file_date(path: &Path) -> Option<NaiveDate> {
 
 /// Imports official-document files (already expanded from folders) into `kb`.
 pub fn import_files(files: &[PathBuf], kb: &Path, opts: &Options) -> Result<BatchReport> {
-    let read: Vec<(
-        PathBuf,
-        Format,
-        Result<(Extracted, Option<Official>), Unreadable>,
-    )> = files
+    let read: Vec<(PathBuf, Format, ReadResult)> = files
         .par_iter()
         .filter_map(|p| {
             let format = Format::of(p)?;
