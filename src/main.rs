@@ -832,6 +832,10 @@ fn cmd_import(
         }
     }
     let t = batch::tally(&report);
+    if report.files.is_empty() && unsupported.is_empty() {
+        println!("请运行 `xiaoban index` 重建索引。");
+        return Ok(());
+    }
     println!(
         "文件 {} 个：{verb} {}，未变 {}，跳过 {}；替代或废止 {} 份。",
         report.files.len() + unsupported.len(),

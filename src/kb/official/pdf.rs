@@ -56,17 +56,20 @@ fn read_unchecked(bytes: &[u8]) -> Result<Extracted, Unreadable> {
         let text = doc
             .extract_text_with_limit(&[*number], MAX_DECOMPRESSED)
             .unwrap_or_default();
+        // A line of nothing but spaces (an indent the writer wrapped onto its own line, a
+        // blank line) stays as an empty line: it ends a paragraph.
         let page: Vec<String> = text
             .lines()
             .map(|l| l.trim_end().to_string())
-            .filter(|l| !l.trim().is_empty() && !is_page_number(l))
+            .filter(|l| !is_page_number(l))
             .collect();
-        if page.is_empty() && doc.get_page_images(*id).is_ok_and(|i| !i.is_empty()) {
+        let blank = page.iter().all(|l| l.is_empty());
+        if blank && doc.get_page_images(*id).is_ok_and(|i| !i.is_empty()) {
             with_images += 1;
         }
         lines.extend(page);
     }
-    if lines.is_empty() {
+    if lines.iter().all(|l| l.is_empty()) {
         return Err(if with_images > 0 {
             Unreadable::Scanned { pages: pages.len() }
         } else {
@@ -132,7 +135,11 @@ fn paragraphs(lines: &[String]) -> Vec<String> {
             .map(|c| if c.is_ascii() { 1 } else { 2 })
             .sum()
     };
-    let mut widths: Vec<usize> = lines.iter().map(|l| width(l)).collect();
+    let mut widths: Vec<usize> = lines
+        .iter()
+        .filter(|l| !l.is_empty())
+        .map(|l| width(l))
+        .collect();
     widths.sort_unstable();
     // The full line width: the widest lines but for a few outliers.
     let full = widths[(widths.len() * 9 / 10).min(widths.len() - 1)].max(1);
@@ -141,6 +148,10 @@ fn paragraphs(lines: &[String]) -> Vec<String> {
     let mut open = false;
     for line in lines {
         let t = line.trim();
+        if t.is_empty() {
+            open = false;
+            continue;
+        }
         let starts = !open
             || any_indent && indented(line)
             || HEADING.is_match(t)
@@ -188,6 +199,11 @@ mod tests {
             l("一、适用范围"),
             l("　　本办法适用于本市户籍的老年人和残疾人，以及在本"),
             l("市居住满一年的其他人员。"),
+            l("　　第二段开头，这一行的文字排满了整行的宽度才换"),
+            l("　"),
+            l("第三段的缩进被写在单独一行上，所以这里没有缩进"),
+            l(""),
+            l("另一段。"),
         ];
         assert_eq!(
             paragraphs(&lines),
@@ -196,6 +212,9 @@ mod tests {
                 "为了规范本市的补贴发放工作，根据有关规定，结合实际，制定本办法。",
                 "一、适用范围",
                 "本办法适用于本市户籍的老年人和残疾人，以及在本市居住满一年的其他人员。",
+                "第二段开头，这一行的文字排满了整行的宽度才换",
+                "第三段的缩进被写在单独一行上，所以这里没有缩进",
+                "另一段。",
             ]
         );
         assert!(is_page_number("- 12 -"));
