@@ -58,18 +58,23 @@ fn read_unchecked(bytes: &[u8]) -> Result<Extracted, Unreadable> {
             .unwrap_or_default();
         // A line of nothing but spaces (an indent the writer wrapped onto its own line, a
         // blank line) stays as an empty line: it ends a paragraph.
-        let page: Vec<String> = text
+        // Blank lines at a page's top or bottom are margins, not paragraph breaks.
+        let mut page: Vec<String> = text
             .lines()
             .map(|l| l.trim_end().to_string())
             .filter(|l| !is_page_number(l))
+            .skip_while(|l| l.trim().is_empty())
             .collect();
-        let blank = page.iter().all(|l| l.is_empty());
+        while page.last().is_some_and(|l| l.trim().is_empty()) {
+            page.pop();
+        }
+        let blank = page.is_empty();
         if blank && doc.get_page_images(*id).is_ok_and(|i| !i.is_empty()) {
             with_images += 1;
         }
         lines.extend(page);
     }
-    if lines.iter().all(|l| l.is_empty()) {
+    if lines.is_empty() {
         return Err(if with_images > 0 {
             Unreadable::Scanned { pages: pages.len() }
         } else {
