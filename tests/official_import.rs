@@ -106,6 +106,31 @@ fn docx(title: &str, blocks: &[Vec<&str>]) -> Vec<u8> {
 /// A PDF whose pages show these lines in a CID font (Identity-H) with a ToUnicode map, as
 /// word processors write Chinese; `None` for a page that is only a scanned image.
 fn pdf(title: &str, pages: &[Option<Vec<&str>>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    pdf_document(title, pages).save_to(&mut out).unwrap();
+    out
+}
+
+/// The same PDF, openable only with `password`.
+fn locked_pdf(title: &str, pages: &[Option<Vec<&str>>], password: &str) -> Vec<u8> {
+    let mut doc = pdf_document(title, pages);
+    let id = Object::String(b"0123456789abcdef".to_vec(), StringFormat::Hexadecimal);
+    doc.trailer.set("ID", vec![id.clone(), id]);
+    let state = lopdf::EncryptionState::try_from(lopdf::EncryptionVersion::V2 {
+        document: &doc,
+        owner_password: "owner",
+        user_password: password,
+        key_length: 128,
+        permissions: lopdf::Permissions::all(),
+    })
+    .unwrap();
+    doc.encrypt(&state).unwrap();
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
+
+fn pdf_document(title: &str, pages: &[Option<Vec<&str>>]) -> Document {
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
     let mut chars: Vec<char> = pages
@@ -213,9 +238,7 @@ fn pdf(title: &str, pages: &[Option<Vec<&str>>]) -> Vec<u8> {
     let info =
         doc.add_object(dictionary! { "Title" => Object::String(utf16, StringFormat::Hexadecimal) });
     doc.trailer.set("Info", info);
-    let mut out = Vec::new();
-    doc.save_to(&mut out).unwrap();
-    out
+    doc
 }
 
 /// The incoming folder: the 2019 allowance rules (web page), the 2024 rules that repeal them
@@ -292,6 +315,12 @@ fn incoming(root: &Path) -> PathBuf {
     )
     .unwrap();
     std::fs::write(dir.join("scan.pdf"), pdf("", &[None, None])).unwrap();
+    std::fs::write(
+        dir.join("locked.pdf"),
+        locked_pdf("内部文件", &[Some(vec!["内部文件", "正文。"])], "secret"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("2019/empty.html"), " \n\n ").unwrap();
     std::fs::write(dir.join("readme.txt"), "说明").unwrap();
     dir
 }
@@ -428,6 +457,10 @@ fn official_documents_import_with_their_identity_and_history() {
     let why = scan["reason"].as_str().unwrap();
     assert!(why.contains("扫描件") && why.contains("OCR"), "{why}");
     assert!(!docs.join("scan.md").exists());
+    let locked = file(&report, "locked.pdf")["reason"].as_str().unwrap();
+    assert!(locked.contains("加密"), "{locked}");
+    let empty = file(&report, "empty.html")["reason"].as_str().unwrap();
+    assert!(empty.contains("没有正文"), "{empty}");
     let unsupported = report["unsupported"].to_string();
     assert!(
         unsupported.contains("readme.txt") && unsupported.contains(".txt"),
