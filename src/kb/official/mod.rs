@@ -449,7 +449,8 @@ fn clean_meta_title(t: &str) -> Option<String> {
         .iter()
         .fold(t.as_str(), |t, sep| t.split(sep).next().unwrap_or(t))
         .trim();
-    let generic = t.is_empty()
+    // A Chinese document's title has Chinese characters (not `Document1`, `untitled`).
+    let generic = t.chars().filter(|c| is_cjk(*c)).count() < 2
         || t.starts_with("Microsoft Word")
         || t.ends_with(".docx")
         || t.ends_with(".doc")

@@ -254,3 +254,18 @@ fn a_number_printed_alone_joins_its_paragraph() {
         "1、需求单位提出运输需求，主管部门核准后反馈。\n\n2、承运单位自行打印通行证。"
     );
 }
+
+#[test]
+fn a_metadata_title_that_is_no_title_is_ignored() {
+    let mut ex = paras(&["示例市关于做好防汛工作的通知", "各区：请做好防汛准备。"]);
+    ex.meta_title = Some("Document1".into());
+    assert_eq!(
+        recognise(&ex).unwrap().title,
+        "示例市关于做好防汛工作的通知"
+    );
+    ex.meta_title = Some("Microsoft Word - 防汛.docx".into());
+    assert_eq!(
+        recognise(&ex).unwrap().title,
+        "示例市关于做好防汛工作的通知"
+    );
+}
