@@ -149,6 +149,8 @@ struct Candidate {
 struct Known {
     id: DocId,
     title: String,
+    /// The title without spaces and book-title marks, for matching.
+    title_key: String,
     doc_no: Option<String>,
     issuing_body: Option<String>,
     effective_from: NaiveDate,
@@ -281,7 +283,7 @@ fn relations(known: &[Known]) -> Relations {
                 continue;
             }
             let same_no = a.doc_no.is_some() && a.doc_no == b.doc_no;
-            let same_title = compact(&a.title) == compact(&b.title)
+            let same_title = a.title_key == b.title_key
                 && a.issuing_body.is_some()
                 && a.issuing_body == b.issuing_body;
             if (same_no || same_title)
@@ -302,7 +304,7 @@ fn relations(known: &[Known]) -> Relations {
             // Same title, but no way to tell versions apart: say so rather than guess.
             if let Some(b) = known
                 .iter()
-                .find(|b| b.id != a.id && b.id > a.id && compact(&b.title) == compact(&a.title))
+                .find(|b| b.id != a.id && b.id > a.id && b.title_key == a.title_key)
             {
                 rel.notes.push((
                     a.id.clone(),
@@ -321,7 +323,7 @@ fn relations(known: &[Known]) -> Relations {
                 k.id != r.id
                     && (rep.doc_no.is_some() && rep.doc_no == k.doc_no
                         || rep.doc_no.is_none()
-                            && rep.title.as_deref().map(compact) == Some(compact(&k.title)))
+                            && rep.title.as_deref().map(compact).as_ref() == Some(&k.title_key))
             });
             let Some(k) = target else {
                 rel.notes.push((
@@ -551,6 +553,7 @@ pub fn import_files(files: &[PathBuf], kb: &Path, opts: &Options) -> Result<Batc
         .map(|c| Known {
             id: c.id.clone(),
             title: c.official.title.clone(),
+            title_key: compact(&c.official.title),
             doc_no: c.official.doc_no.clone(),
             issuing_body: c.official.issuing_body.clone(),
             effective_from: c.effective_from,
@@ -568,6 +571,7 @@ pub fn import_files(files: &[PathBuf], kb: &Path, opts: &Options) -> Result<Batc
         known.push(Known {
             id: d.meta.id.clone(),
             title: d.meta.title.clone(),
+            title_key: compact(&d.meta.title),
             doc_no: d.meta.doc_no.clone(),
             issuing_body,
             effective_from: d.meta.effective_from,
