@@ -28,7 +28,7 @@ fi
 secs="${1:-60}"
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(intake kb_parse ident fields)
+((${#targets[@]})) || targets=(intake kb_parse ident fields official_html official_docx official_pdf)
 
 rustup toolchain list | grep '^nightly' >/dev/null || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version 0.13.2
@@ -42,6 +42,8 @@ max_len() {
     kb_parse) echo 65536 ;;
     ident) echo 512 ;;
     fields) echo 8192 ;;
+    official_html) echo 65536 ;;
+    official_docx | official_pdf) echo 262144 ;;
     *) echo 4096 ;;
   esac
 }

@@ -4,7 +4,7 @@
 #   1. all Rust tests: unit, CLI, the eval-set floor, the end-to-end HTTP tests; the storage
 #      tests also run on PostgreSQL when XIAOBAN_TEST_POSTGRES_URL is set;
 #   2. the fuzz targets (scripts/fuzz.sh: image intake, document parser, identifier parsers,
-#      field extractors), each for XIAOBAN_FUZZ_SECS seconds (default 15); a panic, an input
+#      field extractors, the import's HTML, DOCX and PDF readers), each for XIAOBAN_FUZZ_SECS seconds (default 15); a panic, an input
 #      slower than 10 s or runaway memory fails the run, the input kept in fuzz/artifacts/.
 #      Needs the nightly toolchain and cargo-fuzz (.ci/run installs them). The targets are
 #      built in fuzz/'s quick (dev) profile: the release build a fuzzing campaign uses

@@ -87,12 +87,23 @@ enum Command {
         #[arg(long)]
         sweep: bool,
     },
-    /// Import a FAQ or guide table (CSV, JSONL or XLSX) into the knowledge base.
+    /// Import files or folders (recursively): official documents as cities publish them
+    /// (.html/.htm, .docx, .pdf with a text layer) and FAQ or guide tables (CSV, JSONL, XLSX).
     Import {
-        file: PathBuf,
-        /// Overwrite documents that already exist.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Overwrite documents that already exist with other content.
         #[arg(long)]
         replace: bool,
+        /// Show what would be written (documents, and changes to existing ones); write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// `region` of the imported official documents.
+        #[arg(long, default_value = "示例市")]
+        region: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// What people asked that got no answer, grouped, most frequent first.
     Unanswered {
@@ -375,22 +386,13 @@ fn main() -> Result<()> {
             json,
         } => rt.block_on(cmd_ask(config, question, session, json)),
         Command::Eval { files, json, sweep } => cmd_eval(&config, &files, json, sweep),
-        Command::Import { file, replace } => {
-            let report = xiaoban::kb::import::import(&file, &config.kb_dir, replace)?;
-            println!(
-                "读取 {} 行，写入 {} 份文档：",
-                report.rows,
-                report.written.len()
-            );
-            for id in &report.written {
-                println!("  + {id}");
-            }
-            for (row, why) in &report.skipped {
-                println!("  跳过第 {row} 行：{why}");
-            }
-            println!("请运行 `xiaoban index` 重建索引。");
-            Ok(())
-        }
+        Command::Import {
+            paths,
+            replace,
+            dry_run,
+            region,
+            json,
+        } => cmd_import(&config, &paths, replace, dry_run, region, json),
         Command::Unanswered { limit, json } => rt.block_on(async {
             let store = xiaoban::store::Store::connect(&config.database_url()).await?;
             let rows = store.unanswered(limit).await?;
@@ -980,6 +982,136 @@ async fn cmd_ask(
         },
         a.session_id.as_str()
     );
+    Ok(())
+}
+
+fn cmd_import(
+    config: &Config,
+    paths: &[PathBuf],
+    replace: bool,
+    dry_run: bool,
+    region: String,
+    json: bool,
+) -> Result<()> {
+    use xiaoban::kb::official::batch::{self, Format, Outcome};
+    let files = batch::expand(paths)?;
+    let is_table = |p: &std::path::Path| {
+        matches!(
+            batch::extension(p).as_str(),
+            "csv" | "jsonl" | "ndjson" | "xlsx" | "xls" | "ods"
+        )
+    };
+    let documents: Vec<PathBuf> = files
+        .iter()
+        .filter(|p| Format::of(p).is_some())
+        .cloned()
+        .collect();
+    let unsupported: Vec<(PathBuf, String)> = files
+        .iter()
+        .filter(|p| Format::of(p).is_none() && !is_table(p))
+        .map(|p| (p.clone(), batch::unsupported_reason(p)))
+        .collect();
+    let opts = batch::Options {
+        dry_run,
+        replace,
+        region,
+    };
+    let report = batch::import_files(&documents, &config.kb_dir, &opts)?;
+    let mut tables = Vec::new();
+    for t in files.iter().filter(|p| is_table(p)) {
+        let r = xiaoban::kb::import::import(t, &config.kb_dir, replace, dry_run)
+            .with_context(|| format!("导入 {}", t.display()))?;
+        tables.push((t.clone(), r));
+    }
+    if json {
+        let v = serde_json::json!({
+            "dry_run": dry_run,
+            "documents": report.files,
+            "changes": report.changes,
+            "unsupported": unsupported
+                .iter()
+                .map(|(p, why)| serde_json::json!({"path": p, "reason": why}))
+                .collect::<Vec<_>>(),
+            "tables": tables
+                .iter()
+                .map(|(p, r)| serde_json::json!({"path": p, "report": r}))
+                .collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let verb = if dry_run { "将写入" } else { "写入" };
+    for f in &report.files {
+        let id = f.id.as_deref().unwrap_or("-");
+        match &f.outcome {
+            Outcome::Skipped(why) => println!("  跳过 {}：{why}", f.path.display()),
+            outcome => {
+                let state = match outcome {
+                    Outcome::Written => "已写入",
+                    Outcome::Unchanged => "未变",
+                    _ => "将写入",
+                };
+                println!(
+                    "  {} {} → {id}（{state}）：{}；识别 {}；{} 节，{} 个表格，{} 字",
+                    if *outcome == Outcome::Unchanged {
+                        "="
+                    } else {
+                        "+"
+                    },
+                    f.path.display(),
+                    f.title.as_deref().unwrap_or(""),
+                    f.fields.join("、"),
+                    f.sections,
+                    f.tables,
+                    f.chars
+                );
+            }
+        }
+        for n in &f.notes {
+            println!("      注意：{n}");
+        }
+    }
+    for (p, why) in &unsupported {
+        println!("  跳过 {}：{why}", p.display());
+    }
+    for c in &report.changes {
+        println!("  * {}：{}", c.id, c.what);
+    }
+    for (p, r) in &tables {
+        println!(
+            "{}：读取 {} 行，{verb} {} 份文档：",
+            p.display(),
+            r.rows,
+            r.written.len()
+        );
+        for id in &r.written {
+            println!("  + {id}");
+        }
+        for (row, why) in &r.skipped {
+            println!("  跳过第 {row} 行：{why}");
+        }
+    }
+    let t = batch::tally(&report);
+    if report.files.is_empty() && unsupported.is_empty() {
+        println!("请运行 `xiaoban index` 重建索引。");
+        return Ok(());
+    }
+    println!(
+        "文件 {} 个：{verb} {}，未变 {}，跳过 {}；替代或废止 {} 份。",
+        report.files.len() + unsupported.len(),
+        t.get("written")
+            .or(t.get("would_write"))
+            .copied()
+            .unwrap_or(0),
+        t.get("unchanged").copied().unwrap_or(0),
+        t.get("skipped").copied().unwrap_or(0) + unsupported.len(),
+        report.changes.len()
+    );
+    if dry_run {
+        println!("（--dry-run：什么也没有写入。）");
+    } else {
+        println!("请运行 `xiaoban index` 重建索引。");
+    }
     Ok(())
 }
 

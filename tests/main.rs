@@ -24,6 +24,7 @@ mod llm_candle;
 mod log_privacy;
 mod models_fetch;
 mod ocr;
+mod official_import;
 mod operations_doc;
 mod privacy_and_index;
 mod suggest;

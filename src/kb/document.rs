@@ -83,6 +83,13 @@ pub struct FrontMatter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc_no: Option<String>,
     pub region: String,
+    /// 成文日期: the date the document was signed, when it prints one.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "toml_date::optional"
+    )]
+    pub issued_on: Option<NaiveDate>,
     #[serde(deserialize_with = "toml_date::required")]
     pub effective_from: NaiveDate,
     #[serde(

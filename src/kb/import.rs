@@ -128,8 +128,9 @@ struct Pending {
     first_row: usize,
 }
 
-/// Imports `file` into `kb/documents/`. Existing documents are not overwritten unless `replace`.
-pub fn import(file: &Path, kb: &Path, replace: bool) -> Result<ImportReport> {
+/// Imports `file` into `kb/documents/`. Existing documents are not overwritten unless `replace`;
+/// with `dry_run` nothing is written and `written` lists what would be.
+pub fn import(file: &Path, kb: &Path, replace: bool, dry_run: bool) -> Result<ImportReport> {
     let rows = read_rows(file)?;
     let mut report = ImportReport {
         rows: rows.len(),
@@ -202,7 +203,9 @@ pub fn import(file: &Path, kb: &Path, replace: bool) -> Result<ImportReport> {
         entry.entries.push((question, answer.to_string()));
     }
     let dir = super::documents_dir(kb);
-    std::fs::create_dir_all(&dir)?;
+    if !dry_run {
+        std::fs::create_dir_all(&dir)?;
+    }
     for (id, d) in docs {
         let path: PathBuf = dir.join(format!("{id}.md"));
         if path.exists() && !replace {
@@ -238,7 +241,9 @@ pub fn import(file: &Path, kb: &Path, replace: bool) -> Result<ImportReport> {
         }
         match parse_document(&path, &text) {
             Ok(_) => {
-                std::fs::write(&path, text)?;
+                if !dry_run {
+                    std::fs::write(&path, text)?;
+                }
                 report.written.push(id);
             }
             Err(problems) => report.skipped.push((

@@ -4,6 +4,7 @@
 pub mod alias;
 pub mod document;
 pub mod import;
+pub mod official;
 pub mod parse;
 pub mod settings;
 

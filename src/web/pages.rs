@@ -488,6 +488,9 @@ pub async fn kb_page(
     if let Some(n) = &m.doc_no {
         facts.insert(1, ("文号", n.clone()));
     }
+    if let Some(d) = m.issued_on {
+        facts.push(("成文日期", d.to_string()));
+    }
     if let Some(t) = &m.item_type {
         facts.push(("事项类型", t.clone()));
     }

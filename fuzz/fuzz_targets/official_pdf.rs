@@ -1,0 +1,11 @@
+//! A PDF: any bytes as a PDF text layer (lopdf), then the recognition of the official document in it. Problems are reported, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use xiaoban::kb::official::{batch::Format, recognise};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(extracted) = Format::Pdf.read(data) {
+        let _ = recognise(&extracted);
+    }
+});
