@@ -268,7 +268,9 @@ pub fn build(kb_dir: &Path, data_dir: &Path) -> Result<BuildReport> {
                 doc.add_text(f.aliases, &names);
                 doc.add_text(f.section, &p.section);
                 doc.add_text(f.body, &p.text);
-                doc.add_text(f.text_chars, format!("{} {}", p.section, p.text));
+                // The passage's own text only: an FAQ entry's question (its section) would
+                // otherwise outweigh the guide it summarises on every colloquial question.
+                doc.add_text(f.text_chars, &p.text);
                 writer.add_document(doc)?;
             }
         }
