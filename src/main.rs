@@ -720,12 +720,14 @@ async fn cmd_suggest(
 ) -> Result<()> {
     let store = xiaoban::store::Store::connect(&config.database_url()).await?;
     let index = open_index(config)?;
+    let lookup = xiaoban::suggest::Lookup {
+        index: &index,
+        weights: config.answer.weights(),
+    };
     let today = chrono::Local::now().date_naive();
     match action {
         None => {
-            let mut list =
-                xiaoban::suggest::suggestions(&store, &index, &config.answer.weights(), today)
-                    .await?;
+            let mut list = xiaoban::suggest::suggestions(&store, &lookup, today).await?;
             list.truncate(limit);
             if json {
                 return print_json(&list);
@@ -783,8 +785,7 @@ async fn cmd_suggest(
         }) => {
             let a = xiaoban::suggest::accept(
                 &store,
-                &index,
-                &config.answer.weights(),
+                &lookup,
                 &config.kb_dir,
                 &config.data_dir,
                 &id,
@@ -826,8 +827,7 @@ async fn cmd_suggest(
             }
         }
         Some(SuggestAction::Reject { id, json }) => {
-            let r = xiaoban::suggest::reject(&store, &index, &config.answer.weights(), &id, today)
-                .await?;
+            let r = xiaoban::suggest::reject(&store, &lookup, &id, today).await?;
             if json {
                 return print_json(&r);
             }

@@ -307,13 +307,19 @@ fn look_up(
     Ok((features, docs))
 }
 
+/// The index suggestions are looked up in, with the configured retrieval weights.
+pub struct Lookup<'a> {
+    pub index: &'a KnowledgeIndex,
+    pub weights: Weights,
+}
+
 /// The open suggestions, the most asked first.
 pub async fn suggestions(
     store: &Store,
-    index: &KnowledgeIndex,
-    weights: &Weights,
+    lookup: &Lookup<'_>,
     today: NaiveDate,
 ) -> Result<Vec<Suggestion>> {
+    let (index, weights) = (lookup.index, &lookup.weights);
     let asked = gather(
         &store.short_questions().await?,
         &store.decided_questions().await?,
@@ -365,13 +371,12 @@ pub async fn suggestions(
 
 async fn find(
     store: &Store,
-    index: &KnowledgeIndex,
-    weights: &Weights,
+    lookup: &Lookup<'_>,
     id: &str,
     today: NaiveDate,
 ) -> Result<Suggestion> {
     let id = id.trim().to_ascii_lowercase();
-    match suggestions(store, index, weights, today)
+    match suggestions(store, lookup, today)
         .await?
         .into_iter()
         .find(|s| s.id == id)
@@ -424,15 +429,15 @@ pub struct AcceptAs<'a> {
 /// the document, rebuilds the index under `data_dir` and marks the group done.
 pub async fn accept(
     store: &Store,
-    index: &KnowledgeIndex,
-    weights: &Weights,
+    lookup: &Lookup<'_>,
     kb_dir: &Path,
     data_dir: &Path,
     id: &str,
     how: AcceptAs<'_>,
     today: NaiveDate,
 ) -> Result<Accepted> {
-    let s = find(store, index, weights, id, today).await?;
+    let index = lookup.index;
+    let s = find(store, lookup, id, today).await?;
     let target = match (how.doc, &s.doc) {
         (Some(d), _) => DocId::parse(d.trim()).map_err(anyhow::Error::msg)?,
         (None, Some(m)) => m.doc_id.clone(),
@@ -483,12 +488,11 @@ pub async fn accept(
 /// Hides group `id` from the suggestions for good.
 pub async fn reject(
     store: &Store,
-    index: &KnowledgeIndex,
-    weights: &Weights,
+    lookup: &Lookup<'_>,
     id: &str,
     today: NaiveDate,
 ) -> Result<Rejected> {
-    let s = find(store, index, weights, id, today).await?;
+    let s = find(store, lookup, id, today).await?;
     store
         .decide(&s.id, &s.hashes, Decision::Rejected, None)
         .await?;

@@ -227,7 +227,7 @@ async fn faithful_answers_are_kept_with_their_citations_and_only_answers_are_gen
     let v: Value = post_json(
         &c,
         s.url("/api/v1/chat"),
-        json!({"question": "身份证过期了怎么换"}),
+        json!({"question": "身份证到期换领怎么办理"}),
     )
     .await;
     assert_eq!(v["outcome"], "answered");
@@ -240,7 +240,7 @@ async fn faithful_answers_are_kept_with_their_citations_and_only_answers_are_gen
     for (q, outcome) in [
         ("帮我转人工", "handoff"),
         ("量子计算机的原理是什么", "out_of_scope"),
-        ("补身份证要带什么东西", "clarify"),
+        ("我想办个证", "clarify"),
     ] {
         let v: Value = post_json(&c, s.url("/api/v1/chat"), json!({ "question": q })).await;
         assert_eq!(v["outcome"], outcome, "{q}: {v}");
@@ -252,7 +252,7 @@ async fn faithful_answers_are_kept_with_their_citations_and_only_answers_are_gen
         "the model was not called"
     );
     // Streamed: the deltas add up to the kept answer.
-    let events = stream(&c, s.url("/api/v1/chat/stream"), "身份证过期了怎么换")
+    let events = stream(&c, s.url("/api/v1/chat/stream"), "身份证到期换领怎么办理")
         .await
         .all()
         .await;
@@ -294,7 +294,7 @@ async fn answers_that_fail_the_checks_are_replaced_by_the_extractive_answer() {
         let data = tempfile::tempdir().unwrap();
         let s = start_with_generator(test_config(data.path()), data, Scripted::new(script)).await;
         let c = client();
-        let events = stream(&c, s.url("/api/v1/chat/stream"), "身份证过期了怎么换")
+        let events = stream(&c, s.url("/api/v1/chat/stream"), "身份证到期换领怎么办理")
             .await
             .all()
             .await;
@@ -317,7 +317,7 @@ async fn answers_that_fail_the_checks_are_replaced_by_the_extractive_answer() {
         let v: Value = post_json(
             &c,
             s.url("/api/v1/chat"),
-            json!({"question": "身份证过期了怎么换"}),
+            json!({"question": "身份证到期换领怎么办理"}),
         )
         .await;
         assert_eq!(v["mode"], "extractive");
@@ -349,7 +349,7 @@ async fn a_full_queue_refuses_with_retry_after_and_waiters_learn_their_position(
     let first = tokio::spawn({
         let c = c.clone();
         let url = s.url("/api/v1/chat/stream");
-        async move { stream(&c, url, "身份证过期了怎么换").await.all().await }
+        async move { stream(&c, url, "身份证到期换领怎么办理").await.all().await }
     });
     let waited = Instant::now();
     while script.calls.load(Ordering::SeqCst) == 0 {
@@ -410,7 +410,7 @@ async fn a_client_that_disconnects_cancels_its_generation() {
     });
     let s = start_with_generator(test_config(data.path()), data, endless.clone()).await;
     let c = client();
-    let mut events = stream(&c, s.url("/api/v1/chat/stream"), "身份证过期了怎么换").await;
+    let mut events = stream(&c, s.url("/api/v1/chat/stream"), "身份证到期换领怎么办理").await;
     assert_eq!(events.next().await.unwrap().0, "delta");
     drop(events);
     let waited = Instant::now();
@@ -440,7 +440,7 @@ async fn a_shutdown_deadline_ends_an_open_stream_with_an_error_event_saying_so()
     });
     let s = start_with_generator(config, data, endless.clone()).await;
     let c = client();
-    let mut events = stream(&c, s.url("/api/v1/chat/stream"), "身份证过期了怎么换").await;
+    let mut events = stream(&c, s.url("/api/v1/chat/stream"), "身份证到期换领怎么办理").await;
     assert_eq!(events.next().await.unwrap().0, "delta");
     let stopping = Instant::now();
     let stopped = tokio::spawn(s.stop());
@@ -508,7 +508,7 @@ async fn the_tiny_candle_model_streams_through_the_api() {
             .starts_with("candle gguf"),
         "{h}"
     );
-    let events = stream(&c, s.url("/api/v1/chat/stream"), "身份证过期了怎么换")
+    let events = stream(&c, s.url("/api/v1/chat/stream"), "身份证到期换领怎么办理")
         .await
         .all()
         .await;
@@ -559,7 +559,7 @@ async fn without_a_model_the_server_answers_extractively_and_says_how_to_fetch_o
     let v: Value = post_json(
         &c,
         s.url("/api/v1/chat"),
-        json!({"question": "身份证过期了怎么换"}),
+        json!({"question": "身份证到期换领怎么办理"}),
     )
     .await;
     assert_eq!(
@@ -631,7 +631,7 @@ async fn the_remote_backend_streams_from_an_openai_compatible_server() {
     let c = client();
     let h: Value = get_json(&c, s.url("/healthz")).await;
     assert_eq!(h["generation"]["backend"], "remote", "{h}");
-    let events = stream(&c, s.url("/api/v1/chat/stream"), "身份证过期了怎么换")
+    let events = stream(&c, s.url("/api/v1/chat/stream"), "身份证到期换领怎么办理")
         .await
         .all()
         .await;
@@ -651,7 +651,7 @@ fn xiaoban_ask_streams_with_a_local_model() {
         common_llm::make_tiny_gguf(&dir.path().join("model"), common_llm::Variant::Normal, 4096);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_xiaoban"))
         .current_dir(dir.path())
-        .args(["ask", "身份证过期了怎么换", "--kb"])
+        .args(["ask", "身份证到期换领怎么办理", "--kb"])
         .arg(repo().join("knowledge_base"))
         .arg("--data-dir")
         .arg(dir.path().join("data"))

@@ -20,7 +20,7 @@ async fn the_widget_works_without_javascript() {
     );
 
     // A chip link asks and redirects to the conversation.
-    let r = c.get(s.url("/widget?q=%E8%BA%AB%E4%BB%BD%E8%AF%81%E8%BF%87%E6%9C%9F%E4%BA%86%E6%80%8E%E4%B9%88%E6%8D%A2")).send().await.unwrap();
+    let r = c.get(s.url("/widget?q=%E8%BA%AB%E4%BB%BD%E8%AF%81%E5%88%B0%E6%9C%9F%E6%8D%A2%E9%A2%86%E6%80%8E%E4%B9%88%E5%8A%9E%E7%90%86")).send().await.unwrap();
     assert_eq!(r.status(), 303);
     let loc = r.headers()["location"].to_str().unwrap().to_string();
     assert!(
@@ -36,7 +36,7 @@ async fn the_widget_works_without_javascript() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains("身份证过期了怎么换"));
+    assert!(html.contains("身份证到期换领怎么办理"));
     assert!(
         html.contains("href=\"/kb/id-card-renewal\""),
         "citation links to the document page"

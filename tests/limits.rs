@@ -19,7 +19,7 @@ use xiaoban::llm::{ChatMessage, Generation, GenerationParams, Generator, StopRea
 use xiaoban::scans::{DocumentReader, ReadError};
 
 /// A question the knowledge base answers from passages (so a model would write it).
-const ANSWERED: &str = "身份证过期了怎么换";
+const ANSWERED: &str = "身份证到期换领怎么办理";
 
 fn limited(data: &std::path::Path, set: impl FnOnce(&mut Config)) -> Config {
     let mut c = config(data, None, None);

@@ -193,7 +193,9 @@ pub fn answer(
 ) -> Result<(Reply, Conversation)> {
     let text = question.as_str();
     let routes = &index.catalog.settings.routes;
-    if let Some(reason) = route::matches(&routes.handoff, text, index.segmenter()) {
+    if let Some(reason) = route::matches(&routes.handoff, text, index.segmenter())
+        .or_else(|| route::wants_person(text, index.segmenter()))
+    {
         return Ok((routed(Outcome::Handoff, reason), Conversation::default()));
     }
     let aspect = aspect::detect(text);

@@ -32,11 +32,113 @@ pub fn matches<'a>(
         .map(|(reason, _)| reason.as_str())
 }
 
+/// Who a citizen may ask for, and the verbs that ask (Chinese); a person word alone ("人工窗口
+///在哪") asks for nobody.
+const PERSON_WORDS: &[&str] = &["人工", "真人", "客服", "工作人员", "坐席", "接线员", "专人"];
+const ASKING_WORDS: &[&str] = &[
+    "转", "找", "接", "叫", "换", "联系", "让", "打给", "回电", "来个", "派",
+];
+/// English: someone to talk to, and a verb or adjective asking for them.
+const PERSON_WORDS_EN: &[&str] = &[
+    "human",
+    "person",
+    "agent",
+    "operator",
+    "representative",
+    "staff",
+    "someone",
+];
+const ASKING_WORDS_EN: &[&str] = &[
+    "talk", "speak", "connect", "transfer", "real", "live", "need", "want", "call",
+];
+/// A question about the citizen's own application: a first-person marker and a word asking
+/// how far it has got. The assistant cannot see anyone's file, so a person must look.
+const OWN_WORDS: &[&str] = &[
+    "我的",
+    "我家",
+    "我们家",
+    "我交的",
+    "我递的",
+    "我报的",
+    "俺的",
+    "我申请的",
+    "我上周",
+    "我昨天",
+    "我前天",
+];
+const PROGRESS_WORDS: &[&str] = &[
+    "到哪",
+    "进度",
+    "批下来",
+    "批了没",
+    "办好没",
+    "办好了没",
+    "办完没",
+    "办结",
+    "受理了没",
+    "有结果",
+    "结果出来",
+    "动静",
+    "催",
+    "卡在",
+    "怎么还没",
+];
+
+/// Beyond the phrase table: a request for a person (a person word and an asking word, in
+/// Chinese or English) or a question about the citizen's own application's progress.
+pub fn wants_person(question: &str, segmenter: &Segmenter) -> Option<&'static str> {
+    let q = normalise(question);
+    let words: Vec<String> = segmenter.words(&q);
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    let contains = |list: &[&str]| list.iter().any(|p| q.contains(p));
+    if contains(PERSON_WORDS) && (has(ASKING_WORDS) || contains(&["转人工", "找人工", "要人工"]))
+    {
+        return Some("human");
+    }
+    let english: Vec<&str> = q
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if english.iter().any(|w| PERSON_WORDS_EN.contains(w))
+        && english.iter().any(|w| ASKING_WORDS_EN.contains(w))
+    {
+        return Some("human");
+    }
+    (contains(OWN_WORDS) && contains(PROGRESS_WORDS)).then_some("case_status")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kb::settings::default_routes;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn requests_for_a_person_and_own_cases_go_to_a_person() {
+        // DOMAIN.md: hand over to a human instead of guessing; the assistant sees no one's file.
+        let seg = Segmenter::new(&[]);
+        for q in [
+            "能不能帮我找个工作人员",
+            "麻烦叫个客服来",
+            "I need a real person",
+            "can I speak to an operator",
+        ] {
+            assert_eq!(wants_person(q, &seg), Some("human"), "{q}");
+        }
+        for q in ["我的公积金提取申请怎么还没到账", "我家老人的补贴进度能查吗"]
+        {
+            assert_eq!(wants_person(q, &seg), Some("case_status"), "{q}");
+        }
+        // A person word or a progress word alone asks for nobody.
+        for q in [
+            "人工窗口几点开门",
+            "客服电话是多少",
+            "补办身份证的进度可以在网上查吗",
+            "Is this service available to every person?",
+        ] {
+            assert_eq!(wants_person(q, &seg), None, "{q}");
+        }
+    }
 
     #[test]
     fn phrases_match_whole_words_only() {
