@@ -88,11 +88,12 @@ const PROGRESS_WORDS: &[&str] = &[
 /// Chinese or English) or a question about the citizen's own application's progress.
 pub fn wants_person(question: &str, segmenter: &Segmenter) -> Option<&'static str> {
     let q = normalise(question);
+    // 人工 only as a whole word (in 人工智能 it is nobody); the other person words anywhere.
     let words: Vec<String> = segmenter.words(&q);
-    let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
     let contains = |list: &[&str]| list.iter().any(|p| q.contains(p));
-    if contains(PERSON_WORDS) && (has(ASKING_WORDS) || contains(&["转人工", "找人工", "要人工"]))
-    {
+    let person = words.iter().any(|w| w == "人工")
+        || PERSON_WORDS.iter().any(|p| *p != "人工" && q.contains(p));
+    if person && contains(ASKING_WORDS) {
         return Some("human");
     }
     let english: Vec<&str> = q
