@@ -129,7 +129,9 @@ async fn two_nodes_on_one_database_share_everything_and_read_each_job_once() {
         json!({"question": "办护照要带什么材料"}),
     )
     .await;
-    assert_eq!(v["outcome"], "clarify", "{v}");
+    // The common part, with the situations to choose from (issue 10).
+    assert_eq!(v["outcome"], "answered", "{v}");
+    assert!(v["choices"].as_array().unwrap().len() >= 2, "{v}");
     let v = post_json(
         &http,
         &b,
