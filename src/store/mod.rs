@@ -134,28 +134,49 @@ impl Store {
         } else {
             "BYTEA"
         };
-        let mut tx = pool.begin().await?;
-        if !url.starts_with("sqlite") {
-            sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(7418321)) AS l")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let steps = SCHEMA
+        let steps: Vec<String> = SCHEMA
             .iter()
             .chain(users::SCHEMA)
             .chain(jobs::SCHEMA)
             .chain(access_log::SCHEMA)
             .chain(edits::SCHEMA)
             .chain(suggestions::SCHEMA)
-            .chain(handoffs::SCHEMA);
-        for step in steps {
-            let sql = step.replace("{blob}", blob);
-            // Built from the constant steps above; nothing from outside.
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&mut *tx)
+            .chain(handoffs::SCHEMA)
+            .map(|step| step.replace("{blob}", blob))
+            .collect();
+        if url.starts_with("sqlite") {
+            let mut tx = pool.begin().await?;
+            for sql in steps {
+                // Built from the constant steps above; nothing from outside.
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        } else {
+            // On PostgreSQL each step commits by itself under a session advisory lock: one
+            // transaction for all of them held every indexed table's lock until the end, and
+            // deadlocked with other nodes' transactions touching two of those tables.
+            let mut conn = pool.acquire().await?;
+            sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_lock(7418321)) AS l")
+                .execute(&mut *conn)
                 .await?;
+            let mut result = Ok(());
+            for sql in steps {
+                // Built from the constant steps above; nothing from outside.
+                if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut *conn)
+                    .await
+                {
+                    result = Err(e);
+                    break;
+                }
+            }
+            sqlx::query("SELECT 1 AS unlocked FROM (SELECT pg_advisory_unlock(7418321)) AS l")
+                .execute(&mut *conn)
+                .await?;
+            result?;
         }
-        tx.commit().await?;
         Ok(Store { pool })
     }
 
