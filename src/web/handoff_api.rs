@@ -549,6 +549,8 @@ pub struct HandoffList {
     params(("state" = Option<String>, Query, description = "waiting|active|callback|closed")),
     security(("bearer" = [])),
     responses(
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Handoffs", body = HandoffList),
         (status = 400, description = "Unknown state", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -591,6 +593,8 @@ pub async fn list(
     params(("handoff_id" = String, Path, description = "The handoff")),
     security(("bearer" = [])),
     responses(
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The handoff", body = HandoffDetail),
         (status = 404, description = "Unknown handoff", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -612,6 +616,8 @@ pub async fn detail(
     params(("handoff_id" = String, Path, description = "The handoff")),
     security(("bearer" = [])),
     responses(
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Claimed", body = HandoffReply),
         (status = 404, description = "Unknown handoff", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already claimed or not waiting", body = Problem, content_type = "application/problem+json"),
@@ -640,6 +646,7 @@ pub struct AgentMessage {
     params(("handoff_id" = String, Path, description = "The handoff")),
     security(("bearer" = [])),
     responses(
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Sent", body = Line),
         (status = 403, description = "Another agent's conversation", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown handoff", body = Problem, content_type = "application/problem+json"),
@@ -671,6 +678,7 @@ pub struct TransferRequest {
     params(("handoff_id" = String, Path, description = "The handoff")),
     security(("bearer" = [])),
     responses(
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Transferred", body = HandoffReply),
         (status = 403, description = "Another agent's conversation", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown handoff", body = Problem, content_type = "application/problem+json"),
@@ -703,6 +711,7 @@ pub struct CloseRequest {
     params(("handoff_id" = String, Path, description = "The handoff")),
     security(("bearer" = [])),
     responses(
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Closed", body = HandoffReply),
         (status = 403, description = "Another agent's conversation", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown handoff", body = Problem, content_type = "application/problem+json"),
@@ -731,7 +740,11 @@ pub struct Duty {
 
 /// Whether the signed-in agent is marked away.
 #[utoipa::path(get, path = "/api/v1/agent/status", security(("bearer" = [])),
-    responses((status = 200, description = "Duty", body = Duty)))]
+    responses(
+        (status = 200, description = "Duty", body = Duty),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent or supervisor", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn duty(
     State(state): State<Arc<AppState>>,
     Agent(who): Agent,
@@ -746,7 +759,11 @@ pub async fn duty(
 
 /// Mark oneself away or on duty. Signed in and not away counts as on duty.
 #[utoipa::path(post, path = "/api/v1/agent/status", request_body = Duty, security(("bearer" = [])),
-    responses((status = 200, description = "Duty", body = Duty)))]
+    responses(
+        (status = 200, description = "Duty", body = Duty),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent or supervisor", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn set_duty(
     State(state): State<Arc<AppState>>,
     Agent(who): Agent,
@@ -776,6 +793,8 @@ pub struct CallbackList {
     params(("status" = Option<String>, Query, description = "new|contacted|closed")),
     security(("bearer" = [])),
     responses(
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Tickets", body = CallbackList),
         (status = 422, description = "Unknown status", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -806,6 +825,8 @@ pub struct CallbackStatusRequest {
     params(("callback_id" = String, Path, description = "The ticket")),
     security(("bearer" = [])),
     responses(
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Updated", body = CallbackView),
         (status = 404, description = "Unknown ticket", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown status", body = Problem, content_type = "application/problem+json"),
@@ -835,6 +856,8 @@ pub struct RevealedPhone {
     params(("callback_id" = String, Path, description = "The ticket")),
     security(("bearer" = [])),
     responses(
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The number", body = RevealedPhone),
         (status = 404, description = "Unknown ticket", body = Problem, content_type = "application/problem+json"),
     ))]
