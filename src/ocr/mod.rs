@@ -357,7 +357,7 @@ impl OcrEngine {
     /// Reads `image` after turning it so that its text reads upright: a quarter turn when most
     /// detected text boxes stand upright (text running up or down the page), then a half turn
     /// when the direction classifier finds most lines upside down. Use this on a photo or a
-    /// straightened document (`scan::straighten`) whose orientation is unknown. The image is
+    /// straightened document (`photo::straighten`) whose orientation is unknown. The image is
     /// taken, not copied: it comes back turned in [`Upright::image`].
     pub fn read_upright(&self, image: RgbImage) -> Result<Upright> {
         let started = Instant::now();

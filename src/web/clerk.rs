@@ -28,7 +28,7 @@ use super::verify_api::{
     export, files, front_and_back, is_multipart, read_access_log, scan_response,
 };
 use crate::account::{LoginError, Principal, Role};
-use crate::scan::geometry;
+use crate::photo::geometry;
 use crate::scans::review::Reveal;
 use crate::scans::{DeskError, JobView, MAX_BATCH, mask};
 use crate::store::edits::FieldEdit;
