@@ -4,16 +4,15 @@
 pub mod account;
 pub mod answer;
 pub mod assistant;
-pub mod bench;
 pub mod config;
 pub mod desk;
-pub mod eval;
 pub mod handoff;
 pub mod ident;
 pub mod kb;
 pub mod keys;
 pub mod llm;
 pub mod logging;
+pub mod measure;
 pub mod metrics;
 pub mod models;
 pub mod ocr;

@@ -10,7 +10,6 @@
 //! **Invariants:** nothing here knows which document it reads; quads are in the pixel
 //! coordinates of the image given to `read`; no IO besides loading the models.
 
-pub mod command;
 pub mod detect;
 pub mod layout;
 pub mod recognise;

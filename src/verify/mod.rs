@@ -16,7 +16,6 @@ pub mod card;
 pub mod check;
 pub mod classify;
 pub mod correct;
-pub mod eval;
 pub mod field;
 pub mod licence;
 pub mod page;

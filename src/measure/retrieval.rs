@@ -2,9 +2,9 @@
 //! the knowledge base padded to N passages, the build time of that index, and resident memory.
 //! A measurement for the closing note, not a test.
 
+use super::answers::load_cases;
 use crate::answer::{self, Conversation, Question};
 use crate::config::Config;
-use crate::eval::load_cases;
 use crate::search::{self, KnowledgeIndex};
 use anyhow::Result;
 use std::path::Path;

@@ -15,9 +15,9 @@
 //! - the image measures per condition (min, median, max), which is how the warning thresholds
 //!   were set.
 
-use super::page::{OcrLine, OcrPage, Quad, page_of};
-use super::warning::Measures;
-use super::{Forms, Reading, Settings, Side, Verifier, analyse};
+use crate::verify::page::{OcrLine, OcrPage, Quad, page_of};
+use crate::verify::warning::Measures;
+use crate::verify::{Forms, Reading, Settings, Side, Verifier, analyse};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use image::RgbImage;
@@ -262,7 +262,7 @@ pub fn run(
 
         for (r, (_, ti)) in readings.iter().zip(&loaded) {
             let page = &r.page;
-            let got = super::classify::classify(page);
+            let got = crate::verify::classify::classify(page);
             s.document_type.add(got.as_str() == ti.document_type);
             if got.as_str() != ti.document_type {
                 s.misses.push(Miss {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use super::{OcrEngine, OcrPage, percentile};
+use crate::ocr::{OcrEngine, OcrPage, percentile};
 use crate::photo::{self, IntakeLimits};
 
 /// What reading one file gave.

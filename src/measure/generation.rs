@@ -7,9 +7,9 @@
 //! first token). A measurement, not a test; `scripts/bench_generation.sh` runs it next to
 //! llama.cpp on the same file.
 
-use super::candle::CandleGenerator;
-use super::{ChatMessage, GenerationParams, Generator, StopReason};
 use crate::answer::grounded::{self, Source};
+use crate::llm::candle::CandleGenerator;
+use crate::llm::{ChatMessage, GenerationParams, Generator, StopReason};
 use crate::search::passage;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
