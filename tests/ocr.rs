@@ -279,7 +279,7 @@ fn bench_rendered_cards() {
             t.3.push(page.timings.total_ms);
         }
     }
-    use xiaoban::ocr::percentile as pc;
+    use xiaoban::measure::stats::percentile as pc;
     for (name, v) in [
         ("detect", &t.0),
         ("classify", &t.1),
@@ -288,8 +288,8 @@ fn bench_rendered_cards() {
     ] {
         println!(
             "{name:>9}: p50 {:7.1} ms  p95 {:7.1} ms",
-            pc(v, 50.0),
-            pc(v, 95.0)
+            pc(v, 0.5),
+            pc(v, 0.95)
         );
     }
     println!("exact pages: {exact}/{}", t.3.len());

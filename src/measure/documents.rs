@@ -15,6 +15,7 @@
 //! - the image measures per condition (min, median, max), which is how the warning thresholds
 //!   were set.
 
+use super::stats::percentile;
 use crate::verify::page::{OcrLine, OcrPage, Quad, page_of};
 use crate::verify::warning::Measures;
 use crate::verify::{Forms, Reading, Settings, Side, Verifier, analyse};
@@ -194,14 +195,6 @@ pub struct Summary {
     /// Per condition, per measure: [min, median, max] over its images.
     pub measures_by_condition: BTreeMap<String, BTreeMap<String, [f32; 3]>>,
     pub misses: Vec<Miss>,
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn measures_row(m: &Measures) -> [(&'static str, f32); 5] {

@@ -7,7 +7,7 @@
 //! extractive-reply latency on a padded knowledge base. `generation.rs`:
 //! `xiaoban bench-generation`, the in-process candle backend's speed on real prompts.
 //! `ocr.rs`: `xiaoban ocr`, one image read as an upload would be, or every image of a folder
-//! timed per stage.
+//! timed per stage. `stats.rs`: the percentile and median they all report.
 //!
 //! **Invariants:** nothing the server runs depends on this module; measurements call the
 //! library's own entry points (the answer pipeline, the verifier, intake and straightening)
@@ -18,3 +18,4 @@ pub mod documents;
 pub mod generation;
 pub mod ocr;
 pub mod retrieval;
+pub mod stats;

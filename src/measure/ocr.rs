@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::ocr::{OcrEngine, OcrPage, percentile};
+use super::stats::percentile;
+use crate::ocr::{OcrEngine, OcrPage};
 use crate::photo::{self, IntakeLimits};
 
 /// What reading one file gave.
@@ -132,8 +133,8 @@ pub struct Stat {
 
 fn stat(v: &[f64]) -> Stat {
     Stat {
-        p50: percentile(v, 50.0),
-        p95: percentile(v, 95.0),
+        p50: percentile(v, 0.5),
+        p95: percentile(v, 0.95),
     }
 }
 
