@@ -14,7 +14,7 @@
 //! process cannot write the new key anywhere: the operator sets `XIAOBAN_SCAN_KEY` (new) and
 //! `XIAOBAN_SCAN_KEY_RETIRED` (old) on every node, and `rotate` does step 2.
 
-use crate::scans::aad;
+use crate::desk::aad;
 use crate::store::Store;
 use crate::store::seal::{KeySource, Keyring, ScanKey, Sealer, write_key_file};
 use anyhow::{Context, Result};

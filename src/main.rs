@@ -420,7 +420,7 @@ fn main() -> Result<()> {
             rounds,
             raw,
             json,
-        } => xiaoban::ocr::command::run(
+        } => xiaoban::measure::ocr::run(
             &config.models_dir,
             image.as_deref(),
             bench.as_deref(),
@@ -434,7 +434,7 @@ fn main() -> Result<()> {
             lines,
             forms,
             json,
-        } => xiaoban::verify::eval::command(
+        } => xiaoban::measure::documents::command(
             &config,
             &dir,
             truth_lines,
@@ -452,7 +452,7 @@ fn main() -> Result<()> {
             passages,
             questions,
             rounds,
-        } => xiaoban::bench::run(&config, passages, &questions, rounds),
+        } => xiaoban::measure::retrieval::run(&config, passages, &questions, rounds),
         Command::BenchGeneration {
             prompt_tokens,
             generate,
@@ -647,12 +647,12 @@ fn cmd_bench_generation(
     init_logging();
     let (model, tokenizer, _) =
         xiaoban::llm::engine::model_paths(config).map_err(anyhow::Error::msg)?;
-    let opts = xiaoban::llm::bench::Options {
+    let opts = xiaoban::measure::generation::Options {
         prompt_tokens,
         generate,
         runs,
     };
-    let report = xiaoban::llm::bench::run(&model, &tokenizer, &config.kb_dir, &opts)?;
+    let report = xiaoban::measure::generation::run(&model, &tokenizer, &config.kb_dir, &opts)?;
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -1127,14 +1127,15 @@ fn cmd_eval(config: &Config, files: &[PathBuf], json: bool, sweep: bool) -> Resu
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let cases = xiaoban::eval::load_cases(file)?;
+        let cases = xiaoban::measure::answers::load_cases(file)?;
         let mut value = eval_part(config, &index, engine.as_ref(), &cases, json, &name)?;
         let grid: Vec<f32> = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
             .iter()
             .map(|m| m * config.answer.min_score)
             .collect();
         if sweep || !json {
-            let points = xiaoban::eval::threshold_sweep(&index, &config.answer, &cases, &grid)?;
+            let points =
+                xiaoban::measure::answers::threshold_sweep(&index, &config.answer, &cases, &grid)?;
             if json {
                 value["sweep"] = serde_json::to_value(&points)?;
             } else {
@@ -1171,7 +1172,7 @@ fn eval_part(
     config: &Config,
     index: &xiaoban::search::KnowledgeIndex,
     engine: Option<&xiaoban::llm::engine::Engine>,
-    cases: &[(usize, xiaoban::eval::Case)],
+    cases: &[(usize, xiaoban::measure::answers::Case)],
     json: bool,
     name: &str,
 ) -> Result<serde_json::Value> {
@@ -1181,13 +1182,14 @@ fn eval_part(
             .context("progress style")?,
     );
     let params = || engine.map(|e| e.params()).expect("engine present");
-    let generating = engine.map(|e| xiaoban::eval::Generating {
+    let generating = engine.map(|e| xiaoban::measure::answers::Generating {
         generator: e.generator.as_ref(),
         params: &params,
     });
-    let s = xiaoban::eval::run(index, &config.answer, cases, generating.as_ref(), || {
-        bar.inc(1)
-    })?;
+    let s =
+        xiaoban::measure::answers::run(index, &config.answer, cases, generating.as_ref(), || {
+            bar.inc(1)
+        })?;
     bar.finish_and_clear();
     if json {
         return Ok(serde_json::to_value(&s)?);

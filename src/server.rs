@@ -4,10 +4,10 @@
 use crate::account::Accounts;
 use crate::assistant::Assistant;
 use crate::config::Config;
+use crate::desk::{self, Desk};
 use crate::handoff::Handoffs;
 use crate::llm::engine::{self, Availability, Engine};
 use crate::metrics::Metrics;
-use crate::scans::{self, Desk};
 use crate::search::{self, IndexHandle};
 use crate::store::Store;
 use crate::store::seal::Keyring;
@@ -51,7 +51,7 @@ pub async fn bind(config: Config) -> Result<Server> {
 pub async fn bind_with(config: Config, engine: (Option<Engine>, Availability)) -> Result<Server> {
     let reader = tokio::task::spawn_blocking({
         let config = config.clone();
-        move || scans::reader_from_config(&config)
+        move || desk::reader_from_config(&config)
     })
     .await?;
     bind_with_reader(config, engine, reader).await
@@ -61,7 +61,7 @@ pub async fn bind_with(config: Config, engine: (Option<Engine>, Availability)) -
 pub async fn bind_with_reader(
     config: Config,
     engine: (Option<Engine>, Availability),
-    reader: (Option<Arc<dyn scans::DocumentReader>>, scans::Availability),
+    reader: (Option<Arc<dyn desk::DocumentReader>>, desk::Availability),
 ) -> Result<Server> {
     if let Some(hint) = &reader.1.hint {
         tracing::warn!(hint = hint.as_str(), "document verification unavailable");
@@ -229,7 +229,7 @@ impl Server {
                 }
             }
         });
-        let scan_purger = scans::spawn_purge(self.state.desk.clone(), PURGE_EVERY);
+        let scan_purger = desk::spawn_purge(self.state.desk.clone(), PURGE_EVERY);
         let handoffs = self.state.handoffs.clone();
         // One look at the database per node and poll interval wakes the event streams whose
         // conversations changed, here or on another node.
@@ -259,7 +259,7 @@ impl Server {
         let (stopping, stop) = tokio::sync::watch::channel(false);
         let stopping = Arc::new(stopping);
         let signalled = Arc::new(std::sync::OnceLock::new());
-        let mut workers = scans::spawn_workers(self.state.desk.clone(), stop.clone());
+        let mut workers = desk::spawn_workers(self.state.desk.clone(), stop.clone());
         let deadline = Duration::from_secs(self.config.shutdown_deadline_secs);
         let begin_stopping = {
             let (stopping, signalled) = (stopping.clone(), signalled.clone());

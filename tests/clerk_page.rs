@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use xiaoban::account::{Accounts, Role};
-use xiaoban::scans::{DocumentReader, ReadError};
+use xiaoban::desk::{DocumentReader, ReadError};
 use xiaoban::store::Store;
 
 const ID: &str = "11010519491231002X";

@@ -682,12 +682,13 @@ fn the_evaluation_reports_kept_answers_and_citation_correctness() {
     let data = tempfile::tempdir().unwrap();
     xiaoban::search::build(&repo().join("knowledge_base"), data.path()).unwrap();
     let index = xiaoban::search::KnowledgeIndex::open_current(data.path()).unwrap();
-    let cases: Vec<_> = xiaoban::eval::load_cases(&repo().join("tests/eval/tuning.jsonl"))
-        .unwrap()
-        .into_iter()
-        .filter(|(_, c)| c.conversation.is_none())
-        .take(40)
-        .collect();
+    let cases: Vec<_> =
+        xiaoban::measure::answers::load_cases(&repo().join("tests/eval/tuning.jsonl"))
+            .unwrap()
+            .into_iter()
+            .filter(|(_, c)| c.conversation.is_none())
+            .take(40)
+            .collect();
     let params = || GenerationParams {
         max_tokens: 64,
         temperature: 0.0,
@@ -700,11 +701,12 @@ fn the_evaluation_reports_kept_answers_and_citation_correctness() {
     let tuning = xiaoban::answer::Tuning::default();
     let run = |script: Script| {
         let g = Scripted::new(script);
-        let generating = xiaoban::eval::Generating {
+        let generating = xiaoban::measure::answers::Generating {
             generator: g.as_ref(),
             params: &params,
         };
-        let s = xiaoban::eval::run(&index, &tuning, &cases, Some(&generating), || {}).unwrap();
+        let s = xiaoban::measure::answers::run(&index, &tuning, &cases, Some(&generating), || {})
+            .unwrap();
         (
             s.generation.unwrap(),
             g.calls.load(Ordering::SeqCst),

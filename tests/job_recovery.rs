@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use xiaoban::account::{Accounts, Role};
-use xiaoban::scans::{DocumentReader, ReadError, aad};
+use xiaoban::desk::{DocumentReader, ReadError, aad};
 use xiaoban::store::Store;
 use xiaoban::store::seal::{Keyring, Sealer};
 
@@ -339,7 +339,7 @@ async fn a_job_that_keeps_interrupting_its_readers_ends_failed_with_a_reason() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(views[0]["status"], "failed", "{}", views[0]);
-    assert_eq!(views[0]["error"], xiaoban::scans::GAVE_UP);
+    assert_eq!(views[0]["error"], xiaoban::desk::GAVE_UP);
     assert_eq!(views[1]["status"], "done", "{}", views[1]);
     assert_eq!(store.job_claim(&ids[0]).await.unwrap().unwrap().attempts, 3);
     assert_eq!(store.job_claim(&ids[1]).await.unwrap().unwrap().attempts, 2);

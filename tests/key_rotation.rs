@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use xiaoban::account::{Accounts, Principal, Role};
 use xiaoban::config::ScanCipher;
-use xiaoban::scans::{DocumentReader, ReadError, aad};
+use xiaoban::desk::{DocumentReader, ReadError, aad};
 use xiaoban::store::Store;
 use xiaoban::store::seal::{KeyId, Keyring, ScanKey, Sealer, key_path};
 
@@ -34,11 +34,11 @@ async fn store_jobs(
         ..Default::default()
     };
     let reader: Arc<dyn DocumentReader> = Arc::new(ScriptedReader);
-    let available = xiaoban::scans::Availability {
+    let available = xiaoban::desk::Availability {
         available: true,
         hint: None,
     };
-    let desk = xiaoban::scans::Desk::new(store.clone(), key, config, (Some(reader), available));
+    let desk = xiaoban::desk::Desk::new(store.clone(), key, config, (Some(reader), available));
     let clerk = Principal {
         user: "clerk-rotation".into(),
         role: Role::Clerk,

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use xiaoban::account::{Accounts, Role};
 use xiaoban::config::{Backend, Config};
+use xiaoban::desk::{DocumentReader, ReadError};
 use xiaoban::llm::{ChatMessage, Generation, GenerationParams, Generator, StopReason};
-use xiaoban::scans::{DocumentReader, ReadError};
 
 /// A question the knowledge base answers from passages (so a model would write it).
 const ANSWERED: &str = "身份证到期换领怎么办理";

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
 use image::{Rgb, RgbImage};
 use xiaoban::ocr::{OcrEngine, OcrPage};
-use xiaoban::scan::{self, IntakeLimits, geometry};
+use xiaoban::photo::{self, IntakeLimits, geometry};
 
 const FONT: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
 /// Noto Sans CJK SC inside the collection.
@@ -197,8 +197,8 @@ fn reads_a_card_photographed_at_an_angle_after_straightening() {
             image::ImageFormat::Jpeg,
         )
         .unwrap();
-    let upload = scan::intake(&jpeg, &IntakeLimits::default()).unwrap();
-    let straight = scan::straighten(upload.image());
+    let upload = photo::intake(&jpeg, &IntakeLimits::default()).unwrap();
+    let straight = photo::straighten(upload.image());
     let found = straight.found.expect("the card is found on the table");
     for (got, want) in found.quad.iter().zip(corners.iter()) {
         let err = ((got[0] - want[0]).powi(2) + (got[1] - want[1]).powi(2)).sqrt();
@@ -279,7 +279,7 @@ fn bench_rendered_cards() {
             t.3.push(page.timings.total_ms);
         }
     }
-    use xiaoban::ocr::percentile as pc;
+    use xiaoban::measure::stats::percentile as pc;
     for (name, v) in [
         ("detect", &t.0),
         ("classify", &t.1),
@@ -288,8 +288,8 @@ fn bench_rendered_cards() {
     ] {
         println!(
             "{name:>9}: p50 {:7.1} ms  p95 {:7.1} ms",
-            pc(v, 50.0),
-            pc(v, 95.0)
+            pc(v, 0.5),
+            pc(v, 0.95)
         );
     }
     println!("exact pages: {exact}/{}", t.3.len());

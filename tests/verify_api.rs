@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use xiaoban::account::{Accounts, Role};
-use xiaoban::scans::{DocumentReader, ReadError};
+use xiaoban::desk::{DocumentReader, ReadError};
 use xiaoban::store::Store;
 
 /// A valid identity number (GB 11643 check character) that the scripted reader "reads".
@@ -780,7 +780,7 @@ async fn bad_uploads_get_specific_problems() {
                 "稍后再试",
             ),
             (
-                desk.batch(&clerk, vec![png("ok"); xiaoban::scans::MAX_BATCH + 1])
+                desk.batch(&clerk, vec![png("ok"); xiaoban::desk::MAX_BATCH + 1])
                     .await,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "最多",
@@ -1084,13 +1084,13 @@ async fn after_the_retention_period_only_the_masked_outcome_remains() {
         let fresh = desk.new_job(&sup).await;
         desk.store.backdate_job(&job, 31 * 86_400).await.unwrap();
         let key = xiaoban::store::seal::ScanKey::load_or_create(desk.server.data.path()).unwrap();
-        let purger = xiaoban::scans::Desk::new(
+        let purger = xiaoban::desk::Desk::new(
             desk.store.clone(),
             &key,
             desk.server.config.scans.clone(),
             (
                 None,
-                xiaoban::scans::Availability {
+                xiaoban::desk::Availability {
                     available: false,
                     hint: None,
                 },

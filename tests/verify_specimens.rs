@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use xiaoban::verify::eval::{Summary, TruthImage, run, truth_page};
+use xiaoban::measure::documents::{Summary, TruthImage, run, truth_page};
 use xiaoban::verify::{Forms, Reading, Settings, Verifier};
 
 fn repo() -> PathBuf {

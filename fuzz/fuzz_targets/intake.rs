@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xiaoban::scan::intake::{IntakeLimits, intake};
+use xiaoban::photo::intake::{IntakeLimits, intake};
 
 fuzz_target!(|data: &[u8]| {
     // The server's limits, smaller in pixels so that one input stays well under -rss_limit_mb.

@@ -2,7 +2,6 @@
 //! (passages → checked answer, in `answer::grounded`), so the in-process candle model, a remote
 //! OpenAI-compatible server and a scripted test backend are interchangeable behind `Generator`.
 
-pub mod bench;
 pub mod candle;
 pub mod engine;
 pub mod qmatmul;

@@ -4,7 +4,7 @@
 
 use image::RgbImage;
 
-use crate::scan::geometry::{self, Point};
+use crate::photo::geometry::{self, Point};
 
 use super::Quad;
 

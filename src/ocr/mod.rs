@@ -10,7 +10,6 @@
 //! **Invariants:** nothing here knows which document it reads; quads are in the pixel
 //! coordinates of the image given to `read`; no IO besides loading the models.
 
-pub mod command;
 pub mod detect;
 pub mod layout;
 pub mod recognise;
@@ -357,7 +356,7 @@ impl OcrEngine {
     /// Reads `image` after turning it so that its text reads upright: a quarter turn when most
     /// detected text boxes stand upright (text running up or down the page), then a half turn
     /// when the direction classifier finds most lines upside down. Use this on a photo or a
-    /// straightened document (`scan::straighten`) whose orientation is unknown. The image is
+    /// straightened document (`photo::straighten`) whose orientation is unknown. The image is
     /// taken, not copied: it comes back turned in [`Upright::image`].
     pub fn read_upright(&self, image: RgbImage) -> Result<Upright> {
         let started = Instant::now();
@@ -565,17 +564,6 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Percentile (0–100) of a list of milliseconds, by nearest rank.
-pub fn percentile(values: &[f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
-    v[rank.min(v.len()) - 1]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,12 +585,5 @@ mod tests {
     fn engine_is_shareable_across_threads() {
         fn sync<T: Send + Sync>() {}
         sync::<OcrEngine>();
-    }
-
-    #[test]
-    fn percentiles() {
-        let v = [5.0, 1.0, 3.0, 2.0, 4.0];
-        assert_eq!(percentile(&v, 50.0), 3.0);
-        assert_eq!(percentile(&v, 95.0), 5.0);
     }
 }

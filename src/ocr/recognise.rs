@@ -9,7 +9,7 @@
 
 use image::RgbImage;
 
-use crate::scan::geometry;
+use crate::photo::geometry;
 
 use super::Quad;
 

@@ -16,7 +16,6 @@ pub mod card;
 pub mod check;
 pub mod classify;
 pub mod correct;
-pub mod eval;
 pub mod field;
 pub mod licence;
 pub mod page;
@@ -327,21 +326,21 @@ pub enum VerifyError {
     #[error("{side}：{source}")]
     Intake {
         side: &'static str,
-        source: crate::scan::IntakeError,
+        source: crate::photo::IntakeError,
     },
     /// The OCR engine failed.
     #[error("{side}识别失败：{detail}")]
     Ocr { side: &'static str, detail: String },
 }
 
-/// The facade the HTTP API calls: upload bytes in, a [`Report`] out. Intake (`scan::intake`:
-/// format by content, limits before decoding) → straightening (`scan::straighten`) → OCR
+/// The facade the HTTP API calls: upload bytes in, a [`Report`] out. Intake (`photo::intake`:
+/// format by content, limits before decoding) → straightening (`photo::straighten`) → OCR
 /// (`OcrEngine::read_upright`) → [`analyse`].
 pub struct Verifier {
     pub ocr: crate::ocr::OcrEngine,
     pub forms: Forms,
     pub settings: Settings,
-    pub limits: crate::scan::IntakeLimits,
+    pub limits: crate::photo::IntakeLimits,
 }
 
 impl fmt::Debug for Verifier {
@@ -360,19 +359,19 @@ impl Verifier {
             ocr,
             forms,
             settings: Settings::default(),
-            limits: crate::scan::IntakeLimits::default(),
+            limits: crate::photo::IntakeLimits::default(),
         }
     }
 
     /// Straightens a photo and reads it upright.
     pub fn read(&self, photo: &RgbImage) -> anyhow::Result<Reading> {
-        self.read_straightened(crate::scan::straighten(photo), photo.dimensions())
+        self.read_straightened(crate::photo::straighten(photo), photo.dimensions())
     }
 
     /// Reads a straightened page upright; `photo` is the size of the photo it came from.
     fn read_straightened(
         &self,
-        straight: crate::scan::Straightened,
+        straight: crate::photo::Straightened,
         photo: (u32, u32),
     ) -> anyhow::Result<Reading> {
         let up = self.ocr.read_upright(straight.image)?;
@@ -419,10 +418,10 @@ impl Verifier {
         side: &'static str,
         image: &'static str,
     ) -> Result<(Reading, Frame), VerifyError> {
-        let scan = crate::scan::intake(bytes, &self.limits)
+        let scan = crate::photo::intake(bytes, &self.limits)
             .map_err(|source| VerifyError::Intake { side, source })?;
         let photo = scan.image().dimensions();
-        let straight = crate::scan::straighten(scan.image());
+        let straight = crate::photo::straighten(scan.image());
         // The decoded photo (up to 40 megapixels, 120 MB) is not needed past straightening.
         drop(scan);
         let reading = self

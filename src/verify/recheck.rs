@@ -11,7 +11,7 @@
 //!    shows (and a check character is no proof: one number in eleven has a valid one by
 //!    chance). So a corrected document whose checks all pass is `review`, with a reason naming
 //!    the corrected fields, until a second person vouches for them: a supervisor who made
-//!    none of the corrections confirms them (four eyes; `scans::review`'s `confirm`), and only
+//!    none of the corrections confirms them (four eyes; `desk::review`'s `confirm`), and only
 //!    then can it be `pass`. A new correction needs a new confirmation. A corrected value that
 //!    breaks a rule is `fail` with the rule's reason, as on a reading, and cannot be confirmed.
 //! 2. **A corrected field's recognition confidence no longer counts**: the person replaced the

@@ -402,7 +402,7 @@ pub struct Health {
     /// Questions waiting for the language model now.
     pub generation_queue: usize,
     /// Whether document verification works, and if not, how to make it work.
-    pub verification: crate::scans::Availability,
+    pub verification: crate::desk::Availability,
     /// Live handoff: service hours, agents on duty, citizens waiting.
     pub handoff: HandoffHealth,
 }

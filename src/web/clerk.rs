@@ -28,9 +28,9 @@ use super::verify_api::{
     export, files, front_and_back, is_multipart, read_access_log, scan_response,
 };
 use crate::account::{LoginError, Principal, Role};
-use crate::scan::geometry;
-use crate::scans::review::Reveal;
-use crate::scans::{DeskError, JobView, MAX_BATCH, mask};
+use crate::desk::review::Reveal;
+use crate::desk::{DeskError, JobView, MAX_BATCH, mask};
+use crate::photo::geometry;
 use crate::store::edits::FieldEdit;
 use crate::verify::DocumentType;
 use askama::Template;
@@ -549,7 +549,7 @@ async fn desk_page(
                     .availability
                     .hint
                     .clone()
-                    .unwrap_or_else(|| crate::scans::FETCH_HINT.to_string())
+                    .unwrap_or_else(|| crate::desk::FETCH_HINT.to_string())
             }),
             max_mb: state.desk.config.max_upload_bytes / (1024 * 1024),
             max_batch: MAX_BATCH,

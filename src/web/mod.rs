@@ -34,7 +34,7 @@ pub struct AppState {
     /// Staff accounts and sign-in.
     pub accounts: crate::account::Accounts,
     /// Document verification jobs, their sealed scans and the access log.
-    pub desk: Arc<crate::scans::Desk>,
+    pub desk: Arc<crate::desk::Desk>,
     /// Abuse limits on the public chat and on uploads.
     pub limits: limits::Limits,
     /// Live handoff to agents and callback tickets.
@@ -117,7 +117,7 @@ pub struct AppState {
         api::StreamEvent,
         api::StreamQueue,
         crate::llm::engine::Availability,
-        crate::scans::Availability,
+        crate::desk::Availability,
         auth_api::LoginRequest,
         auth_api::LoginResponse,
         verify_api::VerifyJson,
@@ -127,9 +127,9 @@ pub struct AppState {
         verify_api::ConfirmRequest,
         verify_api::Corrections,
         crate::store::edits::FieldEdit,
-        crate::scans::JobView,
-        crate::scans::BatchView,
-        crate::scans::review::PrefillRecord,
+        crate::desk::JobView,
+        crate::desk::BatchView,
+        crate::desk::review::PrefillRecord,
         crate::store::access_log::AccessEntry,
         problem::Problem
     ))

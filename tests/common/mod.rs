@@ -92,7 +92,7 @@ pub async fn start_with_generator(
 pub async fn start_with_reader(
     config: Config,
     data: tempfile::TempDir,
-    reader: Option<std::sync::Arc<dyn xiaoban::scans::DocumentReader>>,
+    reader: Option<std::sync::Arc<dyn xiaoban::desk::DocumentReader>>,
 ) -> TestServer {
     let engine = tokio::task::spawn_blocking({
         let config = config.clone();
@@ -100,11 +100,11 @@ pub async fn start_with_reader(
     })
     .await
     .expect("engine");
-    let availability = xiaoban::scans::Availability {
+    let availability = xiaoban::desk::Availability {
         available: reader.is_some(),
         hint: reader
             .is_none()
-            .then(|| xiaoban::scans::FETCH_HINT.to_string()),
+            .then(|| xiaoban::desk::FETCH_HINT.to_string()),
     };
     let server = xiaoban::server::bind_with_reader(config.clone(), engine, (reader, availability))
         .await

@@ -7,9 +7,10 @@
 //! first token). A measurement, not a test; `scripts/bench_generation.sh` runs it next to
 //! llama.cpp on the same file.
 
-use super::candle::CandleGenerator;
-use super::{ChatMessage, GenerationParams, Generator, StopReason};
+use super::stats::median;
 use crate::answer::grounded::{self, Source};
+use crate::llm::candle::CandleGenerator;
+use crate::llm::{ChatMessage, GenerationParams, Generator, StopReason};
 use crate::search::passage;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -91,7 +92,7 @@ pub fn run(model: &Path, tokenizer: &Path, kb: &Path, opts: &Options) -> Result<
         }
         per_run.push(r);
     }
-    let ttft_s = median(per_run.iter().map(|r| r.ttft_s).collect());
+    let ttft_s = median(&per_run.iter().map(|r| r.ttft_s).collect::<Vec<_>>());
     let threads = ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"]
         .iter()
         .map(|v| {
@@ -110,7 +111,12 @@ pub fn run(model: &Path, tokenizer: &Path, kb: &Path, opts: &Options) -> Result<
         load_s,
         ttft_s,
         prompt_tok_s: prompt_tokens as f64 / ttft_s,
-        generation_tok_s: median(per_run.iter().map(|r| r.generation_tok_s).collect()),
+        generation_tok_s: median(
+            &per_run
+                .iter()
+                .map(|r| r.generation_tok_s)
+                .collect::<Vec<_>>(),
+        ),
         cold_ttft_s: cold.ttft_s,
         rss_after_load_mb,
         peak_rss_mb: proc_status_kb("VmHWM").unwrap_or(0) as f64 / 1024.0,
@@ -303,15 +309,6 @@ fn longest_fitting(max: usize, mut fits: impl FnMut(usize) -> Result<bool>) -> R
     Ok(lo)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 /// A `kB` field of `/proc/self/status` (`VmRSS`, `VmHWM`, …).
 fn proc_status_kb(field: &str) -> Option<u64> {
     parse_status_kb(&std::fs::read_to_string("/proc/self/status").ok()?, field)
@@ -389,12 +386,5 @@ mod tests {
         assert_eq!(parse_status_kb(status, "VmRSS"), Some(900_000));
         assert_eq!(parse_status_kb(status, "Threads"), None);
         assert_eq!(parse_status_kb(status, "VmSwap"), None);
-    }
-
-    #[test]
-    fn medians_of_odd_and_even_counts() {
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert_eq!(median(vec![]), 0.0);
     }
 }

@@ -2,9 +2,10 @@
 //! the knowledge base padded to N passages, the build time of that index, and resident memory.
 //! A measurement for the closing note, not a test.
 
+use super::answers::load_cases;
+use super::stats::percentile;
 use crate::answer::{self, Conversation, Question};
 use crate::config::Config;
-use crate::eval::load_cases;
 use crate::search::{self, KnowledgeIndex};
 use anyhow::Result;
 use std::path::Path;
@@ -20,13 +21,6 @@ fn rss_mb() -> f64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(((v.len().max(1) - 1) as f64 * p).round() as usize)
-        .copied()
-        .unwrap_or(0.0)
 }
 
 /// Copies the knowledge base and adds renamed copies of its documents (as if from other
@@ -182,10 +176,10 @@ pub fn run(config: &Config, passages: usize, questions: &Path, rounds: usize) ->
         }
         println!(
             "{clients:>2} client(s), {workers} worker(s): retrieval p50 {:.2} ms p99 {:.2} ms | extractive reply p50 {:.2} ms p99 {:.2} ms | {} replies, {:.0} requests/s",
-            pct(&mut s, 0.5),
-            pct(&mut s, 0.99),
-            pct(&mut r, 0.5),
-            pct(&mut r, 0.99),
+            percentile(&s, 0.5),
+            percentile(&s, 0.99),
+            percentile(&r, 0.5),
+            percentile(&r, 0.99),
             r.len(),
             (r.len() + s.len()) as f64 / secs
         );

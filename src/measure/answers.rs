@@ -1,6 +1,7 @@
 //! `xiaoban eval`: retrieval hit@k, outcome accuracy and latency of the answer pipeline on a
 //! JSONL set of questions, run in-process exactly as the server runs them (redaction included).
 
+use super::stats::percentile;
 use crate::answer::grounded;
 use crate::answer::{self, Conversation, Outcome, Question, Tuning};
 use crate::kb::DocId;
@@ -174,14 +175,6 @@ pub fn load_cases(path: &Path) -> Result<Vec<(usize, Case)>> {
     Ok(out)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
 /// A language model to write answers during evaluation, with the parameters of each call.
 pub struct Generating<'a> {
     pub generator: &'a dyn Generator,
@@ -305,11 +298,8 @@ pub fn run(
         }
         progress();
     }
-    latencies.sort_by(f64::total_cmp);
     let frac = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     if let Some(g) = gen_summary.as_mut() {
-        first_tokens.sort_by(f64::total_cmp);
-        durations.sort_by(f64::total_cmp);
         g.kept_share = frac(g.kept, g.attempted);
         g.citation_correctness = frac(cited_ok, g.kept_with_expected_doc);
         g.first_token_ms_p50 = percentile(&first_tokens, 0.5);

@@ -15,9 +15,10 @@
 //! - the image measures per condition (min, median, max), which is how the warning thresholds
 //!   were set.
 
-use super::page::{OcrLine, OcrPage, Quad, page_of};
-use super::warning::Measures;
-use super::{Forms, Reading, Settings, Side, Verifier, analyse};
+use super::stats::percentile;
+use crate::verify::page::{OcrLine, OcrPage, Quad, page_of};
+use crate::verify::warning::Measures;
+use crate::verify::{Forms, Reading, Settings, Side, Verifier, analyse};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use image::RgbImage;
@@ -196,14 +197,6 @@ pub struct Summary {
     pub misses: Vec<Miss>,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn measures_row(m: &Measures) -> [(&'static str, f32); 5] {
     [
         ("luminance", m.luminance),
@@ -262,7 +255,7 @@ pub fn run(
 
         for (r, (_, ti)) in readings.iter().zip(&loaded) {
             let page = &r.page;
-            let got = super::classify::classify(page);
+            let got = crate::verify::classify::classify(page);
             s.document_type.add(got.as_str() == ti.document_type);
             if got.as_str() != ti.document_type {
                 s.misses.push(Miss {

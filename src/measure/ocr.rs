@@ -7,15 +7,16 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use super::{OcrEngine, OcrPage, percentile};
-use crate::scan::{self, IntakeLimits};
+use super::stats::percentile;
+use crate::ocr::{OcrEngine, OcrPage};
+use crate::photo::{self, IntakeLimits};
 
 /// What reading one file gave.
 #[derive(Debug, Serialize)]
 pub struct FileReading {
     pub file: PathBuf,
     /// Where the document was found in the photo, if it was.
-    pub document: Option<scan::geometry::Quad>,
+    pub document: Option<photo::geometry::Quad>,
     /// Clockwise quarter turns applied to read the text upright, in degrees.
     pub turned: u16,
     /// Milliseconds spent decoding and straightening, before OCR.
@@ -28,7 +29,7 @@ pub struct FileReading {
 pub fn read_file(engine: &OcrEngine, path: &Path, raw: bool) -> Result<FileReading> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let t = Instant::now();
-    let upload = scan::intake(&bytes, &IntakeLimits::default())
+    let upload = photo::intake(&bytes, &IntakeLimits::default())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if raw {
         let prepare_ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -41,7 +42,7 @@ pub fn read_file(engine: &OcrEngine, path: &Path, raw: bool) -> Result<FileReadi
             page,
         });
     }
-    let straight = scan::straighten(upload.image());
+    let straight = photo::straighten(upload.image());
     // The decoded photo is not needed past straightening; a phone's is 36 MB or more.
     drop(upload);
     let prepare_ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -132,8 +133,8 @@ pub struct Stat {
 
 fn stat(v: &[f64]) -> Stat {
     Stat {
-        p50: percentile(v, 50.0),
-        p95: percentile(v, 95.0),
+        p50: percentile(v, 0.5),
+        p95: percentile(v, 0.95),
     }
 }
 
@@ -145,7 +146,7 @@ pub fn bench(models_dir: &Path, dir: &Path, rounds: usize, raw: bool) -> Result<
         .filter(|p| p.is_file())
         .filter(|p| {
             std::fs::read(p)
-                .map(|b| scan::sniff(&b).is_ok())
+                .map(|b| photo::sniff(&b).is_ok())
                 .unwrap_or(false)
         })
         .collect();
