@@ -19,6 +19,7 @@ use std::time::Duration;
 use xiaoban::account::{Accounts, Role};
 use xiaoban::scans::{DocumentReader, ReadError};
 use xiaoban::store::Store;
+use xiaoban::verify::Report;
 
 const ID: &str = "11010519491231002X";
 const NAME: &str = "张三丰";
@@ -36,10 +37,10 @@ fn png(marker: &str) -> Vec<u8> {
 struct ScriptedReader;
 
 impl DocumentReader for ScriptedReader {
-    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Value, ReadError> {
+    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Report, ReadError> {
         let q =
             |x: f32, y: f32| json!([[x, y], [x + 300.0, y], [x + 300.0, y + 30.0], [x, y + 30.0]]);
-        Ok(json!({
+        Ok(report(json!({
             "document_type": "id_card_front",
             "fields": {
                 "name": {"value": NAME, "confidence": 0.97, "box": q(120.0, 50.0)},
@@ -68,7 +69,7 @@ impl DocumentReader for ScriptedReader {
                 {"image": "back", "document_type": "id_card_back", "width": 856, "height": 540, "photo": [856, 540],
                  "corners": [[0.0, 0.0], [856.0, 0.0], [856.0, 540.0], [0.0, 540.0]]}
             ]
-        }))
+        })))
     }
 }
 
@@ -79,7 +80,7 @@ impl DocumentReader for ScriptedReader {
 struct AnalysingReader;
 
 impl DocumentReader for AnalysingReader {
-    fn read(&self, front: &[u8], _: Option<&[u8]>, today: NaiveDate) -> Result<Value, ReadError> {
+    fn read(&self, front: &[u8], _: Option<&[u8]>, today: NaiveDate) -> Result<Report, ReadError> {
         use xiaoban::verify::page::{line_at, page_of};
         use xiaoban::verify::{Forms, Settings, Side, analyse};
         let marker = String::from_utf8_lossy(front);
@@ -129,7 +130,7 @@ impl DocumentReader for AnalysingReader {
             &forms,
             &Settings::default(),
         );
-        serde_json::to_value(&report).map_err(|e| ReadError::Failed(e.to_string()))
+        Ok(report)
     }
 }
 
@@ -496,7 +497,7 @@ async fn every_form_refuses_a_missing_or_wrong_csrf_token() {
     let desk = start(None, true, |_| {}).await;
     let (mut b, name) = desk.signed_in("clerk", Role::Clerk).await;
     let job = b.new_job().await;
-    let forged = xiaoban::web::clerk::csrf_token("someone else's session");
+    let forged = xiaoban::web::session::csrf_token("someone else's session");
     for csrf in ["", forged.as_str()] {
         let with = |extra: &[(&'static str, &'static str)]| {
             let mut v: Vec<(&str, &str)> = extra.to_vec();
@@ -1493,4 +1494,9 @@ async fn every_route_answers_each_role_as_its_rule_says() {
         assert!(b.page("/clerk").await.contains("工作人员登录"));
     }
     desk.server.stop().await;
+}
+
+/// A scripted reader's report, from the JSON a stored report has.
+fn report(v: Value) -> Report {
+    serde_json::from_value(v).expect("a report")
 }

@@ -12,11 +12,13 @@
 
 use super::AppState;
 use super::auth_api::Denied;
-use super::clerk::{cookie, csrf_token, over_tls, random_token, same};
 use super::handoff_api::handoff_problem;
 use super::limits::ClientAddress;
 use super::pages::{CSS, ELDER_COOKIE, elder_from_cookie, render};
-use crate::account::{LoginError, Principal, Role};
+use super::session::{
+    self, Console, Refusal, Staff, console_cookie, cookie, csrf_token, over_tls, random_token, same,
+};
+use crate::account::{LoginError, Role};
 use crate::handoff::{AGENT_ROLES, CallbackStatus, HandoffError, HandoffState, Resolution, Sender};
 use askama::Template;
 use axum::extract::rejection::FormRejection;
@@ -83,22 +85,11 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 fn session_cookie(value: &str, max_age: i64, secure: bool) -> String {
-    format!(
-        "{SESSION_COOKIE}={value}; Path=/agent; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
-        if secure { "; Secure" } else { "" }
-    )
+    console_cookie(SESSION_COOKIE, "/agent", value, max_age, secure)
 }
 
 fn login_cookie(value: &str, max_age: i64, secure: bool) -> String {
-    format!(
-        "{LOGIN_COOKIE}={value}; Path=/agent; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
-        if secure { "; Secure" } else { "" }
-    )
-}
-
-struct Staff {
-    who: Principal,
-    token: String,
+    console_cookie(LOGIN_COOKIE, "/agent", value, max_age, secure)
 }
 
 /// What every page shows around its content.
@@ -199,76 +190,43 @@ fn internal(headers: &HeaderMap, staff: Option<&Staff>, e: anyhow::Error) -> Res
     )
 }
 
-async fn staff(state: &AppState, headers: &HeaderMap) -> Result<Option<Staff>, Response> {
-    let Some(token) = cookie(headers, SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    match state.accounts.principal(token).await {
-        Ok(Some(who)) => Ok(Some(Staff {
-            who,
-            token: token.to_string(),
-        })),
-        Ok(None) => Ok(None),
-        Err(e) => Err(internal(headers, None, e)),
-    }
-}
+/// The agent console as a console: its cookie, its rules, its refusal pages.
+pub struct Agent;
 
-/// A signed-in agent or supervisor for a page: signed out goes to the sign-in form, another
-/// role gets 403.
-async fn viewer(state: &AppState, headers: &HeaderMap, roles: &[Role]) -> Result<Staff, Response> {
-    let Some(s) = staff(state, headers).await? else {
-        return Err(Redirect::to("/agent").into_response());
-    };
-    if !roles.contains(&s.who.role) {
-        let p = super::auth_api::forbidden(s.who.role);
-        return Err(message(
-            headers,
-            Some(&s),
-            StatusCode::FORBIDDEN,
-            "无权操作",
-            &p.detail,
-        ));
-    }
-    Ok(s)
-}
+/// A request to the console by a signed-in member of staff the rules allow.
+type SignedIn<B = ()> = session::SignedIn<Agent, B>;
 
-/// The signed-in user with one of `roles` behind a form, its CSRF token checked first.
-async fn actor(
-    state: &AppState,
-    headers: &HeaderMap,
-    csrf: &str,
-    roles: &[Role],
-) -> Result<Staff, Response> {
-    let Some(s) = staff(state, headers).await? else {
-        return Err(message(
-            headers,
-            None,
-            StatusCode::UNAUTHORIZED,
-            "请先登录",
-            "登录已失效或尚未登录，操作没有执行。请返回人工客服台重新登录。",
-        ));
-    };
-    if !same(csrf, &csrf_token(&s.token)) {
-        tracing::info!("agent form refused: CSRF token missing or wrong");
-        return Err(message(
-            headers,
-            Some(&s),
-            StatusCode::FORBIDDEN,
-            "表单校验失败",
-            "表单已过期或不是从本系统页面提交的（CSRF 校验未通过），操作没有执行。请返回人工客服台刷新页面后重试。",
-        ));
+impl Console for Agent {
+    const HOME: &'static str = "/agent";
+    const SESSION_COOKIE: &'static str = SESSION_COOKIE;
+    const RULES: &'static [(&'static str, &'static str, &'static [Role])] = RULES;
+
+    fn refused(headers: &HeaderMap, _path: &str, staff: Option<&Staff>, why: Refusal) -> Response {
+        match why {
+            Refusal::SignedOut => message(
+                headers,
+                None,
+                StatusCode::UNAUTHORIZED,
+                "请先登录",
+                "登录已失效或尚未登录，操作没有执行。请返回人工客服台重新登录。",
+            ),
+            Refusal::Csrf => message(
+                headers,
+                staff,
+                StatusCode::FORBIDDEN,
+                "表单校验失败",
+                "表单已过期或不是从本系统页面提交的（CSRF 校验未通过），操作没有执行。请返回人工客服台刷新页面后重试。",
+            ),
+            Refusal::Problem(p) => message(
+                headers,
+                staff,
+                StatusCode::from_u16(p.status).unwrap_or(StatusCode::FORBIDDEN),
+                "无权操作",
+                &p.detail,
+            ),
+            Refusal::Internal => internal(headers, staff, anyhow::anyhow!("session lookup")),
+        }
     }
-    if !roles.contains(&s.who.role) {
-        let p = super::auth_api::forbidden(s.who.role);
-        return Err(message(
-            headers,
-            Some(&s),
-            StatusCode::FORBIDDEN,
-            "无权操作",
-            &p.detail,
-        ));
-    }
-    Ok(s)
 }
 
 // ---- sign-in ----
@@ -391,15 +349,11 @@ pub async fn logout(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    signed: SignedIn<CsrfForm>,
 ) -> Response {
-    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let s = match actor(&state, &headers, &csrf, ALL_ROLES).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let s = &signed.staff;
     if let Err(e) = state.accounts.logout(&s.token).await {
-        return internal(&headers, Some(&s), e);
+        return internal(&headers, Some(s), e);
     }
     let mut resp = Redirect::to("/agent").into_response();
     if let Ok(v) = HeaderValue::from_str(&session_cookie("", 0, over_tls(&state, peer, &headers))) {
@@ -483,7 +437,7 @@ pub async fn home(
         }
         return resp;
     }
-    let s = match staff(&state, &headers).await {
+    let s = match session::staff::<Agent>(&state, &headers).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             return login_page(
@@ -550,15 +504,11 @@ pub struct DutyForm {
 pub async fn duty(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    form: Result<Form<DutyForm>, FormRejection>,
+    signed: SignedIn<DutyForm>,
 ) -> Response {
-    let form = form.map(|Form(f)| f).unwrap_or_default();
-    let s = match actor(&state, &headers, &form.csrf, AGENT_ROLES).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (s, form) = (&signed.staff, &signed.body);
     if let Err(e) = state.handoffs.set_away(&s.who, form.away == "1").await {
-        return internal(&headers, Some(&s), e);
+        return internal(&headers, Some(s), e);
     }
     Redirect::to("/agent").into_response()
 }
@@ -607,19 +557,17 @@ fn local_time(rfc3339: &str) -> String {
 pub async fn conversation(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    signed: SignedIn,
     Path(id): Path<String>,
 ) -> Response {
-    let s = match viewer(&state, &headers, AGENT_ROLES).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let s = &signed.staff;
     let d = match state.handoffs.detail(&s.who, &id).await {
         Ok(d) => d,
-        Err(e) => return refused(&headers, &s, e, &state),
+        Err(e) => return refused(&headers, s, e, &state),
     };
     let staff_names = match state.handoffs.staff().await {
         Ok(v) => v,
-        Err(e) => return internal(&headers, Some(&s), e),
+        Err(e) => return internal(&headers, Some(s), e),
     };
     let sum = &d.summary;
     let active = sum.state == HandoffState::Active;
@@ -652,7 +600,7 @@ pub async fn conversation(
         .collect();
     page(
         &ConversationPage {
-            chrome: chrome(&headers, &format!("/agent/handoffs/{id}"), Some(&s)),
+            chrome: chrome(&headers, &format!("/agent/handoffs/{id}"), Some(s)),
             state_label: match sum.state {
                 HandoffState::Waiting => "排队中",
                 HandoffState::Active => "接待中",
@@ -686,16 +634,12 @@ pub async fn claim(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    signed: SignedIn<CsrfForm>,
 ) -> Response {
-    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let s = match actor(&state, &headers, &csrf, AGENT_ROLES).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let s = &signed.staff;
     match state.handoffs.claim(&s.who, &id).await {
         Ok(_) => Redirect::to(&format!("/agent/handoffs/{id}")).into_response(),
-        Err(e) => refused(&headers, &s, e, &state),
+        Err(e) => refused(&headers, s, e, &state),
     }
 }
 
@@ -712,13 +656,9 @@ pub async fn say(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<ReplyForm>, FormRejection>,
+    signed: SignedIn<ReplyForm>,
 ) -> Response {
-    let form = form.map(|Form(f)| f).unwrap_or_default();
-    let s = match actor(&state, &headers, &form.csrf, AGENT_ROLES).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (s, form) = (&signed.staff, &signed.body);
     let mut text = form.text.trim().to_string();
     if !form.doc.is_empty() {
         let index = state.assistant.index.get();
@@ -728,7 +668,7 @@ pub async fn say(
         else {
             return message(
                 &headers,
-                Some(&s),
+                Some(s),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "无法发送",
                 "没有这份知识库文档，消息没有发送。",
@@ -743,7 +683,7 @@ pub async fn say(
     }
     match state.handoffs.say(&s.who, &id, &text).await {
         Ok(_) => Redirect::to(&format!("/agent/handoffs/{id}")).into_response(),
-        Err(e) => refused(&headers, &s, e, &state),
+        Err(e) => refused(&headers, s, e, &state),
     }
 }
 
@@ -758,16 +698,12 @@ pub async fn transfer(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<TransferForm>, FormRejection>,
+    signed: SignedIn<TransferForm>,
 ) -> Response {
-    let form = form.map(|Form(f)| f).unwrap_or_default();
-    let s = match actor(&state, &headers, &form.csrf, AGENT_ROLES).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (s, form) = (&signed.staff, &signed.body);
     match state.handoffs.transfer(&s.who, &id, &form.to).await {
         Ok(_) => Redirect::to("/agent").into_response(),
-        Err(e) => refused(&headers, &s, e, &state),
+        Err(e) => refused(&headers, s, e, &state),
     }
 }
 
@@ -782,16 +718,12 @@ pub async fn close(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<CloseForm>, FormRejection>,
+    signed: SignedIn<CloseForm>,
 ) -> Response {
-    let form = form.map(|Form(f)| f).unwrap_or_default();
-    let s = match actor(&state, &headers, &form.csrf, AGENT_ROLES).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (s, form) = (&signed.staff, &signed.body);
     match state.handoffs.close(&s.who, &id, &form.resolution).await {
         Ok(_) => Redirect::to("/agent").into_response(),
-        Err(e) => refused(&headers, &s, e, &state),
+        Err(e) => refused(&headers, s, e, &state),
     }
 }
 
@@ -860,19 +792,17 @@ async fn callbacks_page(
 pub async fn callbacks(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    signed: SignedIn,
     Query(q): Query<StatusQuery>,
 ) -> Response {
-    let s = match viewer(&state, &headers, AGENT_ROLES).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let s = &signed.staff;
     let wanted = if q.status.is_empty() {
         "new"
     } else {
         q.status.as_str()
     };
     let Some(status) = CallbackStatus::parse(wanted) else {
-        return refused(&headers, &s, HandoffError::BadStatus, &state);
+        return refused(&headers, s, HandoffError::BadStatus, &state);
     };
     callbacks_page(&state, &headers, &s, status, None).await
 }
@@ -888,13 +818,9 @@ pub async fn callback_status(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<CallbackStatusForm>, FormRejection>,
+    signed: SignedIn<CallbackStatusForm>,
 ) -> Response {
-    let form = form.map(|Form(f)| f).unwrap_or_default();
-    let s = match actor(&state, &headers, &form.csrf, AGENT_ROLES).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let (s, form) = (&signed.staff, &signed.body);
     match state
         .handoffs
         .set_callback_status(&s.who, &id, &form.status)
@@ -903,7 +829,7 @@ pub async fn callback_status(
         Ok(v) => {
             Redirect::to(&format!("/agent/callbacks?status={}", v.status.as_str())).into_response()
         }
-        Err(e) => refused(&headers, &s, e, &state),
+        Err(e) => refused(&headers, s, e, &state),
     }
 }
 
@@ -913,21 +839,17 @@ pub async fn reveal(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    signed: SignedIn<CsrfForm>,
 ) -> Response {
-    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let s = match actor(&state, &headers, &csrf, AGENT_ROLES).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+    let s = &signed.staff;
     let phone = match state.handoffs.reveal_phone(&s.who, &id).await {
         Ok(p) => p,
-        Err(e) => return refused(&headers, &s, e, &state),
+        Err(e) => return refused(&headers, s, e, &state),
     };
     let status = match state.handoffs.callback_status_of(&id).await {
         Ok(Some(st)) => st,
-        Ok(None) => return refused(&headers, &s, HandoffError::NoSuchCallback, &state),
-        Err(e) => return internal(&headers, Some(&s), e),
+        Ok(None) => return refused(&headers, s, HandoffError::NoSuchCallback, &state),
+        Err(e) => return internal(&headers, Some(s), e),
     };
     callbacks_page(
         &state,
@@ -937,4 +859,40 @@ pub async fn reveal(
         Some((id, phone.expose().to_string())),
     )
     .await
+}
+
+impl session::CsrfForm for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl session::CsrfForm for DutyForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl session::CsrfForm for ReplyForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl session::CsrfForm for TransferForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl session::CsrfForm for CloseForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl session::CsrfForm for CallbackStatusForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
