@@ -737,6 +737,65 @@ mod tests {
         }
     }
 
+    // Stored and read back as the same struct: personal flags (DOMAIN.md "Personal information
+    // and security") come back from each field's name and document.
+    #[test]
+    fn a_report_reads_back_as_the_same_struct() {
+        let (f, b) = (
+            front_page(&number(), "男"),
+            back_page("2016.05.01-2036.05.01"),
+        );
+        let side = |p| Side {
+            page: p,
+            image: None,
+            document: None,
+        };
+        let mut r = analyse(
+            side(&f),
+            Some(side(&b)),
+            today(),
+            &forms(),
+            &Settings::default(),
+        );
+        r.frames = vec![Frame {
+            image: Image::Back,
+            document_type: DocumentType::IdCardBack,
+            width: 856,
+            height: 540,
+            photo: [1712, 1080],
+            corners: [[0.0, 0.0], [1712.0, 0.0], [1712.0, 1080.0], [0.0, 1080.0]],
+        }];
+        let name = r.fields.get_mut("name").unwrap();
+        name.value = name.value.corrected("张三");
+        r.verdict_as_read = Some(Verdict::Pass);
+        r.confirmed = Some(Confirmed {
+            by: "sup".into(),
+            at: 1_780_000_000,
+        });
+        let json = serde_json::to_string(&r).unwrap();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert!(back == r, "{json}");
+        assert!(back.fields["name"].value.is_personal() && back.fields["name"].value.is_edited());
+        assert!(!back.fields["issuing_authority"].value.is_personal());
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+
+        // An older stored report: no frames, no flags, keys missing.
+        let old: Report = serde_json::from_value(serde_json::json!({
+            "document_type": "business_license",
+            "fields": {
+                "name": {"value": "示例有限公司", "confidence": 0.9, "box": [[0,0],[1,0],[1,1],[0,1]]},
+                "legal_representative": {"value": "李四", "confidence": 0.9, "edited": true}
+            },
+            "verdict": "review"
+        }))
+        .unwrap();
+        assert!(!old.fields["name"].value.is_personal());
+        assert!(old.fields["legal_representative"].value.is_personal());
+        assert!(old.fields["legal_representative"].value.is_edited());
+        assert_eq!(old.fields["legal_representative"].confidence, 0.9);
+        assert!(old.checks.is_empty() && old.frames.is_empty() && old.confirmed.is_none());
+    }
+
     #[test]
     fn unknown_pages_and_mismatched_sides_go_to_review() {
         let p = page_of(

@@ -11,11 +11,11 @@
 //! (unguessable without the cookie, the same on every node); the sign-in forms a random
 //! value doubled in a cookie of their own.
 //!
-//! [`SignedIn`] checks, in this order and before the body is read: the session (signed out:
-//! the sign-in form for a page, 401 for a form), the role the console's `RULES` give the
-//! route (403); then it reads the body ([`Body`]) and checks its CSRF token (403). An upload
-//! ([`Parts`]) must carry its token first: the multipart body is read no further than that
-//! part before a wrong or missing token is refused.
+//! [`SignedIn`] checks the session (signed out: the sign-in form for a page, 401 for a form),
+//! the role the console's `RULES` give the route (403) and the body's CSRF token (403). An
+//! upload ([`Parts`]) has its role checked before any of its body is read and must carry its
+//! token first: the multipart body is read no further than that part before a wrong or
+//! missing token is refused. A small form has its token checked before the role.
 
 use super::AppState;
 use super::problem::Problem;
@@ -103,8 +103,13 @@ impl<C, B> SignedIn<C, B> {
     }
 }
 
-/// A request body read after the session and the role are checked, carrying a CSRF token.
+/// A request body read after the session is checked, carrying a CSRF token.
 pub trait Body: Sized + Send {
+    /// Whether the role is checked before the body is read (an upload: its images are not
+    /// read for a role that may not upload) or after its token (a small form: a forged form
+    /// learns nothing of the roles).
+    const ROLE_FIRST: bool;
+
     /// Reads the body, refusing it as soon as its token is found to differ from `csrf`.
     fn read(
         req: Request,
@@ -120,6 +125,8 @@ pub trait CsrfForm: DeserializeOwned + Default + Send {
 }
 
 impl<F: CsrfForm> Body for F {
+    const ROLE_FIRST: bool = false;
+
     async fn read(req: Request, state: &Arc<AppState>, csrf: &str) -> Result<F, Refusal> {
         let form = Form::<F>::from_request(req, state)
             .await
@@ -139,6 +146,8 @@ impl<F: CsrfForm> Body for F {
 pub struct Parts(pub Vec<(String, Vec<u8>)>);
 
 impl Body for Parts {
+    const ROLE_FIRST: bool = true;
+
     async fn read(req: Request, state: &Arc<AppState>, csrf: &str) -> Result<Parts, Refusal> {
         let bad = |detail: &str| {
             let super::auth_api::Denied(p) =
@@ -175,18 +184,29 @@ fn back_to<C: Console>(parts: &RequestParts) -> String {
     }
 }
 
-/// The session and the role, from the request's head.
-async fn admitted<C: Console>(
-    parts: &mut RequestParts,
+/// The session, from the request's head.
+async fn signed_in<C: Console>(
+    parts: &RequestParts,
     state: &Arc<AppState>,
 ) -> Result<Staff, Response> {
-    let path = back_to::<C>(parts);
-    let Some(s) = staff::<C>(state, &parts.headers).await? else {
-        if parts.method == Method::GET {
-            return Err(Redirect::to(C::HOME).into_response());
-        }
-        return Err(C::refused(&parts.headers, &path, None, Refusal::SignedOut));
-    };
+    match staff::<C>(state, &parts.headers).await? {
+        Some(s) => Ok(s),
+        None if parts.method == Method::GET => Err(Redirect::to(C::HOME).into_response()),
+        None => Err(C::refused(
+            &parts.headers,
+            &back_to::<C>(parts),
+            None,
+            Refusal::SignedOut,
+        )),
+    }
+}
+
+/// The role the console's rules give the matched route.
+async fn allowed<C: Console>(
+    parts: &mut RequestParts,
+    state: &Arc<AppState>,
+    s: &Staff,
+) -> Result<(), Response> {
     let route = MatchedPath::from_request_parts(parts, state)
         .await
         .map(|m| m.as_str().to_string())
@@ -199,12 +219,12 @@ async fn admitted<C: Console>(
         let p = super::auth_api::forbidden(s.who.role);
         return Err(C::refused(
             &parts.headers,
-            &path,
-            Some(&s),
+            &back_to::<C>(parts),
+            Some(s),
             Refusal::Problem(p),
         ));
     }
-    Ok(s)
+    Ok(())
 }
 
 impl<C: Console> FromRequestParts<Arc<AppState>> for SignedIn<C> {
@@ -214,7 +234,8 @@ impl<C: Console> FromRequestParts<Arc<AppState>> for SignedIn<C> {
         parts: &mut RequestParts,
         state: &Arc<AppState>,
     ) -> Result<Self, Response> {
-        let staff = admitted::<C>(parts, state).await?;
+        let staff = signed_in::<C>(parts, state).await?;
+        allowed::<C>(parts, state, &staff).await?;
         Ok(SignedIn {
             staff,
             body: (),
@@ -228,22 +249,38 @@ impl<C: Console, B: Body> FromRequest<Arc<AppState>> for SignedIn<C, B> {
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
-        let staff = admitted::<C>(&mut parts, state).await?;
-        let headers = parts.headers.clone();
-        let path = back_to::<C>(&parts);
-        let req = Request::from_parts(parts, body);
-        match B::read(req, state, &staff.csrf()).await {
-            Ok(body) => Ok(SignedIn {
-                staff,
-                body,
-                console: PhantomData,
-            }),
-            Err(why) => {
-                if matches!(why, Refusal::Csrf) {
-                    tracing::info!(user = %staff.who.user, "form refused: CSRF token missing or wrong");
-                }
-                Err(C::refused(&headers, &path, Some(&staff), why))
+        let staff = signed_in::<C>(&parts, state).await?;
+        let role = allowed::<C>(&mut parts, state, &staff).await;
+        if B::ROLE_FIRST {
+            role?;
+            return read_body(parts, body, state, staff).await;
+        }
+        let signed = read_body(parts, body, state, staff).await?;
+        role.map(|()| signed)
+    }
+}
+
+/// Reads `B` after the session's checks, refusing it for its token.
+async fn read_body<C: Console, B: Body>(
+    parts: RequestParts,
+    body: axum::body::Body,
+    state: &Arc<AppState>,
+    staff: Staff,
+) -> Result<SignedIn<C, B>, Response> {
+    let headers = parts.headers.clone();
+    let path = back_to::<C>(&parts);
+    let req = Request::from_parts(parts, body);
+    match B::read(req, state, &staff.csrf()).await {
+        Ok(body) => Ok(SignedIn {
+            staff,
+            body,
+            console: PhantomData,
+        }),
+        Err(why) => {
+            if matches!(why, Refusal::Csrf) {
+                tracing::info!(user = %staff.who.user, "form refused: CSRF token missing or wrong");
             }
+            Err(C::refused(&headers, &path, Some(&staff), why))
         }
     }
 }
