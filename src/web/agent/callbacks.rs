@@ -77,7 +77,7 @@ pub async fn callbacks(
     let Some(status) = CallbackStatus::parse(wanted) else {
         return refused(&headers, s, HandoffError::BadStatus, &state);
     };
-    callbacks_page(&state, &headers, &s, status, None).await
+    callbacks_page(&state, &headers, s, status, None).await
 }
 
 #[derive(Deserialize, Default)]
@@ -127,7 +127,7 @@ pub async fn reveal(
     callbacks_page(
         &state,
         &headers,
-        &s,
+        s,
         status,
         Some((id, phone.expose().to_string())),
     )
