@@ -291,7 +291,14 @@ fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> f32 {
             )));
         }
     }
-    let weight = |t: &String| t.chars().count() as f32;
+    // A Chinese term weighs its characters; an English word as much as a two-character one.
+    let weight = |t: &String| {
+        if t.is_ascii() {
+            2.0
+        } else {
+            t.chars().count() as f32
+        }
+    };
     let asked: Vec<&String> = found
         .terms
         .iter()

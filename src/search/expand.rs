@@ -44,7 +44,7 @@ pub fn expansions<'a>(rules: &'a [SynonymRule], question: &str) -> Vec<&'a str> 
     let q = super::segment::normalise(question);
     let mut out: Vec<&str> = Vec::new();
     for r in rules {
-        if q.contains(&r.phrase) {
+        if occurs(&q, &r.phrase) {
             for o in &r.official {
                 if !out.contains(&o.as_str()) && !q.contains(o.as_str()) {
                     out.push(o);
@@ -53,6 +53,50 @@ pub fn expansions<'a>(rules: &'a [SynonymRule], question: &str) -> Vec<&'a str> 
         }
     }
     out
+}
+
+/// Where `phrase` occurs in `text`, as byte ranges; a phrase starting or ending in a Latin
+/// letter or digit only as whole words, plurals included ("rent" is not in "parents", "lost"
+/// not in "almost", "ID cards" holds "ID card").
+fn occurrences<'t>(text: &'t str, phrase: &'t str) -> impl Iterator<Item = (usize, usize)> + 't {
+    let ascii_word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    text.match_indices(phrase).filter_map(move |(at, _)| {
+        let mut end = at + phrase.len();
+        if ascii_word(phrase.chars().next_back()) {
+            let rest = &text[end..];
+            if let Some(plural) = ["es", "s"].iter().find(|p| {
+                rest.strip_prefix(**p)
+                    .is_some_and(|r| !ascii_word(r.chars().next()))
+            }) {
+                end += plural.len();
+            }
+            if ascii_word(text[end..].chars().next()) {
+                return None;
+            }
+        }
+        let before = text[..at].chars().next_back();
+        (!(ascii_word(phrase.chars().next()) && ascii_word(before))).then_some((at, end))
+    })
+}
+
+fn occurs(text: &str, phrase: &str) -> bool {
+    occurrences(text, phrase).next().is_some()
+}
+
+/// The normalised question without the English phrases the rules translate: once "close
+/// down" stands for 注销, its words are no longer part of what is asked.
+pub fn untranslated(rules: &[SynonymRule], question: &str) -> String {
+    let mut q = super::segment::normalise(question);
+    for r in rules
+        .iter()
+        .filter(|r| r.phrase.starts_with(|c: char| c.is_ascii_alphanumeric()))
+    {
+        let found: Vec<(usize, usize)> = occurrences(&q, &r.phrase).collect();
+        for (at, end) in found.into_iter().rev() {
+            q.replace_range(at..end, " ");
+        }
+    }
+    q
 }
 
 #[cfg(test)]
@@ -72,5 +116,14 @@ mod tests {
         );
         assert_eq!(expansions(&rules, "Lost my ID Card"), vec!["身份证"]);
         assert!(expansions(&rules, "结婚").is_empty());
+        // English phrases match whole words only.
+        let (rules, _) = parse_synonyms("rent => 租房\nID card => 身份证\n");
+        assert!(expansions(&rules, "my parents' ID cards").contains(&"身份证"));
+        assert!(!expansions(&rules, "my parents").contains(&"租房"));
+        assert_eq!(expansions(&rules, "rent, deposit"), vec!["租房"]);
+        assert_eq!(
+            untranslated(&rules, "Rent for my ID cards 租房"),
+            "  for my   租房"
+        );
     }
 }

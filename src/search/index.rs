@@ -136,6 +136,55 @@ const STOPWORDS: &[&str] = &[
     "从",
     "跟",
     "为",
+    // English: the words of asking, not of the errand.
+    "a",
+    "an",
+    "the",
+    "i",
+    "me",
+    "my",
+    "you",
+    "your",
+    "we",
+    "our",
+    "it",
+    "is",
+    "are",
+    "am",
+    "be",
+    "do",
+    "does",
+    "did",
+    "can",
+    "could",
+    "will",
+    "would",
+    "should",
+    "how",
+    "what",
+    "where",
+    "when",
+    "which",
+    "to",
+    "for",
+    "of",
+    "in",
+    "on",
+    "at",
+    "with",
+    "and",
+    "or",
+    "if",
+    "get",
+    "need",
+    "want",
+    "please",
+    "there",
+    "this",
+    "that",
+    "have",
+    "has",
+    "any",
 ];
 
 /// Everything the answer pipeline needs besides the tantivy index itself.
@@ -528,8 +577,8 @@ impl KnowledgeIndex {
         (typed.into_iter().chain(from_synonyms).collect(), expanded)
     }
 
-    /// The question's own terms, the further terms its synonym expansions add, and the
-    /// expansions themselves, with misspelt names read as the names they sound like.
+    /// The question's own terms (English phrases the synonym rules translate left out), the
+    /// further terms its synonym expansions add, and the expansions themselves.
     fn query_parts(&self, question: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
         let expanded: Vec<String> =
             super::expand::expansions(&self.catalog.settings.synonyms, question)
@@ -537,7 +586,8 @@ impl KnowledgeIndex {
                 .map(str::to_string)
                 .collect();
         let mut typed: Vec<String> = Vec::new();
-        for t in self.segmenter.terms(question) {
+        let asked = super::expand::untranslated(&self.catalog.settings.synonyms, question);
+        for t in self.segmenter.terms(&asked) {
             if !STOPWORDS.contains(&t.as_str()) && !typed.contains(&t) {
                 typed.push(t);
             }

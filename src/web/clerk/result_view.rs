@@ -5,8 +5,8 @@ use super::{
     Chrome, Look, chrome, document_label, page, problem_page, status_label, verdict_label, when,
 };
 use crate::account::Role;
-use crate::photo::geometry;
 use crate::desk::JobView;
+use crate::photo::geometry;
 use crate::store::edits::FieldEdit;
 use crate::store::jobs::JobStatus;
 use crate::verify::{DocumentType, FieldName, Image, Report, Verdict};
