@@ -81,4 +81,47 @@ mod tests {
         let health = api.paths.paths["/healthz"].get.as_ref().unwrap();
         assert!(!health.responses.responses.contains_key("400"));
     }
+
+    // The job and its report are described field by field, not as a bare object.
+    #[test]
+    fn the_job_and_the_report_are_described_field_by_field() {
+        let api = serde_json::to_value(crate::web::ApiDoc::openapi()).unwrap();
+        let schemas = &api["components"]["schemas"];
+        let job = &schemas["JobView"]["properties"];
+        assert!(
+            job["report"]
+                .to_string()
+                .contains("#/components/schemas/Report")
+        );
+        assert!(job["verdict"].to_string().contains("Verdict"), "{job}");
+        let report = &schemas["Report"]["properties"];
+        for key in [
+            "document_type",
+            "fields",
+            "checks",
+            "warnings",
+            "verdict",
+            "reasons",
+            "prefill",
+            "frames",
+            "verdict_as_read",
+            "confirmed",
+        ] {
+            assert!(report.get(key).is_some(), "{key} in {report}");
+        }
+        assert!(report["fields"].to_string().contains("Field"));
+        let field = &schemas["Field"]["properties"];
+        for key in ["value", "confidence", "box", "edited"] {
+            assert!(field.get(key).is_some(), "{key} in {field}");
+        }
+        assert_eq!(
+            schemas["Verdict"]["enum"],
+            serde_json::json!(["pass", "review", "fail"])
+        );
+        let verified = schemas["Verified"].to_string();
+        assert!(
+            verified.contains("job_id") && verified.contains("Report"),
+            "{verified}"
+        );
+    }
 }
