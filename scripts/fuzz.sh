@@ -12,7 +12,7 @@
 # run; fuzzing campaigns use the default release build.
 #
 # Needs the nightly toolchain and cargo-fuzz; installs them with rustup and cargo when they
-# are missing (.ci/run installs them before scripts/test.sh runs this briefly). Targets are
+# are missing (scripts/setup.sh installs them before scripts/test.sh runs this briefly). Targets are
 # built without a sanitizer (safe Rust: a sanitizer finds little that the panics and limits
 # do not, at half the speed) and with debug assertions on, so arithmetic overflow is a crash
 # too. The corpus grows in fuzz/corpus/TARGET (not committed),

@@ -10,6 +10,11 @@
                acknowledged job ends done or failed; recovery time = restart to all settled.
   d. sigterm   chat streams, uploads and a batch under way, SIGTERM: every request under way is
                answered, the process exits within the deadline, the batch settles after restart.
+  e. soak      SOAK_UPLOADS verification uploads, SOAK_CONCURRENCY at a time (not in the default
+               run: about a second per upload on two cores): the server's resident memory stays
+               under SOAK_LIMIT_MB throughout and within SOAK_DRIFT_MB of its level after the
+               first 100 uploads; reported after the first upload, after 100, at its maximum,
+               at the end and after SOAK_IDLE_SECS idle.
 
 Prints one report (throughput, p50/p99, status counts, recovery and shutdown times) and exits
 non-zero when a scenario fails. Bounded: every request and every wait has a timeout.
@@ -90,6 +95,14 @@ class Stats:
                 f"max={max(lat, default=float('nan')) * 1000:8.1f} ms  [{statuses}]"
             )
         return out
+
+
+def resident_mb(pid: int) -> float:
+    """The process's resident set (VmRSS) in MB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 class Server:
@@ -263,7 +276,7 @@ class Run:
         self.work: Path = args.work
         self.questions = [
             json.loads(line)["question"]
-            for line in (args.repo / "tests/eval/questions.jsonl").read_text(encoding="utf-8").splitlines()
+            for line in (args.repo / "tests/eval/tuning.jsonl").read_text(encoding="utf-8").splitlines()
             if line.strip() and not line.startswith("//")
         ]
         truth = json.loads((args.specimens / "truth.json").read_text(encoding="utf-8"))
@@ -434,6 +447,73 @@ class Run:
         self.check("sigterm", not errors, f"requests under way not answered: {dict(errors)}")
         self.check("sigterm", settled is not None, "batch not settled after restart")
 
+    async def soak(self) -> None:
+        a = self.args
+        s = self.server("soak")
+        await s.start()
+        assert s.proc
+        pid = s.proc.pid
+        stats = Stats()
+        done = 0
+        marks: dict[str, float] = {}
+        samples: list[tuple[int, float]] = []  # (uploads done, resident MB)
+        finished = asyncio.Event()
+
+        async def sampler() -> None:
+            while not finished.is_set():
+                samples.append((done, resident_mb(pid)))
+                try:
+                    await asyncio.wait_for(finished.wait(), timeout=0.2)
+                except asyncio.TimeoutError:
+                    pass
+
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            token = await login(http, s.base, "clerk-load")
+            marks["started"] = resident_mb(pid)
+            queue = iter(range(a.soak_uploads))
+
+            async def uploader() -> None:
+                nonlocal done
+                for i in queue:
+                    await upload(http, s.base, token, self.cards[i % len(self.cards)], stats)
+                    done += 1
+                    if done in (1, 100):
+                        marks[f"after {done}"] = resident_mb(pid)
+                    if done % 50 == 0:
+                        print(f"  soak: {done} uploads in {time.monotonic() - started:.0f} s, resident {resident_mb(pid):.0f} MB", flush=True)
+
+            watch = asyncio.create_task(sampler())
+            started = time.monotonic()
+            await asyncio.wait_for(asyncio.gather(*[uploader() for _ in range(a.soak_concurrency)]), timeout=a.soak_timeout)
+            wall = time.monotonic() - started
+            finished.set()
+            await watch
+            marks[f"after {done}"] = resident_mb(pid)
+            await asyncio.sleep(a.soak_idle_secs)
+            marks[f"after {a.soak_idle_secs:g} s idle"] = resident_mb(pid)
+        s.stop()
+        peak = max(mb for _, mb in samples)
+        base = marks.get("after 100")
+        late = [mb for n, mb in samples if n >= 100]
+        self.report.append(f"e. soak: {a.soak_uploads} verification uploads, {a.soak_concurrency} at a time")
+        self.report += stats.lines(wall)
+        self.report.append("  resident memory: " + ", ".join(f"{k} {v:.0f} MB" for k, v in marks.items()) + f"; maximum {peak:.0f} MB")
+        # Every 100 uploads: the highest resident memory seen in that stretch.
+        steps = []
+        for k in range(0, a.soak_uploads, 100):
+            part = [mb for n, mb in samples if k <= n < k + 100]
+            if part:
+                steps.append(f"{k + 100}: {max(part):.0f}")
+        self.report.append("  maximum per 100 uploads (MB): " + ", ".join(steps))
+        errors = stats.errors()
+        self.report.append(f"  errors: {dict(errors) or 0}; deliberate 429/503: {stats.deliberate()}")
+        self.check("soak", not errors, f"errors {dict(errors)}")
+        self.check("soak", peak < a.soak_limit_mb, f"resident memory reached {peak:.0f} MB (limit {a.soak_limit_mb} MB)")
+        if base is not None and late:
+            drift = max(abs(mb - base) for mb in late)
+            self.report.append(f"  after the first 100: within {drift:.0f} MB of {base:.0f} MB (allowed {a.soak_drift_mb} MB)")
+            self.check("soak", drift <= a.soak_drift_mb, f"resident memory moved {drift:.0f} MB from its level after 100 uploads")
+
 
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -449,7 +529,13 @@ async def main() -> int:
     ap.add_argument("--rebuild-secs", type=float, default=20)
     ap.add_argument("--rebuilds", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=300, help="seconds any one scenario may take")
-    ap.add_argument("--only", default="load,rebuild,sigkill,sigterm")
+    ap.add_argument("--soak-uploads", type=int, default=1000)
+    ap.add_argument("--soak-concurrency", type=int, default=8)
+    ap.add_argument("--soak-limit-mb", type=float, default=500)
+    ap.add_argument("--soak-drift-mb", type=float, default=50)
+    ap.add_argument("--soak-idle-secs", type=float, default=30)
+    ap.add_argument("--soak-timeout", type=float, default=3600, help="seconds the soak's uploads may take")
+    ap.add_argument("--only", default="load,rebuild,sigkill,sigterm", help="comma-separated: load, rebuild, sigkill, sigterm, soak")
     args = ap.parse_args()
     run = Run(args)
     for name in args.only.split(","):

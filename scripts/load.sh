@@ -5,6 +5,8 @@
 #
 #   scripts/load.sh                       # all four: load, rebuild, sigkill, sigterm
 #   scripts/load.sh --only load --sessions 100
+#   scripts/load.sh --only soak           # 1,000 verification uploads, 8 at a time: resident
+#                                         # memory under 500 MB and flat after the first 100
 #
 # Needs python3 (3.11) with venv, the OCR models (`xiaoban models fetch pp-ocrv4` and
 # `onnxruntime`; fetched here when missing) and Debian's fonts-noto-cjk for the specimens.
