@@ -1,47 +1,12 @@
 //! Query expansion: colloquial words citizens use mapped to the official terms in documents,
 //! from the editable `synonyms.txt` of the knowledge base.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SynonymRule {
-    /// Normalised (lower-cased, half-width) colloquial phrase.
-    pub phrase: String,
-    pub official: Vec<String>,
-}
-
-/// Parses `colloquial => official, official` lines; returns rules and the numbers of bad lines.
-pub fn parse_synonyms(text: &str) -> (Vec<SynonymRule>, Vec<usize>) {
-    let mut rules = Vec::new();
-    let mut bad = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((left, right)) = line.split_once("=>") else {
-            bad.push(i + 1);
-            continue;
-        };
-        let official: Vec<String> = right
-            .split([',', '，', '、'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        let phrase = super::segment::normalise(left.trim());
-        if phrase.is_empty() || official.is_empty() {
-            bad.push(i + 1);
-            continue;
-        }
-        rules.push(SynonymRule { phrase, official });
-    }
-    (rules, bad)
-}
+use crate::kb::settings::SynonymRule;
+use crate::text::normalise;
 
 /// The official terms whose colloquial phrase occurs in `question`, in rule order, deduplicated.
 pub fn expansions<'a>(rules: &'a [SynonymRule], question: &str) -> Vec<&'a str> {
-    let q = super::segment::normalise(question);
+    let q = normalise(question);
     let mut out: Vec<&str> = Vec::new();
     for r in rules {
         if q.contains(&r.phrase) {
@@ -58,6 +23,7 @@ pub fn expansions<'a>(rules: &'a [SynonymRule], question: &str) -> Vec<&'a str> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kb::settings::parse_synonyms;
 
     #[test]
     fn colloquial_phrases_expand_to_official_terms() {
