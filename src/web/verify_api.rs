@@ -9,6 +9,7 @@ use super::problem::Problem;
 use crate::account::{Principal, Role};
 use crate::desk::review::PrefillRecord;
 use crate::desk::{BatchView, DeskError, JobView, MAX_BATCH, Side};
+use crate::photo::IntakeError;
 use crate::store::access_log::{AccessEntry, AccessQuery};
 use crate::store::edits::FieldEdit;
 use axum::Json;
@@ -106,7 +107,12 @@ pub(super) fn desk_problem(state: &AppState, e: DeskError) -> Denied {
             "empty-image",
             "Empty image",
         ),
-        DeskError::NotAnImage => (
+        DeskError::NotAnImage(IntakeError::UnsupportedFormat { .. }) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-image-format",
+            "Unsupported image format",
+        ),
+        DeskError::NotAnImage(_) => (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "not-an-image",
             "Not an image",
@@ -341,7 +347,7 @@ fn admit_uploads(state: &AppState, who: &Principal, images: u32) -> Result<(), D
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Image too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not an image", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not an image, or an image format other than JPEG, PNG, WebP and BMP", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty image, bad base64, or no document could be read", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many uploads from this account; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The OCR models are not installed", body = Problem, content_type = "application/problem+json"),
@@ -783,7 +789,7 @@ pub struct BatchStarted {
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "An image too large, or too many", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "A file is not an image", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A file is not an image, or of a format other than JPEG, PNG, WebP and BMP", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many uploads from this account; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The OCR models are not installed", body = Problem, content_type = "application/problem+json"),
     ))]
