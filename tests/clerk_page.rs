@@ -19,6 +19,7 @@ use std::time::Duration;
 use xiaoban::account::{Accounts, Role};
 use xiaoban::desk::{DocumentReader, ReadError};
 use xiaoban::store::Store;
+use xiaoban::verify::Report;
 
 const ID: &str = "11010519491231002X";
 const NAME: &str = "张三丰";
@@ -36,10 +37,10 @@ fn png(marker: &str) -> Vec<u8> {
 struct ScriptedReader;
 
 impl DocumentReader for ScriptedReader {
-    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Value, ReadError> {
+    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Report, ReadError> {
         let q =
             |x: f32, y: f32| json!([[x, y], [x + 300.0, y], [x + 300.0, y + 30.0], [x, y + 30.0]]);
-        Ok(json!({
+        Ok(report(json!({
             "document_type": "id_card_front",
             "fields": {
                 "name": {"value": NAME, "confidence": 0.97, "box": q(120.0, 50.0)},
@@ -68,7 +69,7 @@ impl DocumentReader for ScriptedReader {
                 {"image": "back", "document_type": "id_card_back", "width": 856, "height": 540, "photo": [856, 540],
                  "corners": [[0.0, 0.0], [856.0, 0.0], [856.0, 540.0], [0.0, 540.0]]}
             ]
-        }))
+        })))
     }
 }
 
@@ -79,7 +80,7 @@ impl DocumentReader for ScriptedReader {
 struct AnalysingReader;
 
 impl DocumentReader for AnalysingReader {
-    fn read(&self, front: &[u8], _: Option<&[u8]>, today: NaiveDate) -> Result<Value, ReadError> {
+    fn read(&self, front: &[u8], _: Option<&[u8]>, today: NaiveDate) -> Result<Report, ReadError> {
         use xiaoban::verify::page::{line_at, page_of};
         use xiaoban::verify::{Forms, Settings, Side, analyse};
         let marker = String::from_utf8_lossy(front);
@@ -129,7 +130,7 @@ impl DocumentReader for AnalysingReader {
             &forms,
             &Settings::default(),
         );
-        serde_json::to_value(&report).map_err(|e| ReadError::Failed(e.to_string()))
+        Ok(report)
     }
 }
 
@@ -496,7 +497,7 @@ async fn every_form_refuses_a_missing_or_wrong_csrf_token() {
     let desk = start(None, true, |_| {}).await;
     let (mut b, name) = desk.signed_in("clerk", Role::Clerk).await;
     let job = b.new_job().await;
-    let forged = xiaoban::web::clerk::csrf_token("someone else's session");
+    let forged = xiaoban::web::session::csrf_token("someone else's session");
     for csrf in ["", forged.as_str()] {
         let with = |extra: &[(&'static str, &'static str)]| {
             let mut v: Vec<(&str, &str)> = extra.to_vec();
@@ -1398,7 +1399,7 @@ fn every_route_of_the_page_has_a_rule() {
         assert_eq!(rule.map(|r| r.2), Some(*roles), "{m} {p}");
     }
     // Every route the module registers goes through `ruled`, which refuses one without a rule.
-    let src = std::fs::read_to_string(common::repo().join("src/web/clerk.rs")).unwrap();
+    let src = std::fs::read_to_string(common::repo().join("src/web/clerk/mod.rs")).unwrap();
     let routes = src.matches(".route(").count();
     assert_eq!(
         routes,
@@ -1493,4 +1494,66 @@ async fn every_route_answers_each_role_as_its_rule_says() {
         assert!(b.page("/clerk").await.contains("工作人员登录"));
     }
     desk.server.stop().await;
+}
+
+/// A scripted reader's report, from the JSON a stored report has.
+fn report(v: Value) -> Report {
+    serde_json::from_value(v).expect("a report")
+}
+
+/// Sends an upload's head and the start of a 20 MB multipart body, then waits for an answer
+/// without sending the rest: the status line, or `None` when the server waits for more.
+async fn answer_before_the_body(base: &str, cookie: &str, first_part: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let boundary = "xiaobanboundary";
+    let start = format!(
+        "--{boundary}\r\n{first_part}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n"
+    );
+    let total = start.len() + 20 * 1024 * 1024;
+    let head = format!(
+        "POST /clerk/upload HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {total}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(start.as_bytes()).await.unwrap();
+    stream.write_all(&vec![0u8; 64 * 1024]).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            text.lines().next().map(str::to_string)
+        }
+        _ => None,
+    }
+}
+
+// DOMAIN.md "Personal information and security": only a clerk's own session with its CSRF
+// token may hand in a scan, and a refused upload is refused before its images are read (the
+// server answers while 20 MB are still unsent).
+#[tokio::test]
+async fn an_upload_without_session_role_or_token_is_refused_before_its_images_are_read() {
+    let desk = start(None, true, |_| {}).await;
+    let base = desk.server.base.clone();
+    let (clerk, _) = desk.signed_in("clerk", Role::Clerk).await;
+    let (mut auditor, _) = desk.signed_in("auditor", Role::Auditor).await;
+    let csrf_part =
+        |token: &str| format!("Content-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}");
+    let no_token = "Content-Disposition: form-data; name=\"note\"\r\n\r\nx".to_string();
+    let forged = csrf_part(&xiaoban::web::session::csrf_token("someone else's session"));
+    let auditor_token = csrf_part(&auditor.csrf().await);
+    let cases = [
+        ("signed out", String::new(), no_token.clone(), "401"),
+        ("no token", clerk.cookie_header(), no_token, "403"),
+        ("a forged token", clerk.cookie_header(), forged, "403"),
+        ("an auditor", auditor.cookie_header(), auditor_token, "403"),
+    ];
+    for (what, cookie, first, status) in cases {
+        let line = answer_before_the_body(&base, &cookie, &first)
+            .await
+            .unwrap_or_else(|| panic!("{what}: the server waited for the body"));
+        assert!(line.contains(status), "{what}: {line}");
+    }
+    // Nothing was uploaded.
+    assert!(desk.store.recent_jobs(None, 10).await.unwrap().is_empty());
 }

@@ -340,7 +340,7 @@ async fn every_console_route_answers_each_role_as_its_rule_says() {
         accounts.add_user(&name, role, PASSWORD).await.unwrap();
         let (mut b, _) = signed_in(&server, &name).await;
         // A page of the console carries the session's CSRF token even when refused.
-        let token = xiaoban::web::clerk::csrf_token(b.cookies.get("xiaoban_agent").unwrap());
+        let token = xiaoban::web::session::csrf_token(b.cookies.get("xiaoban_agent").unwrap());
         // Signing out last: it ends the session the other requests use.
         let mut rules: Vec<_> = RULES.iter().collect();
         rules.sort_by_key(|(_, p, _)| *p == "/agent/logout");

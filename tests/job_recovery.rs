@@ -18,6 +18,7 @@ use xiaoban::account::{Accounts, Role};
 use xiaoban::desk::{DocumentReader, ReadError, aad};
 use xiaoban::store::Store;
 use xiaoban::store::seal::{Keyring, Sealer};
+use xiaoban::verify::Report;
 
 fn sqlite(data: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", data.join("xiaoban.db").display())
@@ -220,8 +221,8 @@ async fn sigterm_finishes_the_request_under_way_and_gives_unfinished_jobs_back()
 struct QuickReader;
 
 impl DocumentReader for QuickReader {
-    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Value, ReadError> {
-        Ok(json!({
+    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Report, ReadError> {
+        Ok(report(json!({
             "document_type": "id_card_front",
             "fields": {},
             "checks": [],
@@ -229,7 +230,7 @@ impl DocumentReader for QuickReader {
             "verdict": "pass",
             "reasons": [],
             "prefill": {}
-        }))
+        })))
     }
 }
 
@@ -355,7 +356,7 @@ async fn a_job_that_keeps_interrupting_its_readers_ends_failed_with_a_reason() {
 struct GatedReader(Arc<(Mutex<bool>, Condvar)>);
 
 impl DocumentReader for GatedReader {
-    fn read(&self, f: &[u8], b: Option<&[u8]>, today: NaiveDate) -> Result<Value, ReadError> {
+    fn read(&self, f: &[u8], b: Option<&[u8]>, today: NaiveDate) -> Result<Report, ReadError> {
         let (lock, cvar) = &*self.0;
         let open = lock.lock().unwrap();
         let _open = cvar
@@ -465,4 +466,9 @@ async fn a_shutdown_deadline_gives_the_jobs_being_read_back_to_the_queue() {
     *gate.0.lock().unwrap() = true;
     gate.1.notify_all();
     second.stop().await;
+}
+
+/// A scripted reader's report, from the JSON a stored report has.
+fn report(v: Value) -> Report {
+    serde_json::from_value(v).expect("a report")
 }

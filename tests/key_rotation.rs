@@ -18,6 +18,7 @@ use xiaoban::config::ScanCipher;
 use xiaoban::desk::{DocumentReader, ReadError, aad};
 use xiaoban::store::Store;
 use xiaoban::store::seal::{KeyId, Keyring, ScanKey, Sealer, key_path};
+use xiaoban::verify::Report;
 
 const PASSWORD: &str = "rotation password";
 
@@ -251,11 +252,11 @@ async fn an_interrupted_rotation_resumes_with_the_same_new_key() {
 struct ScriptedReader;
 
 impl DocumentReader for ScriptedReader {
-    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Value, ReadError> {
-        Ok(
+    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Report, ReadError> {
+        Ok(report(
             json!({"document_type": "id_card_front", "fields": {}, "checks": [],
                   "warnings": [], "verdict": "review", "reasons": [], "prefill": {}}),
-        )
+        ))
     }
 }
 
@@ -456,4 +457,9 @@ async fn two_rotations_at_once_cannot_both_write_a_key() {
         )
         .await
     );
+}
+
+/// A scripted reader's report, from the JSON a stored report has.
+fn report(v: Value) -> Report {
+    serde_json::from_value(v).expect("a report")
 }

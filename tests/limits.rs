@@ -17,6 +17,7 @@ use xiaoban::account::{Accounts, Role};
 use xiaoban::config::{Backend, Config};
 use xiaoban::desk::{DocumentReader, ReadError};
 use xiaoban::llm::{ChatMessage, Generation, GenerationParams, Generator, StopReason};
+use xiaoban::verify::Report;
 
 /// A question the knowledge base answers from passages (so a model would write it).
 const ANSWERED: &str = "身份证到期换领怎么办理";
@@ -484,11 +485,11 @@ async fn concurrent_streams_are_capped_per_address_and_in_all() {
 struct Blank;
 
 impl DocumentReader for Blank {
-    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Value, ReadError> {
-        Ok(json!({
+    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Report, ReadError> {
+        Ok(report(json!({
             "document_type": "unknown", "fields": {}, "checks": [], "warnings": [],
             "verdict": "review", "reasons": [], "prefill": {}
-        }))
+        })))
     }
 }
 
@@ -568,4 +569,9 @@ async fn uploads_per_account_are_rate_limited() {
     refused(r, StatusCode::TOO_MANY_REQUESTS, "too-many-uploads").await;
     assert_eq!(rejections(&c, &s.base, "upload_rate").await, 3);
     s.stop().await;
+}
+
+/// A scripted reader's report, from the JSON a stored report has.
+fn report(v: Value) -> Report {
+    serde_json::from_value(v).expect("a report")
 }

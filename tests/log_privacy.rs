@@ -291,7 +291,7 @@ async fn a_full_run_logs_json_lines_with_request_ids_and_no_personal_data() {
         let page_post = |user: &str, path: String, form: Vec<(&'static str, String)>| {
             let cookie = format!("xiaoban_session={}", tokens[user]);
             let mut form = form;
-            form.push(("csrf", xiaoban::web::clerk::csrf_token(&tokens[user])));
+            form.push(("csrf", xiaoban::web::session::csrf_token(&tokens[user])));
             http.post(url(&path)).header("cookie", cookie).form(&form)
         };
         let page_steps = [

@@ -13,6 +13,7 @@ use std::time::Duration;
 use xiaoban::account::{Accounts, Role};
 use xiaoban::desk::{DocumentReader, ReadError};
 use xiaoban::store::Store;
+use xiaoban::verify::Report;
 
 /// A valid identity number (GB 11643 check character) that the scripted reader "reads".
 const ID: &str = "11010519491231002X";
@@ -39,9 +40,9 @@ impl DocumentReader for ScriptedReader {
     fn read(
         &self,
         front: &[u8],
-        back: Option<&[u8]>,
+        _back: Option<&[u8]>,
         _today: NaiveDate,
-    ) -> Result<Value, ReadError> {
+    ) -> Result<Report, ReadError> {
         if contains(front, b"UNREADABLE") {
             return Err(ReadError::Unreadable(format!(
                 "没有找到证件边框（号码 {ID} 看不清）"
@@ -54,8 +55,8 @@ impl DocumentReader for ScriptedReader {
             std::thread::sleep(Duration::from_millis(300));
         }
         let quad = json!([[10.0, 10.0], [200.0, 10.0], [200.0, 40.0], [10.0, 40.0]]);
-        Ok(json!({
-            "document_type": if back.is_some() { "id_card" } else { "id_card_front" },
+        Ok(report(json!({
+            "document_type": "id_card_front",
             "fields": {
                 "name": {"value": NAME, "confidence": 0.97, "box": quad},
                 "sex": {"value": "男", "confidence": 0.99, "box": quad},
@@ -66,8 +67,8 @@ impl DocumentReader for ScriptedReader {
             "warnings": [{"code": "glare", "detail": "右上角反光"}],
             "verdict": "pass",
             "reasons": [],
-            "prefill": {"name": NAME, "id_number": ID}
-        }))
+            "prefill": {"social-security-card": {"姓名": NAME, "公民身份号码": ID}}
+        })))
     }
 }
 
@@ -585,7 +586,7 @@ async fn a_verification_returns_the_report_then_shows_it_masked_and_logs_each_lo
         let report: Value = r.json().await.unwrap();
         let job = report["job_id"].as_str().unwrap().to_string();
         assert_eq!(job.len(), 32);
-        assert_eq!(report["document_type"], "id_card");
+        assert_eq!(report["document_type"], "id_card_front");
         assert_eq!(report["verdict"], "pass");
         assert_eq!(
             report["fields"]["id_number"]["value"], ID,
@@ -595,7 +596,7 @@ async fn a_verification_returns_the_report_then_shows_it_masked_and_logs_each_lo
         assert_eq!(report["fields"]["name"]["box"][1][0], 200.0);
         assert_eq!(report["checks"][0]["passed"], true);
         assert_eq!(report["warnings"][0]["code"], "glare");
-        assert_eq!(report["prefill"]["name"], NAME);
+        assert_eq!(report["prefill"]["social-security-card"]["姓名"], NAME);
 
         // JSON with base64 works the same.
         let r = desk
@@ -621,7 +622,8 @@ async fn a_verification_returns_the_report_then_shows_it_masked_and_logs_each_lo
             "1101**********002X"
         );
         assert_eq!(shown["report"]["fields"]["name"]["value"], "张**");
-        assert_eq!(shown["report"]["fields"]["sex"]["value"], "男");
+        // A card's sex is personal data: masked like every personal field until revealed.
+        assert_eq!(shown["report"]["fields"]["sex"]["value"], "*");
         assert!(!shown.to_string().contains(ID));
         let revealed: Value = desk
             .get(Some(&clerk), &format!("/api/v1/verify/{job}?reveal=true"))
@@ -1174,7 +1176,7 @@ async fn after_the_retention_period_only_the_masked_outcome_remains() {
             .unwrap();
         assert_eq!(shown["purged"], true);
         assert_eq!(shown["verdict"], "pass");
-        assert_eq!(shown["document_type"], "id_card");
+        assert_eq!(shown["document_type"], "id_card_front");
         assert_eq!(
             shown["report"]["fields"]["id_number"]["value"],
             "1101**********002X"
@@ -1356,7 +1358,7 @@ struct GatedReader;
 static GATE: (Mutex<bool>, std::sync::Condvar) = (Mutex::new(false), std::sync::Condvar::new());
 
 impl DocumentReader for GatedReader {
-    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Value, ReadError> {
+    fn read(&self, _: &[u8], _: Option<&[u8]>, _: NaiveDate) -> Result<Report, ReadError> {
         let (lock, cvar) = &GATE;
         let open = lock.lock().unwrap();
         let _open = cvar
@@ -1600,4 +1602,9 @@ async fn corrections_over_the_api_are_checked_again_and_confirmed_by_a_second_pe
         assert!(!text.contains("张三\"") && !text.contains("女"), "{text}");
         desk.server.stop().await;
     }
+}
+
+/// A scripted reader's report, from the JSON a stored report has.
+fn report(v: Value) -> Report {
+    serde_json::from_value(v).expect("a report")
 }

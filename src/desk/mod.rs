@@ -19,19 +19,23 @@ use crate::store::Store;
 use crate::store::access_log::Access;
 use crate::store::jobs::{Claim, Finished, JobRecord, JobStatus};
 use crate::store::seal::{Keyring, SealError, Sealer};
+use crate::verify::{DocumentType, Forms, Report, Verdict};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use serde::Serialize;
-use serde_json::Value;
 use std::sync::Arc;
 
 /// Reads one document from its images: which document, fields, checks, warnings, verdict,
 /// pre-fill, as the JSON of `verify::Report`.
 pub trait DocumentReader: Send + Sync {
-    fn read(&self, front: &[u8], back: Option<&[u8]>, today: NaiveDate)
-    -> Result<Value, ReadError>;
+    fn read(
+        &self,
+        front: &[u8],
+        back: Option<&[u8]>,
+        today: NaiveDate,
+    ) -> Result<Report, ReadError>;
 }
 
 /// Why a reader gave no report. The message may be shown to the clerk (after redaction).
@@ -65,12 +69,10 @@ impl DocumentReader for VerifierReader {
         front: &[u8],
         back: Option<&[u8]>,
         today: NaiveDate,
-    ) -> Result<Value, ReadError> {
+    ) -> Result<Report, ReadError> {
         use crate::verify::VerifyError;
         match self.0.verify(front, back, today) {
-            Ok(report) => {
-                serde_json::to_value(&report).map_err(|e| ReadError::Failed(e.to_string()))
-            }
+            Ok(report) => Ok(report),
             Err(e @ VerifyError::Intake { .. }) => Err(ReadError::Unreadable(e.to_string())),
             Err(e @ VerifyError::Ocr { .. }) => Err(ReadError::Failed(e.to_string())),
         }
@@ -201,6 +203,13 @@ pub enum DeskError {
     Internal(#[from] anyhow::Error),
 }
 
+/// Roles that verify documents and read jobs.
+pub const VERIFY_ROLES: &[Role] = &[Role::Clerk, Role::Supervisor];
+/// Roles that read the access log.
+pub const ACCESS_LOG_ROLES: &[Role] = &[Role::Supervisor, Role::Auditor];
+/// Roles that confirm another person's corrections (four eyes).
+pub const SUPERVISORS: &[Role] = &[Role::Supervisor];
+
 /// Most images in one batch.
 pub const MAX_BATCH: usize = 20;
 
@@ -213,17 +222,17 @@ pub struct JobView {
     pub batch_id: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
-    pub document_type: Option<String>,
-    pub verdict: Option<String>,
+    /// Once read.
+    pub document_type: Option<DocumentType>,
+    /// Once read; after corrections, as run again on them.
+    pub verdict: Option<Verdict>,
     /// Whether field values are masked (the default) or shown in full (`reveal`, logged).
     pub masked: bool,
     /// Whether the scans and the full report have been deleted after the retention period.
     pub purged: bool,
     pub has_back: bool,
-    /// The report (`fields`, `checks`, `warnings`, `reasons`, `prefill`), masked unless
-    /// revealed.
-    #[schema(value_type = Object)]
-    pub report: Option<Value>,
+    /// The report, once read: masked unless revealed.
+    pub report: Option<Report>,
     /// Why the job failed.
     pub error: Option<String>,
 }
@@ -277,13 +286,9 @@ fn today() -> NaiveDate {
 }
 
 /// What the desk keeps of a report, and the response fields beside it.
-fn summary_of(report: &Value) -> (Option<String>, Option<String>, Value) {
-    let s = |k: &str| report.get(k).and_then(Value::as_str).map(str::to_string);
-    (
-        s("document_type"),
-        s("verdict"),
-        mask::masked_report(report),
-    )
+/// A stored report or outcome, read back.
+fn parse_report(json: &[u8]) -> Result<Report> {
+    serde_json::from_slice(json).context("stored report")
 }
 
 impl Desk {
@@ -321,6 +326,17 @@ impl Desk {
             .inc();
     }
 
+    /// The form mappings, for masking the pre-fill records (none when they do not load: then
+    /// every pre-filled value is masked).
+    fn forms(&self) -> Forms {
+        Forms::load(&self.config.forms_dir).unwrap_or_default()
+    }
+
+    /// The masked outcome of `report`, as stored.
+    fn outcome_of(&self, report: &Report) -> Result<String> {
+        serde_json::to_string(&mask::masked_report(report, &self.forms())).context("outcome")
+    }
+
     fn reader(&self) -> Result<Arc<dyn DocumentReader>, DeskError> {
         self.reader.clone().ok_or_else(|| {
             DeskError::Unavailable(
@@ -354,7 +370,7 @@ impl Desk {
         who: &Principal,
         front: Vec<u8>,
         back: Option<Vec<u8>>,
-    ) -> Result<(String, Value), DeskError> {
+    ) -> Result<(String, Report), DeskError> {
         let reader = self.reader()?;
         self.check_image(&front)?;
         if let Some(b) = &back {
@@ -393,7 +409,7 @@ impl Desk {
         claim: Claim,
         front: Vec<u8>,
         back: Option<Vec<u8>>,
-    ) -> Result<Value, DeskError> {
+    ) -> Result<Report, DeskError> {
         let _running = self.running.hold(&claim);
         let lease = self.lease_ms();
         let renew = {
@@ -428,7 +444,7 @@ impl Desk {
         claim: &Claim,
         front: Vec<u8>,
         back: Option<Vec<u8>>,
-    ) -> Result<Value, DeskError> {
+    ) -> Result<Report, DeskError> {
         let id = claim.job_id.as_str();
         let started = std::time::Instant::now();
         let r = reader.clone();
@@ -437,7 +453,8 @@ impl Desk {
             .context("document reader task")?;
         match read {
             Ok(report) => {
-                let (document_type, verdict, masked) = summary_of(&report);
+                let (document_type, verdict) = (report.document_type, report.verdict);
+                let masked = self.outcome_of(&report)?;
                 let sealed = self.sealer.seal(
                     &aad(id, "report"),
                     &serde_json::to_vec(&report).context("report")?,
@@ -448,9 +465,9 @@ impl Desk {
                         claim,
                         Finished {
                             status: JobStatus::Done,
-                            document_type: document_type.as_deref(),
-                            verdict: verdict.as_deref(),
-                            outcome: Some(&masked.to_string()),
+                            document_type: Some(document_type.as_str()),
+                            verdict: Some(verdict.as_str()),
+                            outcome: Some(&masked),
                             error: None,
                             report: Some(sealed),
                         },
@@ -461,8 +478,8 @@ impl Desk {
                 }
                 tracing::info!(
                     job = id,
-                    document_type = document_type.as_deref().unwrap_or(""),
-                    verdict = verdict.as_deref().unwrap_or(""),
+                    document_type = document_type.as_str(),
+                    verdict = verdict.as_str(),
                     attempt = claim.attempts,
                     ms = started.elapsed().as_millis() as u64,
                     "document verified"
@@ -561,7 +578,7 @@ impl Desk {
     fn view(
         &self,
         job: &JobRecord,
-        report: Option<Value>,
+        report: Option<Report>,
         masked: bool,
         has_back: bool,
     ) -> JobView {
@@ -571,8 +588,8 @@ impl Desk {
             owner: job.owner.clone(),
             batch_id: job.batch_id.clone(),
             created_at: job.created_at,
-            document_type: job.document_type.clone(),
-            verdict: job.verdict.clone(),
+            document_type: job.document_type.as_deref().and_then(DocumentType::parse),
+            verdict: job.verdict.as_deref().and_then(Verdict::parse),
             masked,
             purged: job.purged_at.is_some(),
             has_back,
@@ -591,12 +608,11 @@ impl Desk {
             .await?
             .ok_or(DeskError::NotFound)?;
         let has_back = sealed.scan_back.is_some();
-        let masked: Option<Value> = job
+        let masked = job
             .outcome
             .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .context("stored outcome")?;
+            .map(|o| parse_report(o.as_bytes()))
+            .transpose()?;
         if !reveal {
             return Ok(self.view(&job, masked, true, has_back));
         }
@@ -607,7 +623,7 @@ impl Desk {
             return Ok(self.view(&job, masked, true, has_back));
         };
         let plain = self.sealer.open(&aad(id, "report"), &report)?;
-        let report: Value = serde_json::from_slice(&plain).context("sealed report")?;
+        let report = parse_report(&plain)?;
         self.store
             .log_access(&who.user, who.role.as_str(), id, Access::RevealField)
             .await?;
@@ -665,7 +681,7 @@ impl Desk {
                 let masked = j
                     .outcome
                     .as_deref()
-                    .and_then(|o| serde_json::from_str(o).ok());
+                    .and_then(|o| parse_report(o.as_bytes()).ok());
                 self.view(j, masked, true, false)
             })
             .collect();

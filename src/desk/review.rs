@@ -13,11 +13,10 @@ use crate::store::access_log::Access;
 use crate::store::edits::{FieldEdit, ReportSwap};
 use crate::store::jobs::JobRecord;
 use crate::verify::recheck::{Corrected, recheck};
-use crate::verify::{CheckResult, DocumentType, Field, FieldValue, Forms, Verdict, Warning};
+use crate::verify::{Confirmed, DocumentType, FieldName, Forms, Report, Verdict};
 use anyhow::Context;
 use chrono::NaiveDate;
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The longest corrected value accepted (a business scope is the longest field).
@@ -48,7 +47,7 @@ struct Opened {
     job: JobRecord,
     /// The sealed bytes the report came from (for compare-and-swap).
     sealed: Vec<u8>,
-    report: Value,
+    report: Report,
     has_back: bool,
 }
 
@@ -75,7 +74,7 @@ impl Desk {
                 let masked = j
                     .outcome
                     .as_deref()
-                    .and_then(|o| serde_json::from_str(o).ok());
+                    .and_then(|o| super::parse_report(o.as_bytes()).ok());
                 self.view(j, masked, true, false)
             })
             .collect())
@@ -97,7 +96,7 @@ impl Desk {
             });
         };
         let plain = self.sealer.open(&aad(id, "report"), &blob)?;
-        let report = serde_json::from_slice(&plain).context("sealed report")?;
+        let report = super::parse_report(&plain)?;
         Ok(Opened {
             job,
             sealed: blob,
@@ -112,10 +111,10 @@ impl Desk {
         &self,
         id: &str,
         old: &[u8],
-        report: &Value,
+        report: &Report,
         verdict: Verdict,
     ) -> Result<bool, DeskError> {
-        let masked = super::mask::masked_report(report).to_string();
+        let masked = self.outcome_of(report)?;
         let sealed = self.sealer.seal(
             &aad(id, "report"),
             &serde_json::to_vec(report).context("report")?,
@@ -144,17 +143,11 @@ impl Desk {
             Reveal::Field(name) => name,
         };
         let opened = self.open_report(who, id).await?;
-        let Some(field) = opened
-            .report
-            .pointer(&format!("/fields/{}", pointer_escape(name)))
-            .cloned()
-        else {
+        let Some(field) = opened.report.fields.get(name).cloned() else {
             return Err(DeskError::UnknownField);
         };
-        let mut shown = super::mask::masked_report(&opened.report);
-        if let Some(Value::Object(fields)) = shown.get_mut("fields") {
-            fields.insert(name.to_string(), field);
-        }
+        let mut shown = super::mask::masked_report(&opened.report, &self.forms());
+        shown.fields.insert(name.to_string(), field);
         self.store
             .log_field_access(
                 &who.user,
@@ -192,25 +185,14 @@ impl Desk {
                 mut report,
                 ..
             } = self.open_report(who, id).await?;
-            let Some(Value::Object(f)) =
-                report.pointer_mut(&format!("/fields/{}", pointer_escape(field)))
-            else {
+            let Some(f) = report.fields.get_mut(field) else {
                 return Err(DeskError::UnknownField);
             };
-            f.insert("value".into(), Value::String(value.to_string()));
-            f.insert("edited".into(), Value::Bool(true));
+            f.value = f.value.corrected(value);
             // A new correction needs a new confirmation.
-            if let Value::Object(r) = &mut report {
-                r.remove("confirmed");
-            }
+            report.confirmed = None;
             let verdict = recheck_report(&mut report, super::today());
-            let prefill = refill(&forms, &report);
-            if let Value::Object(r) = &mut report {
-                r.insert(
-                    "prefill".into(),
-                    serde_json::to_value(prefill).context("prefill")?,
-                );
-            }
+            report.prefill = refill(&forms, &report);
             if self.swap_report(id, &old, &report, verdict).await? {
                 let role = who.role.as_str();
                 self.store.record_edit(id, &who.user, role, field).await?;
@@ -264,12 +246,10 @@ impl Desk {
             if edits.len() != seen {
                 return Err(DeskError::ConfirmStale);
             }
-            if let Value::Object(r) = &mut report {
-                r.insert(
-                    "confirmed".into(),
-                    serde_json::json!({"by": who.user, "at": chrono::Utc::now().timestamp()}),
-                );
-            }
+            report.confirmed = Some(Confirmed {
+                by: who.user.clone(),
+                at: chrono::Utc::now().timestamp(),
+            });
             let verdict = recheck_report(&mut report, super::today());
             if verdict == Verdict::Fail {
                 return Err(DeskError::ConfirmFailed);
@@ -310,26 +290,14 @@ impl Desk {
             .map(|fs| fs.forms.into_iter().map(|f| (f.name, f.title)).collect())
             .unwrap_or_default();
         let records: Vec<PrefillRecord> = report
-            .get("prefill")
-            .and_then(Value::as_object)
+            .prefill
             .into_iter()
-            .flatten()
             .filter(|(name, _)| form.is_none_or(|f| f == name.as_str()))
-            .filter_map(|(name, fields)| {
-                let fields = fields
-                    .as_object()?
-                    .iter()
-                    .map(|(k, v)| {
-                        let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-                        (k.clone(), v)
-                    })
-                    .collect();
-                Some(PrefillRecord {
-                    job_id: id.to_string(),
-                    form: name.clone(),
-                    title: titles.get(name).cloned(),
-                    fields,
-                })
+            .map(|(name, fields)| PrefillRecord {
+                job_id: id.to_string(),
+                title: titles.get(&name).cloned(),
+                form: name,
+                fields,
             })
             .collect();
         if form.is_some() && records.is_empty() {
@@ -342,164 +310,78 @@ impl Desk {
     }
 }
 
-/// Fields holding one date, as the reading writes them (YYYY-MM-DD); `valid_to` may also be
-/// 长期. A date typed another way would silently skip the checks that need it and the
-/// forms' date formats, so it is refused.
-const DATE_FIELDS: &[&str] = &[
-    "birth_date",
-    "valid_from",
-    "valid_to",
-    "established_date",
-    "issue_date",
-];
-
+/// A corrected date must be a date, as the reading writes them (YYYY-MM-DD); `valid_to` may
+/// also be 长期. A date typed another way would silently skip the checks that need it and
+/// the forms' date formats, so it is refused.
 fn check_date(field: &str, value: &str) -> Result<(), DeskError> {
-    let Some(&name) = DATE_FIELDS.iter().find(|f| **f == field) else {
+    let Some(name) = FieldName::parse(field).filter(|f| f.is_date()) else {
         return Ok(());
     };
     let long_term = crate::verify::card::LONG_TERM;
     if NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
-        || (name == "valid_to" && value == long_term)
+        || (name == FieldName::ValidTo && value == long_term)
     {
         return Ok(());
     }
-    let label = crate::verify::verdict::field_label(name);
-    let hint = if name == "valid_to" {
+    let hint = if name == FieldName::ValidTo {
         "，长期有效的填“长期”"
     } else {
         ""
     };
-    Err(DeskError::BadDate(label, hint))
-}
-
-/// A JSON pointer token for a field name (RFC 6901).
-fn pointer_escape(s: &str) -> String {
-    s.replace('~', "~0").replace('/', "~1")
-}
-
-fn document_type(report: &Value) -> DocumentType {
-    report
-        .get("document_type")
-        .and_then(Value::as_str)
-        .and_then(DocumentType::parse)
-        .unwrap_or(DocumentType::Unknown)
-}
-
-/// A report's fields (boxes left out: nothing below needs them) and the names of those a
-/// person corrected.
-fn fields_of(report: &Value) -> (BTreeMap<String, Field>, BTreeSet<String>) {
-    let mut edited = BTreeSet::new();
-    let fields = report
-        .get("fields")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, f)| {
-            let value = f.get("value")?.as_str()?;
-            let confidence = f.get("confidence").and_then(Value::as_f64).unwrap_or(1.0) as f32;
-            if f.get("edited").and_then(Value::as_bool) == Some(true) {
-                edited.insert(k.clone());
-            }
-            Some((
-                k.clone(),
-                Field {
-                    value: FieldValue::personal(value),
-                    confidence,
-                    quad: [[0.0; 2]; 4],
-                },
-            ))
-        })
-        .collect();
-    (fields, edited)
+    Err(DeskError::BadDate(name.label(), hint))
 }
 
 /// Whether a card's back was read with its front: its fields are in the same report, or a
 /// frame says so.
-fn with_back(report: &Value, fields: &BTreeMap<String, Field>) -> bool {
-    document_type(report) == DocumentType::IdCardFront
-        && (crate::verify::card::BACK_FIELDS
-            .iter()
-            .any(|f| fields.contains_key(*f))
+fn with_back(report: &Report) -> bool {
+    report.document_type == DocumentType::IdCardFront
+        && (report
+            .fields
+            .keys()
+            .any(|f| FieldName::parse(f).is_some_and(FieldName::on_card_back))
             || report
-                .get("frames")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .any(|f| f.get("document_type").and_then(Value::as_str) == Some("id_card_back")))
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+                .frames
+                .iter()
+                .any(|f| f.document_type == DocumentType::IdCardBack))
 }
 
 /// Runs the checks again on a report's (corrected) fields as of `today`
 /// (`verify::recheck`): `checks`, `verdict` and `reasons` are replaced, the reading's verdict
 /// is kept once as `verdict_as_read`. Image warnings stay the reading's.
-fn recheck_report(report: &mut Value, today: NaiveDate) -> Verdict {
-    let (fields, edited) = fields_of(report);
-    let checks: Vec<CheckResult> = report
-        .get("checks")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|c| CheckResult {
-            rule: text(c, "rule"),
-            passed: c.get("passed").and_then(Value::as_bool).unwrap_or(false),
-            detail: text(c, "detail"),
-            misread_possible: c
-                .get("misread_possible")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        })
-        .collect();
-    let warnings: Vec<Warning> = report
-        .get("warnings")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|w| Warning {
-            code: text(w, "code"),
-            detail: text(w, "detail"),
-        })
+fn recheck_report(report: &mut Report, today: NaiveDate) -> Verdict {
+    let edited: BTreeSet<String> = report
+        .fields
+        .iter()
+        .filter(|(_, f)| f.value.is_edited())
+        .map(|(k, _)| k.clone())
         .collect();
     let r = recheck(
         &Corrected {
-            document_type: document_type(report),
-            fields: &fields,
+            document_type: report.document_type,
+            fields: &report.fields,
             edited: &edited,
-            with_back: with_back(report, &fields),
-            checks: &checks,
-            warnings: &warnings,
-            confirmed: report.get("confirmed").is_some(),
+            with_back: with_back(report),
+            checks: &report.checks,
+            warnings: &report.warnings,
+            confirmed: report.confirmed.is_some(),
         },
         today,
         crate::verify::verdict::MIN_CONFIDENCE,
     );
-    if let Value::Object(o) = report {
-        if !o.contains_key("verdict_as_read")
-            && let Some(v) = o.get("verdict").cloned()
-        {
-            o.insert("verdict_as_read".into(), v);
-        }
-        o.insert("checks".into(), serde_json::json!(r.checks));
-        o.insert("verdict".into(), r.verdict.as_str().into());
-        o.insert("reasons".into(), serde_json::json!(r.reasons));
-    }
+    report.verdict_as_read.get_or_insert(report.verdict);
+    report.checks = r.checks;
+    report.verdict = r.verdict;
+    report.reasons = r.reasons;
     r.verdict
 }
 
 /// The pre-fill records of a report's (corrected) fields.
-fn refill(forms: &Forms, report: &Value) -> BTreeMap<String, BTreeMap<String, String>> {
-    let (fields, _) = fields_of(report);
-    let document = document_type(report);
-    let mut present = vec![document];
-    if with_back(report, &fields) {
+fn refill(forms: &Forms, report: &Report) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut present = vec![report.document_type];
+    if with_back(report) {
         present.push(DocumentType::IdCardBack);
     }
-    forms.fill(&present, &fields)
+    forms.fill(&present, &report.fields)
 }
 
 #[cfg(test)]
@@ -511,14 +393,15 @@ mod tests {
     #[test]
     fn corrected_fields_fill_the_forms_again() {
         let forms = Forms::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("forms")).unwrap();
-        let report = json!({
+        let report: Report = serde_json::from_value(json!({
             "document_type": "id_card_front",
             "fields": {
                 "name": {"value": "李四", "confidence": 0.9},
                 "birth_date": {"value": "1990-03-07", "confidence": 0.9},
                 "valid_to": {"value": "2036-05-01", "confidence": 0.9}
             }
-        });
+        }))
+        .unwrap();
         let p = refill(&forms, &report);
         assert_eq!(p["social-security-card"]["姓名"], "李四");
         assert_eq!(p["social-security-card"]["出生日期"], "19900307");
@@ -533,7 +416,7 @@ mod tests {
         let body = "11010519900307003";
         let good = format!("{body}{}", crate::ident::id_check_character(body).unwrap());
         let field = |v: &str| json!({"value": v, "confidence": 0.9});
-        let mut report = json!({
+        let mut report: Report = serde_json::from_value(json!({
             "document_type": "id_card_front",
             "fields": {
                 "name": field("李四"),
@@ -547,20 +430,21 @@ mod tests {
             "warnings": [{"code": "glare", "detail": "反光遮挡文字"}],
             "verdict": "fail",
             "reasons": ["未通过核对：校验码错误"]
-        });
+        }))
+        .unwrap();
         let today = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
         assert_eq!(recheck_report(&mut report, today), Verdict::Review);
-        assert_eq!(report["verdict"], "review");
-        assert_eq!(report["verdict_as_read"], "fail");
-        let checks = report["checks"].as_array().unwrap();
-        assert!(checks.len() >= 5 && checks.iter().all(|c| c["passed"] == true));
-        let reasons = report["reasons"].to_string();
+        assert_eq!(report.verdict, Verdict::Review);
+        assert_eq!(report.verdict_as_read, Some(Verdict::Fail));
+        assert!(report.checks.len() >= 5 && report.checks.iter().all(|c| c.passed));
+        let reasons = report.reasons.join("\n");
         assert!(reasons.contains("反光遮挡文字") && reasons.contains("经人工更正"));
         // A second correction: the reading's verdict stays the one kept first.
-        report["fields"]["sex"] = json!({"value": "女", "confidence": 0.9, "edited": true});
+        let sex = report.fields.get_mut("sex").unwrap();
+        sex.value = sex.value.corrected("女");
         assert_eq!(recheck_report(&mut report, today), Verdict::Fail);
-        assert_eq!(report["verdict_as_read"], "fail");
-        assert!(report["reasons"][0].as_str().unwrap().contains("性别"));
+        assert_eq!(report.verdict_as_read, Some(Verdict::Fail));
+        assert!(report.reasons[0].contains("性别"));
     }
 
     #[test]
@@ -580,10 +464,5 @@ mod tests {
         assert!(check_date("issue_date", "2026-02-30").is_err());
         let e = check_date("valid_to", "2036.05.01").unwrap_err();
         assert!(e.to_string().contains("长期有效的填“长期”"));
-    }
-
-    #[test]
-    fn field_names_are_escaped_for_json_pointers() {
-        assert_eq!(pointer_escape("a/b~c"), "a~1b~0c");
     }
 }

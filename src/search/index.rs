@@ -3,6 +3,7 @@
 
 use super::passage::{Passage, split};
 use super::segment::{CharGramTokenizer, JiebaTokenizer, Segmenter, char_grams};
+use super::sound::SoundAlikes;
 use crate::kb::{self, DocId, Document, settings::Settings};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
@@ -425,6 +426,8 @@ pub struct KnowledgeIndex {
     topics: Vec<HashSet<String>>,
     /// Per document: the terms of its title.
     titles: Vec<HashSet<String>>,
+    /// The names of all documents, for reading misspelt ones.
+    sounds: SoundAlikes,
 }
 
 impl KnowledgeIndex {
@@ -463,7 +466,7 @@ impl KnowledgeIndex {
             .iter()
             .map(|d| segmenter.terms(&d.meta.title).into_iter().collect())
             .collect();
-        let topics = catalog
+        let topics: Vec<HashSet<String>> = catalog
             .documents
             .iter()
             .map(|d| {
@@ -473,6 +476,7 @@ impl KnowledgeIndex {
                 segmenter.terms(&names.join(" ")).into_iter().collect()
             })
             .collect();
+        let sounds = SoundAlikes::new(topics.iter().flatten());
         Ok(KnowledgeIndex {
             generation,
             catalog,
@@ -482,6 +486,7 @@ impl KnowledgeIndex {
             by_id,
             topics,
             titles,
+            sounds,
         })
     }
 
@@ -519,12 +524,12 @@ impl KnowledgeIndex {
 
     /// The query terms for a question: segmented, without stop words, plus synonym expansions.
     pub fn query_terms(&self, question: &str) -> (Vec<String>, Vec<String>) {
-        let (typed, from_synonyms, expanded) = self.query_parts(question);
+        let (typed, from_synonyms, expanded) = self.query_parts(&self.corrected(question));
         (typed.into_iter().chain(from_synonyms).collect(), expanded)
     }
 
     /// The question's own terms, the further terms its synonym expansions add, and the
-    /// expansions themselves.
+    /// expansions themselves, with misspelt names read as the names they sound like.
     fn query_parts(&self, question: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
         let expanded: Vec<String> =
             super::expand::expansions(&self.catalog.settings.synonyms, question)
@@ -546,6 +551,18 @@ impl KnowledgeIndex {
         (typed, added, expanded)
     }
 
+    /// The question with misspelt document names read as the names they sound like.
+    fn corrected(&self, question: &str) -> String {
+        let searcher = self.reader.searcher();
+        let printed = |pair: &str| {
+            let term = Term::from_field_text(self.fields.text_chars, pair);
+            searcher.doc_freq(&term).is_ok_and(|n| n > 0)
+        };
+        self.sounds
+            .correct(&crate::text::normalise(question), &self.segmenter, printed)
+            .0
+    }
+
     /// Top passages for `question` among documents in force on `today`, and the documents
     /// they belong to, best first. A passage's score adds up, each with its weight, the BM25
     /// scores of the question's words (title, aliases, section and body boosted in that
@@ -558,6 +575,7 @@ impl KnowledgeIndex {
         limit: usize,
         weights: &Weights,
     ) -> Result<Retrieval> {
+        let question = &self.corrected(question);
         let (typed, added, expanded) = self.query_parts(question);
         let mut out = Retrieval {
             terms: typed.iter().chain(&added).cloned().collect(),

@@ -6,6 +6,7 @@ pub mod handle;
 pub mod index;
 pub mod passage;
 pub mod segment;
+pub mod sound;
 
 pub use handle::IndexHandle;
 pub use index::{BuildReport, KnowledgeIndex, Retrieval, Weights, build};

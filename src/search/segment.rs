@@ -56,6 +56,26 @@ impl Segmenter {
         out
     }
 
+    /// Whether `word` is in the dictionary (jieba's own or the knowledge base's user words).
+    pub fn is_word(&self, word: &str) -> bool {
+        self.jieba.has_word(word)
+    }
+
+    /// Where jieba found words its dictionary does not know (precise mode, new words guessed by
+    /// its hidden Markov model), as character ranges of `text`: two or more Han characters each.
+    pub fn unknown_words(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+        let mut at = 0;
+        let mut out = Vec::new();
+        for t in self.jieba.cut(text, true) {
+            let len = t.word.chars().count();
+            if len >= 2 && t.word.chars().all(is_han) && !self.jieba.has_word(t.word) {
+                out.push(at..at + len);
+            }
+            at += len;
+        }
+        out
+    }
+
     /// Plain (precise-mode) words, for display and for situation matching.
     pub fn words(&self, text: &str) -> Vec<String> {
         let text = normalise(text);

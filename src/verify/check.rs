@@ -9,13 +9,13 @@ use super::card::{ETHNIC_GROUPS, LONG_TERM};
 use super::field::Field;
 use crate::ident::{CreditCode, CreditCodeError, IdNumber, IdNumberError, id_check_character};
 use chrono::{Datelike, Months, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub type Fields = BTreeMap<String, Field>;
 
 /// The outcome of one rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckResult {
     /// Stable rule name, e.g. `gb11643.check_character`.
     pub rule: String,
@@ -24,7 +24,7 @@ pub struct CheckResult {
     pub detail: String,
     /// The check failed, but one common recognition slip (OCR-B `1` read as `7`, …) would
     /// explain it: a person must look, and the document is not rejected on this alone.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub misread_possible: bool,
 }
 

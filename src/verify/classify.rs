@@ -8,15 +8,29 @@
 
 use super::field::is_boilerplate;
 use super::page::OcrPage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The kinds of document the analysis knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentType {
     IdCardFront,
     IdCardBack,
     BusinessLicense,
+    #[default]
     Unknown,
 }
 

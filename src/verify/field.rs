@@ -11,7 +11,7 @@
 
 use super::page::{OcrLine, Quad};
 use chrono::NaiveDate;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// A field's text. `Debug` shows only its length when it is personal data.
@@ -19,6 +19,8 @@ use std::fmt;
 pub struct FieldValue {
     text: String,
     personal: bool,
+    /// Typed by a person (a correction), not read by the OCR.
+    edited: bool,
 }
 
 impl FieldValue {
@@ -27,6 +29,7 @@ impl FieldValue {
         FieldValue {
             text: text.into(),
             personal: true,
+            edited: false,
         }
     }
 
@@ -35,6 +38,7 @@ impl FieldValue {
         FieldValue {
             text: text.into(),
             personal: false,
+            edited: false,
         }
     }
 
@@ -45,6 +49,34 @@ impl FieldValue {
 
     pub fn is_personal(&self) -> bool {
         self.personal
+    }
+
+    /// Whether a person typed this value (a correction).
+    pub fn is_edited(&self) -> bool {
+        self.edited
+    }
+
+    /// `text` typed by a person in place of this value: personal if this one was.
+    pub fn corrected(&self, text: impl Into<String>) -> FieldValue {
+        FieldValue {
+            text: text.into(),
+            personal: self.personal,
+            edited: true,
+        }
+    }
+
+    /// The same value, personal or not: a stored report's JSON carries no flag, its reader
+    /// sets it from the field's name and document (`FieldName::personal_on`).
+    pub fn with_personal(self, personal: bool) -> FieldValue {
+        FieldValue { personal, ..self }
+    }
+
+    /// The same value with other text (a masked form of it), keeping its flags.
+    pub fn with_text(&self, text: impl Into<String>) -> FieldValue {
+        FieldValue {
+            text: text.into(),
+            ..self.clone()
+        }
     }
 }
 
@@ -64,16 +96,82 @@ impl Serialize for FieldValue {
     }
 }
 
+/// Read back as personal data: the report that holds it knows better and says so
+/// ([`FieldValue::with_personal`]).
+impl<'de> Deserialize<'de> for FieldValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FieldValue, D::Error> {
+        String::deserialize(d).map(FieldValue::personal)
+    }
+}
+
 /// One extracted field: its value, how sure the recogniser was, and where it is in the image.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// In JSON `{"value", "confidence", "box"}`, and `"edited": true` for a value a person typed
+/// ([`FieldJson`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "FieldJson", from = "FieldJson")]
 pub struct Field {
     pub value: FieldValue,
     /// The lowest confidence of the value's letters, digits and ideographs (one doubtful
     /// character is what matters for an identity number), 0–1.
     pub confidence: f32,
     /// The value's box in image coordinates (TL, TR, BR, BL).
-    #[serde(rename = "box")]
     pub quad: Quad,
+}
+
+/// A field as the API and the stored reports write it.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Field)]
+pub struct FieldJson {
+    /// The value read (or typed by a person, then `edited`). Masked in a masked report.
+    value: FieldValue,
+    /// The lowest confidence of the value's letters, digits and ideographs, 0–1 (1 for a
+    /// value a person typed).
+    #[serde(default = "full_confidence")]
+    confidence: f32,
+    /// The value's box in the pixels of its image's page (top-left, top-right, bottom-right,
+    /// bottom-left); all zero when it has none.
+    #[serde(rename = "box", default)]
+    #[schema(value_type = Vec<Vec<f32>>, min_items = 4, max_items = 4)]
+    quad: Quad,
+    /// A person corrected the value.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    edited: bool,
+}
+
+fn full_confidence() -> f32 {
+    1.0
+}
+
+impl utoipa::PartialSchema for FieldValue {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        String::schema()
+    }
+}
+
+impl utoipa::ToSchema for FieldValue {}
+
+impl From<Field> for FieldJson {
+    fn from(f: Field) -> FieldJson {
+        FieldJson {
+            edited: f.value.edited,
+            value: f.value,
+            confidence: f.confidence,
+            quad: f.quad,
+        }
+    }
+}
+
+impl From<FieldJson> for Field {
+    fn from(f: FieldJson) -> Field {
+        Field {
+            value: FieldValue {
+                edited: f.edited,
+                ..f.value
+            },
+            confidence: f.confidence,
+            quad: f.quad,
+        }
+    }
 }
 
 /// One character with its confidence and box.

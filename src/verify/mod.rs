@@ -17,6 +17,7 @@ pub mod check;
 pub mod classify;
 pub mod correct;
 pub mod field;
+pub mod field_name;
 pub mod licence;
 pub mod page;
 pub mod prefill;
@@ -27,6 +28,7 @@ pub mod warning;
 pub use check::CheckResult;
 pub use classify::DocumentType;
 pub use field::{Field, FieldValue};
+pub use field_name::FieldName;
 pub use page::{OcrLine, OcrPage, Quad};
 pub use prefill::{Forms, MappingError};
 pub use verdict::Verdict;
@@ -34,26 +36,103 @@ pub use warning::{Thresholds, Warning};
 
 use chrono::NaiveDate;
 use image::RgbImage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// Everything the analysis says about one document (a card's two sides, or a licence), in
 /// the API's shape: `{"document_type", "fields": {NAME: {"value", "confidence", "box"}},
 /// "checks": [{"rule", "passed", "detail"}], "warnings": [{"code", "detail"}], "verdict",
-/// "reasons", "prefill": {FORM: {FIELD: VALUE}}}`.
-#[derive(Clone, Serialize)]
+/// "reasons", "prefill": {FORM: {FIELD: VALUE}}}`, and after a person's corrections
+/// `verdict_as_read` and `confirmed`. Stored (sealed) and read back as this same struct; a
+/// key missing from an older stored report takes its empty value.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(from = "ReportJson")]
 pub struct Report {
     pub document_type: DocumentType,
+    /// Keyed by [`FieldName`]'s API spelling.
+    #[schema(value_type = BTreeMap<String, field::FieldJson>)]
     pub fields: BTreeMap<String, Field>,
     pub checks: Vec<CheckResult>,
     pub warnings: Vec<Warning>,
     pub verdict: Verdict,
+    /// Why, in Chinese, failures first.
     pub reasons: Vec<String>,
+    /// Pre-filled forms: form name (`forms/NAME.toml`) → form field → value.
     pub prefill: BTreeMap<String, BTreeMap<String, String>>,
     /// Where each image's boxes lie in the uploaded photo (set by [`Verifier::verify`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<Frame>,
+    /// The reading's verdict, once a person's correction ran the checks again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict_as_read: Option<Verdict>,
+    /// The supervisor who confirmed the corrections, until the next correction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<Confirmed>,
+}
+
+/// A supervisor's confirmation of the corrections (four eyes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Confirmed {
+    /// The supervisor's user name.
+    pub by: String,
+    /// When, in Unix seconds.
+    pub at: i64,
+}
+
+/// A report as JSON holds it: every key optional (older reports lack the later ones), field
+/// values without their personal flag.
+#[derive(Deserialize)]
+struct ReportJson {
+    #[serde(default)]
+    document_type: DocumentType,
+    #[serde(default)]
+    fields: BTreeMap<String, Field>,
+    #[serde(default)]
+    checks: Vec<CheckResult>,
+    #[serde(default)]
+    warnings: Vec<Warning>,
+    #[serde(default)]
+    verdict: Verdict,
+    #[serde(default)]
+    reasons: Vec<String>,
+    #[serde(default)]
+    prefill: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    frames: Vec<Frame>,
+    #[serde(default)]
+    verdict_as_read: Option<Verdict>,
+    #[serde(default)]
+    confirmed: Option<Confirmed>,
+}
+
+/// Each field's personal flag from its name and document, as the extractors set it; a name
+/// no document has stays personal.
+impl From<ReportJson> for Report {
+    fn from(r: ReportJson) -> Report {
+        let fields = r
+            .fields
+            .into_iter()
+            .map(|(name, mut f)| {
+                let personal =
+                    FieldName::parse(&name).is_none_or(|n| n.personal_on(r.document_type));
+                f.value = f.value.with_personal(personal);
+                (name, f)
+            })
+            .collect();
+        Report {
+            document_type: r.document_type,
+            fields,
+            checks: r.checks,
+            warnings: r.warnings,
+            verdict: r.verdict,
+            reasons: r.reasons,
+            prefill: r.prefill,
+            frames: r.frames,
+            verdict_as_read: r.verdict_as_read,
+            confirmed: r.confirmed,
+        }
+    }
 }
 
 /// Shows field values only as `FieldValue`'s `Debug` does, and pre-filled forms only by the
@@ -126,20 +205,31 @@ pub struct Reading {
 /// straightened, upright page (`width` × `height`), whose corners (top-left, top-right,
 /// bottom-right, bottom-left) lie at `corners` in the photo (`photo` = its size after EXIF
 /// orientation). The clerk page draws the boxes over the photo through this.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Frame {
-    /// `front` (the upload's `image`) or `back` (`image_back`).
-    pub image: &'static str,
+    pub image: Image,
     pub document_type: DocumentType,
     pub width: u32,
     pub height: u32,
+    /// The photo's width and height.
+    #[schema(value_type = Vec<u32>, min_items = 2, max_items = 2)]
     pub photo: [u32; 2],
+    /// The page's corners in the photo: top-left, top-right, bottom-right, bottom-left.
+    #[schema(value_type = Vec<Vec<f32>>, min_items = 4, max_items = 4)]
     pub corners: Quad,
+}
+
+/// Which uploaded image: `front` (the upload's `image`) or `back` (`image_back`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Image {
+    Front,
+    Back,
 }
 
 impl Reading {
     /// Where this reading's page lies in the photo `photo` (its size) it was read from.
-    pub fn frame(&self, image: &'static str, photo: (u32, u32)) -> Frame {
+    pub fn frame(&self, image: Image, photo: (u32, u32)) -> Frame {
         let (w, h) = (photo.0 as f32, photo.1 as f32);
         let straight = self
             .document
@@ -316,6 +406,8 @@ pub fn analyse(
         reasons,
         prefill,
         frames: Vec::new(),
+        verdict_as_read: None,
+        confirmed: None,
     }
 }
 
@@ -416,7 +508,7 @@ impl Verifier {
         &self,
         bytes: &[u8],
         side: &'static str,
-        image: &'static str,
+        image: Image,
     ) -> Result<(Reading, Frame), VerifyError> {
         let scan = crate::photo::intake(bytes, &self.limits)
             .map_err(|source| VerifyError::Intake { side, source })?;
@@ -441,9 +533,9 @@ impl Verifier {
         back: Option<&[u8]>,
         today: NaiveDate,
     ) -> Result<Report, VerifyError> {
-        let (first, f1) = self.read_bytes(front, "第一张图像", "front")?;
+        let (first, f1) = self.read_bytes(front, "第一张图像", Image::Front)?;
         let second = back
-            .map(|b| self.read_bytes(b, "第二张图像", "back"))
+            .map(|b| self.read_bytes(b, "第二张图像", Image::Back))
             .transpose()?;
         let mut report = analyse(
             first.side(),
@@ -642,6 +734,65 @@ mod tests {
         for personal in ["张三丰", &number(), "解放路", "19900307"] {
             assert!(!shown.contains(personal), "{personal} in {shown}");
         }
+    }
+
+    // Stored and read back as the same struct: personal flags (DOMAIN.md "Personal information
+    // and security") come back from each field's name and document.
+    #[test]
+    fn a_report_reads_back_as_the_same_struct() {
+        let (f, b) = (
+            front_page(&number(), "男"),
+            back_page("2016.05.01-2036.05.01"),
+        );
+        let side = |p| Side {
+            page: p,
+            image: None,
+            document: None,
+        };
+        let mut r = analyse(
+            side(&f),
+            Some(side(&b)),
+            today(),
+            &forms(),
+            &Settings::default(),
+        );
+        r.frames = vec![Frame {
+            image: Image::Back,
+            document_type: DocumentType::IdCardBack,
+            width: 856,
+            height: 540,
+            photo: [1712, 1080],
+            corners: [[0.0, 0.0], [1712.0, 0.0], [1712.0, 1080.0], [0.0, 1080.0]],
+        }];
+        let name = r.fields.get_mut("name").unwrap();
+        name.value = name.value.corrected("张三");
+        r.verdict_as_read = Some(Verdict::Pass);
+        r.confirmed = Some(Confirmed {
+            by: "sup".into(),
+            at: 1_780_000_000,
+        });
+        let json = serde_json::to_string(&r).unwrap();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert!(back == r, "{json}");
+        assert!(back.fields["name"].value.is_personal() && back.fields["name"].value.is_edited());
+        assert!(!back.fields["issuing_authority"].value.is_personal());
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+
+        // An older stored report: no frames, no flags, keys missing.
+        let old: Report = serde_json::from_value(serde_json::json!({
+            "document_type": "business_license",
+            "fields": {
+                "name": {"value": "示例有限公司", "confidence": 0.9, "box": [[0,0],[1,0],[1,1],[0,1]]},
+                "legal_representative": {"value": "李四", "confidence": 0.9, "edited": true}
+            },
+            "verdict": "review"
+        }))
+        .unwrap();
+        assert!(!old.fields["name"].value.is_personal());
+        assert!(old.fields["legal_representative"].value.is_personal());
+        assert!(old.fields["legal_representative"].value.is_edited());
+        assert_eq!(old.fields["legal_representative"].confidence, 0.9);
+        assert!(old.checks.is_empty() && old.frames.is_empty() && old.confirmed.is_none());
     }
 
     #[test]

@@ -13,13 +13,28 @@ use super::check::CheckResult;
 use super::classify::DocumentType;
 use super::field::Field;
 use super::warning::Warning;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// `pass`, `review` or `fail`; a report that does not say is for a person to look at.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
+    #[default]
     Review,
     Fail,
 }
@@ -48,29 +63,9 @@ impl Verdict {
 /// sample, to re-measure on real scans.
 pub const MIN_CONFIDENCE: f32 = 0.70;
 
-/// The Chinese name of a field, for reasons and pages.
+/// The Chinese name of a field, for reasons and pages ([`super::FieldName::label`]).
 pub fn field_label(name: &str) -> &str {
-    match name {
-        "name" => "姓名/名称",
-        "sex" => "性别",
-        "ethnicity" => "民族",
-        "birth_date" => "出生日期",
-        "address" => "住址/住所",
-        "id_number" => "公民身份号码",
-        "issuing_authority" => "签发机关",
-        "valid_from" => "有效期起始日",
-        "valid_to" => "有效期截止日",
-        "credit_code" => "统一社会信用代码",
-        "type" => "类型",
-        "legal_representative" => "法定代表人/经营者/负责人",
-        "registered_capital" => "注册资本",
-        "established_date" => "成立日期",
-        "business_term" => "营业期限",
-        "business_scope" => "经营范围",
-        "registration_authority" => "登记机关",
-        "issue_date" => "发照日期",
-        other => other,
-    }
+    super::field_name::label_of(name)
 }
 
 /// Decides the verdict from everything the analysis found. `expected` lists the fields the

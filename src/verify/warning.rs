@@ -33,10 +33,11 @@
 use super::field::{bounds, line_height};
 use super::page::{OcrPage, Quad};
 use image::RgbImage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// One warning: a stable code and a Chinese detail for the clerk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One warning: a stable code and a Chinese detail for the clerk (`not_checked`: a risk the
+/// system states it does not look for).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Warning {
     pub code: String,
     pub detail: String,

@@ -5,12 +5,14 @@ pub mod agent;
 pub mod api;
 pub mod auth_api;
 pub mod clerk;
+pub mod desk;
 pub mod documented;
 pub mod handoff_api;
 pub mod limits;
 pub mod pages;
 pub mod problem;
 pub mod request_log;
+pub mod session;
 pub mod verify_api;
 
 use crate::assistant::Assistant;
