@@ -22,5 +22,6 @@ pub mod search;
 pub mod server;
 pub mod store;
 pub mod suggest;
+pub mod text;
 pub mod verify;
 pub mod web;

@@ -124,7 +124,7 @@ pub fn clean(question: &str) -> String {
 
 /// The form in which two questions count as the same: normalised, letters and digits only.
 fn question_key(text: &str) -> String {
-    crate::search::segment::normalise(text)
+    crate::text::normalise(text)
         .chars()
         .filter(|c| c.is_alphanumeric())
         .collect()
@@ -252,7 +252,7 @@ fn group(items: &[Features]) -> Vec<Vec<usize>> {
 /// (two questions naming the same thing would share every expansion of it), and whole words
 /// only (“退休职工”, not also “退休” and “职工”, which would count one shared word three times).
 fn grouping_terms(question: &str, terms: Vec<String>) -> BTreeSet<String> {
-    let own = crate::search::segment::normalise(question);
+    let own = crate::text::normalise(question);
     let terms: Vec<String> = terms
         .into_iter()
         .filter(|t| own.contains(t.as_str()))

@@ -741,7 +741,7 @@ async fn bad_uploads_get_specific_problems() {
                 desk.verify_multipart(&clerk, png("front"), Some(b"GIF89a".to_vec()))
                     .await,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "不是图片",
+                "不支持 GIF 格式",
             ),
             (
                 desk.verify_json(&clerk, json!({"image": "@@not base64@@"}))
@@ -806,6 +806,71 @@ async fn bad_uploads_get_specific_problems() {
             assert!(detail.contains(needle), "case {i}: {detail}");
             assert!(!p.to_string().contains(ID), "case {i}: {p}");
         }
+        desk.server.stop().await;
+    }
+}
+
+/// A TIFF (little-endian header, one empty directory): a real image format, not one intake
+/// decodes.
+fn tiff() -> Vec<u8> {
+    let mut v = b"II*\0".to_vec();
+    v.extend_from_slice(&8u32.to_le_bytes());
+    v.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    v
+}
+
+#[tokio::test]
+async fn a_tiff_gets_the_same_answer_at_upload_as_at_intake() {
+    use base64::Engine as _;
+    // Intake, which reads every stored job, refuses a TIFF by name.
+    let at_intake =
+        xiaoban::photo::intake(&tiff(), &xiaoban::photo::IntakeLimits::default()).unwrap_err();
+    assert_eq!(
+        at_intake,
+        xiaoban::photo::IntakeError::UnsupportedFormat {
+            format: "TIFF".into()
+        }
+    );
+    for db in common::databases() {
+        let desk = start(db, true, |_| {}).await;
+        let clerk = desk.token("clerk", Role::Clerk).await;
+        // So does the upload, alone, as a back image and in a batch: the same words, before
+        // anything is stored.
+        for r in [
+            desk.verify_multipart(&clerk, tiff(), None).await,
+            desk.verify_multipart(&clerk, png("front"), Some(tiff()))
+                .await,
+            desk.verify_json(
+                &clerk,
+                json!({"image": base64::engine::general_purpose::STANDARD.encode(tiff())}),
+            )
+            .await,
+            desk.batch(&clerk, vec![png("ok"), tiff()]).await,
+        ] {
+            let p = problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+            assert_eq!(p["type"], "/problems/unsupported-image-format", "{p}");
+            assert_eq!(p["detail"], at_intake.to_string(), "{p}");
+        }
+        // No job was sealed: nothing queued, and the access log has no upload.
+        assert_eq!(desk.store.claimable_jobs().await.unwrap(), 0);
+        let aud = desk.token("auditor", Role::Auditor).await;
+        let log: Value = desk
+            .get(
+                Some(&aud),
+                &format!("/api/v1/access-log?actor={}", desk.user("clerk")),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(log["entries"], json!([]), "{log}");
+        // An image intake decodes is taken, and its scan is served with its own type.
+        let job = desk.new_job(&clerk).await;
+        let scan = desk
+            .get(Some(&clerk), &format!("/api/v1/verify/{job}/scan"))
+            .await;
+        assert_eq!(scan.status(), StatusCode::OK);
+        assert_eq!(scan.headers()[reqwest::header::CONTENT_TYPE], "image/png");
         desk.server.stop().await;
     }
 }

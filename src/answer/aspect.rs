@@ -2,7 +2,7 @@
 //! words citizens use. `None` means a general "how do I do this" question.
 
 use crate::kb::Aspect;
-use crate::search::segment::normalise;
+use crate::text::normalise;
 
 /// Cue phrases per aspect, most specific first. Matching is on normalised text.
 const CUES: &[(Aspect, &[&str])] = &[

@@ -12,8 +12,8 @@ pub use reply::{Citation, Mode, Outcome, Reply};
 
 use crate::kb::{Aspect, DocId, DocKind, Document};
 use crate::search::index::{Retrieval, ScoredDoc};
-use crate::search::segment::normalise;
 use crate::search::{KnowledgeIndex, Weights};
+use crate::text::normalise;
 use anyhow::Result;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,8 @@
 //! A phrase counts only as whole words of the question (jieba's words, whole English words),
 //! never as a piece of a longer word.
 
-use crate::search::segment::{Segmenter, normalise};
+use crate::search::segment::Segmenter;
+use crate::text::normalise;
 use std::collections::BTreeMap;
 
 /// Out-of-scope reasons that decline a question even when it also names a service

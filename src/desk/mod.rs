@@ -14,6 +14,7 @@ pub mod review;
 use crate::account::{Principal, Role};
 use crate::config::{Config, ScansConfig};
 use crate::metrics::{Metrics, RecoveryLabels};
+use crate::photo::IntakeError;
 use crate::store::Store;
 use crate::store::access_log::Access;
 use crate::store::jobs::{Claim, Finished, JobRecord, JobStatus};
@@ -137,32 +138,6 @@ pub fn reader_from_config(config: &Config) -> (Option<Arc<dyn DocumentReader>>, 
     )
 }
 
-/// Kinds of image accepted, by their first bytes.
-pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
-    match bytes {
-        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
-        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some("image/png"),
-        [
-            b'R',
-            b'I',
-            b'F',
-            b'F',
-            _,
-            _,
-            _,
-            _,
-            b'W',
-            b'E',
-            b'B',
-            b'P',
-            ..,
-        ] => Some("image/webp"),
-        [b'B', b'M', ..] => Some("image/bmp"),
-        [b'I', b'I', 0x2A, 0x00, ..] | [b'M', b'M', 0x00, 0x2A, ..] => Some("image/tiff"),
-        _ => None,
-    }
-}
-
 /// Which image of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -185,8 +160,10 @@ pub enum DeskError {
     Unavailable(String),
     #[error("上传的图片是空的，请重新选择文件。")]
     Empty,
-    #[error("上传的文件不是图片（支持 JPEG、PNG、WebP、BMP、TIFF）。")]
-    NotAnImage,
+    /// Not an image, or one of a format intake refuses: what `photo::sniff` says, so an
+    /// upload is accepted exactly when the reader can decode it.
+    #[error("{0}")]
+    NotAnImage(IntakeError),
     #[error("图片太大：每张不超过 {} MB。", .0 / (1024 * 1024))]
     TooLarge(usize),
     #[error("一次最多上传 {0} 张图片。")]
@@ -371,7 +348,8 @@ impl Desk {
         })
     }
 
-    /// Checks one uploaded image.
+    /// Checks one uploaded image before it is stored: not empty, within the size limit, and
+    /// of a format intake decodes (by content, with intake's own `photo::sniff`).
     pub fn check_image(&self, bytes: &[u8]) -> Result<(), DeskError> {
         if bytes.is_empty() {
             return Err(DeskError::Empty);
@@ -379,7 +357,7 @@ impl Desk {
         if bytes.len() > self.config.max_upload_bytes {
             return Err(DeskError::TooLarge(self.config.max_upload_bytes));
         }
-        sniff_image(bytes).ok_or(DeskError::NotAnImage)?;
+        crate::photo::sniff(bytes).map_err(DeskError::NotAnImage)?;
         Ok(())
     }
 
@@ -680,7 +658,8 @@ impl Desk {
         self.store
             .log_access(&who.user, who.role.as_str(), id, Access::ViewScan)
             .await?;
-        let kind = sniff_image(&image).unwrap_or("application/octet-stream");
+        let kind =
+            crate::photo::sniff(&image).map_or("application/octet-stream", |f| f.to_mime_type());
         Ok((image, kind))
     }
 

@@ -185,7 +185,7 @@ pub struct PhoneNumber(String);
 impl PhoneNumber {
     /// Spaces, dashes and brackets are dropped; full-width digits read as digits.
     pub fn parse(s: &str) -> Option<PhoneNumber> {
-        let digits: String = crate::search::segment::normalise_width(s)
+        let digits: String = crate::text::normalise_width(s)
             .chars()
             .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '（' | '）'))
             .collect();

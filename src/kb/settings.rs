@@ -1,9 +1,9 @@
 //! The knowledge base's editable settings beside the documents: query synonyms, the jieba user
 //! dictionary and the routing phrases. They are compiled into each index generation, so a
-//! rebuild changes documents and settings together.
+//! rebuild changes documents and settings together. The file formats are read here, where
+//! both the index (`search`) and the knowledge-base tools find them.
 
-use crate::search::expand::{SynonymRule, parse_synonyms};
-use crate::search::segment::{UserWord, parse_user_dict};
+use crate::text::normalise;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +25,66 @@ pub struct Settings {
     pub synonyms: Vec<SynonymRule>,
     pub user_words: Vec<UserWord>,
     pub routes: Routes,
+}
+
+/// One line of `synonyms.txt`: a colloquial phrase and the official terms it stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SynonymRule {
+    /// Normalised (lower-cased, half-width) colloquial phrase.
+    pub phrase: String,
+    pub official: Vec<String>,
+}
+
+/// Parses `colloquial => official, official` lines; returns rules and the numbers of bad lines.
+pub fn parse_synonyms(text: &str) -> (Vec<SynonymRule>, Vec<usize>) {
+    let mut rules = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((left, right)) = line.split_once("=>") else {
+            bad.push(i + 1);
+            continue;
+        };
+        let official: Vec<String> = right
+            .split([',', '，', '、'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let phrase = normalise(left.trim());
+        if phrase.is_empty() || official.is_empty() {
+            bad.push(i + 1);
+            continue;
+        }
+        rules.push(SynonymRule { phrase, official });
+    }
+    (rules, bad)
+}
+
+/// One line of `user_dict.txt`: `word [freq] [tag]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserWord {
+    pub word: String,
+    pub freq: Option<usize>,
+    pub tag: Option<String>,
+}
+
+/// Parses a jieba user dictionary; blank lines and `#` comments are skipped.
+pub fn parse_user_dict(text: &str) -> Vec<UserWord> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let word = parts.next()?.to_string();
+            let freq = parts.next().and_then(|f| f.parse().ok());
+            let tag = parts.next().map(str::to_string);
+            Some(UserWord { word, freq, tag })
+        })
+        .collect()
 }
 
 /// Reads the settings files of `kb`; problems are returned as warnings (the defaults apply).
@@ -74,4 +134,28 @@ pub fn load(kb: &Path) -> (Settings, Vec<String>) {
 pub fn default_routes() -> Routes {
     toml::from_str(include_str!("../../knowledge_base/routes.toml"))
         .expect("the shipped routes.toml parses")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synonym_lines_parse_with_their_phrase_normalised() {
+        let (rules, bad) = parse_synonyms(
+            "# 注释\n上户口 => 出生登记\n驾照 => 机动车驾驶证，驾驶证、 准驾证\nbroken line\nＩＤ Card => 身份证\n => 空\n",
+        );
+        assert_eq!(bad, vec![4, 6]);
+        assert_eq!(rules.len(), 3);
+        assert_eq!(rules[1].official, ["机动车驾驶证", "驾驶证", "准驾证"]);
+        assert_eq!(rules[2].phrase, "id card");
+    }
+
+    #[test]
+    fn user_dict_lines_parse_with_optional_parts() {
+        let words = parse_user_dict("居民身份证 20000 n\n一件事\n");
+        assert_eq!(words[0].freq, Some(20000));
+        assert_eq!(words[1].word, "一件事");
+        assert_eq!(words[1].tag, None);
+    }
 }

@@ -54,7 +54,7 @@ fn classify(digits: &str) -> Option<(&'static str, String)> {
 /// Masks every identity, mobile and bank card number in `text`, also when written with
 /// spaces or dashes between digit groups, or in full-width digits.
 pub fn redact(text: &str) -> Redacted {
-    let text = crate::search::segment::normalise_width(text);
+    let text = crate::text::normalise_width(text);
     let mut out = String::with_capacity(text.len());
     let mut found = Vec::new();
     let mut last = 0;

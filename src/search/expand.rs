@@ -1,47 +1,12 @@
 //! Query expansion: colloquial words citizens use mapped to the official terms in documents,
 //! from the editable `synonyms.txt` of the knowledge base.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SynonymRule {
-    /// Normalised (lower-cased, half-width) colloquial phrase.
-    pub phrase: String,
-    pub official: Vec<String>,
-}
-
-/// Parses `colloquial => official, official` lines; returns rules and the numbers of bad lines.
-pub fn parse_synonyms(text: &str) -> (Vec<SynonymRule>, Vec<usize>) {
-    let mut rules = Vec::new();
-    let mut bad = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((left, right)) = line.split_once("=>") else {
-            bad.push(i + 1);
-            continue;
-        };
-        let official: Vec<String> = right
-            .split([',', '，', '、'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        let phrase = super::segment::normalise(left.trim());
-        if phrase.is_empty() || official.is_empty() {
-            bad.push(i + 1);
-            continue;
-        }
-        rules.push(SynonymRule { phrase, official });
-    }
-    (rules, bad)
-}
+use crate::kb::settings::SynonymRule;
+use crate::text::normalise;
 
 /// The official terms whose colloquial phrase occurs in `question`, in rule order, deduplicated.
 pub fn expansions<'a>(rules: &'a [SynonymRule], question: &str) -> Vec<&'a str> {
-    let q = super::segment::normalise(question);
+    let q = normalise(question);
     let mut out: Vec<&str> = Vec::new();
     for r in rules {
         if occurs(&q, &r.phrase) {
@@ -86,7 +51,7 @@ fn occurs(text: &str, phrase: &str) -> bool {
 /// The normalised question without the English phrases the rules translate: once "close
 /// down" stands for 注销, its words are no longer part of what is asked.
 pub fn untranslated(rules: &[SynonymRule], question: &str) -> String {
-    let mut q = super::segment::normalise(question);
+    let mut q = crate::text::normalise(question);
     for r in rules
         .iter()
         .filter(|r| r.phrase.starts_with(|c: char| c.is_ascii_alphanumeric()))
@@ -102,6 +67,7 @@ pub fn untranslated(rules: &[SynonymRule], question: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kb::settings::parse_synonyms;
 
     #[test]
     fn colloquial_phrases_expand_to_official_terms() {

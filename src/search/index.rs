@@ -609,11 +609,7 @@ impl KnowledgeIndex {
             searcher.doc_freq(&term).is_ok_and(|n| n > 0)
         };
         self.sounds
-            .correct(
-                &super::segment::normalise(question),
-                &self.segmenter,
-                printed,
-            )
+            .correct(&crate::text::normalise(question), &self.segmenter, printed)
             .0
     }
 

@@ -1,33 +1,11 @@
 //! Chinese word segmentation with jieba-rs, a user dictionary of government terms, and the
 //! tantivy tokenizer built on it. Index and query go through the same `Segmenter::terms`.
 
+use crate::kb::settings::UserWord;
+use crate::text::{is_han, normalise};
 use jieba_rs::Jieba;
-use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
-
-/// One line of `user_dict.txt`: `word [freq] [tag]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserWord {
-    pub word: String,
-    pub freq: Option<usize>,
-    pub tag: Option<String>,
-}
-
-/// Parses a jieba user dictionary; blank lines and `#` comments are skipped.
-pub fn parse_user_dict(text: &str) -> Vec<UserWord> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let mut parts = l.split_whitespace();
-            let word = parts.next()?.to_string();
-            let freq = parts.next().and_then(|f| f.parse().ok());
-            let tag = parts.next().map(str::to_string);
-            Some(UserWord { word, freq, tag })
-        })
-        .collect()
-}
 
 static BASE: OnceLock<Jieba> = OnceLock::new();
 
@@ -111,30 +89,6 @@ impl Segmenter {
     }
 }
 
-/// Full-width ASCII to half-width, then lower-case. Chinese text is unchanged.
-pub fn normalise(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '\u{3000}' => ' ',
-            _ => c,
-        })
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// Full-width letters and digits (ＡＢＣ１２３) to half-width; Chinese punctuation is kept.
-pub fn normalise_width(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' => {
-                char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
-            }
-            _ => c,
-        })
-        .collect()
-}
-
 /// Character n-grams of normalised text: every Han character and every pair of adjacent Han
 /// characters, and whole ASCII words and numbers. They match what word segmentation splits
 /// differently in question and document (typos, colloquial compounds, words missing from the
@@ -167,10 +121,6 @@ pub fn char_grams(text: &str) -> Vec<String> {
         out.push(word);
     }
     out
-}
-
-pub fn is_han(c: char) -> bool {
-    matches!(c, '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}' | '\u{20000}'..='\u{2FA1F}')
 }
 
 /// tantivy tokenizer over [`char_grams`].
@@ -238,7 +188,9 @@ mod tests {
 
     #[test]
     fn user_words_stay_whole_and_ascii_is_normalised() {
-        let seg = Segmenter::new(&parse_user_dict("# comment\n异地就医备案 20000 n\n"));
+        let seg = Segmenter::new(&crate::kb::settings::parse_user_dict(
+            "# comment\n异地就医备案 20000 n\n",
+        ));
         let terms = seg.terms("怎么办理异地就医备案？ＩＤ Card");
         assert!(terms.contains(&"异地就医备案".to_string()), "{terms:?}");
         assert!(terms.contains(&"id".to_string()), "{terms:?}");
@@ -256,13 +208,5 @@ mod tests {
         let right = char_grams("身份证");
         let typo = char_grams("身分证");
         assert_eq!(right.iter().filter(|g| typo.contains(g)).count(), 2);
-    }
-
-    #[test]
-    fn user_dict_lines_parse_with_optional_parts() {
-        let words = parse_user_dict("居民身份证 20000 n\n一件事\n");
-        assert_eq!(words[0].freq, Some(20000));
-        assert_eq!(words[1].word, "一件事");
-        assert_eq!(words[1].tag, None);
     }
 }

@@ -9,7 +9,8 @@
 use pinyin::ToPinyinMulti;
 use std::collections::{HashMap, HashSet};
 
-use super::segment::{Segmenter, is_han};
+use super::segment::Segmenter;
+use crate::text::is_han;
 
 /// Characters that carry grammar, ask, or name the everyday acts of an errand rather than its
 /// subject: a slip rarely replaces them, while a correction through them would turn 不办 into

@@ -8,6 +8,7 @@ use super::problem::Problem;
 use crate::account::Principal;
 use crate::desk::review::PrefillRecord;
 use crate::desk::{DeskError, Side};
+use crate::photo::IntakeError;
 use crate::store::access_log::{AccessEntry, AccessQuery};
 use axum::extract::{Multipart, Request};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -27,7 +28,12 @@ pub(super) fn desk_problem(state: &AppState, e: DeskError) -> Denied {
             "empty-image",
             "Empty image",
         ),
-        DeskError::NotAnImage => (
+        DeskError::NotAnImage(IntakeError::UnsupportedFormat { .. }) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-image-format",
+            "Unsupported image format",
+        ),
+        DeskError::NotAnImage(_) => (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "not-an-image",
             "Not an image",

@@ -183,7 +183,7 @@ fn admit_uploads(state: &AppState, who: &Principal, images: u32) -> Result<(), D
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Image too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not an image", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not an image, or an image format other than JPEG, PNG, WebP and BMP", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty image, bad base64, or no document could be read", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many uploads from this account; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The OCR models are not installed", body = Problem, content_type = "application/problem+json"),
@@ -498,7 +498,7 @@ pub struct BatchStarted {
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a clerk or supervisor", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "An image too large, or too many", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "A file is not an image", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A file is not an image, or of a format other than JPEG, PNG, WebP and BMP", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many uploads from this account; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The OCR models are not installed", body = Problem, content_type = "application/problem+json"),
     ))]
