@@ -105,7 +105,14 @@ pub async fn bind_with_reader(
     let desk = Arc::new(
         Desk::new(store.clone(), keys, config.scans.clone(), reader).counting_in(&metrics),
     );
-    let accounts = Accounts::new(store.clone());
+    let accounts = Accounts::with_limits(
+        store.clone(),
+        crate::account::Limits {
+            concurrent_checks: config.limits.concurrent_password_checks,
+            ..crate::account::Limits::default()
+        },
+    )
+    .counting_in(&metrics);
     let limits = web::limits::Limits::new(config.limits.clone(), metrics.clone())?;
     let (cut_streams, streams_cut) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
@@ -226,6 +233,9 @@ impl Server {
                     }
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "purge failed"),
+                }
+                if let Err(e) = state.accounts.purge_attempts().await {
+                    tracing::error!(error = %e, "purging old sign-in attempts failed");
                 }
             }
         });
