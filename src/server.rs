@@ -29,6 +29,8 @@ const STREAM_FAREWELL: Duration = Duration::from_secs(1);
 
 pub struct Server {
     listener: TcpListener,
+    /// `metrics.listen`: serves `/metrics` only, to whoever reaches it.
+    metrics_listener: Option<TcpListener>,
     state: Arc<AppState>,
     config: Config,
     /// Ends the open chat streams (`AppState::cut_streams`).
@@ -85,6 +87,17 @@ pub async fn bind_with_reader(
         let data = config.data_dir.clone();
         tokio::task::spawn_blocking(move || build_first_index(&kb, &data)).await??;
     }
+    let abandoned = tokio::task::spawn_blocking({
+        let data = config.data_dir.clone();
+        move || search::index::remove_abandoned_builds(&data)
+    })
+    .await?;
+    if abandoned > 0 {
+        tracing::info!(
+            folders = abandoned,
+            "removed the folders of index builds that did not finish"
+        );
+    }
     let index = IndexHandle::open(&config.data_dir)?;
     let metrics = Arc::new(Metrics::new());
     let keys = Keyring::load_or_create(&config.data_dir)?;
@@ -131,13 +144,23 @@ pub async fn bind_with_reader(
         desk,
         limits,
         cut_streams: streams_cut,
+        metrics_token: Some(config.metrics.token.clone()).filter(|t| !t.is_empty()),
     });
     note_index(&state);
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("无法监听 {}", config.listen))?;
+    let metrics_listener = match config.metrics.listen.as_str() {
+        "" => None,
+        address => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("无法监听 metrics.listen {address}"))?,
+        ),
+    };
     Ok(Server {
         listener,
+        metrics_listener,
         state,
         config,
         cut_streams,
@@ -187,6 +210,13 @@ impl Server {
         self.listener
             .local_addr()
             .expect("bound socket has an address")
+    }
+
+    /// The address serving only `/metrics` (`metrics.listen`), if one is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then finishes the requests and verification jobs
@@ -286,6 +316,13 @@ impl Server {
             }
         };
         tracing::info!(addr = %self.local_addr(), "serving: widget at /widget, API at /api/v1");
+        let metrics_server = self.metrics_listener.map(|listener| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "serving /metrics on its own address");
+            }
+            let app = web::metrics_router(self.state.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await })
+        });
         // Outermost, so that every request (also refused or unmatched ones) gets an id, its
         // span and its log line; applied to the routed app, so the route template is known.
         let app = web::router(self.state.clone()).layer(axum::middleware::from_fn_with_state(
@@ -349,6 +386,9 @@ impl Server {
         }
         for w in &workers {
             w.abort();
+        }
+        if let Some(m) = &metrics_server {
+            m.abort();
         }
         refresher.abort();
         purger.abort();

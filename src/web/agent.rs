@@ -129,24 +129,15 @@ fn chrome(headers: &HeaderMap, path: &str, staff: Option<&Staff>) -> Chrome {
     }
 }
 
-/// A rendered page, never cached (it shows conversations), never framed.
+/// A rendered page, never cached (it shows conversations).
 fn page(t: &impl Template, status: StatusCode) -> Response {
     let mut resp = render(t);
     if resp.status() == StatusCode::OK {
         *resp.status_mut() = status;
     }
     let h = resp.headers_mut();
+    // The security headers (CSP, no referrer, no framing) are `web::security_headers`'.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
     resp
 }
 
