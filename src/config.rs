@@ -121,6 +121,11 @@ pub struct LimitsConfig {
     /// Feedback (`/api/v1/feedback`, the widget's buttons) per minute from one address.
     pub feedback_per_minute_per_address: u32,
     pub feedback_burst_per_address: u32,
+    /// Sign-in attempts for one account, within 15 minutes, that may fail before it is
+    /// locked for 15 minutes (counted before the password is checked, on every node).
+    pub sign_in_attempts_per_account: u32,
+    /// The same for one client address (a service hall behind one address shares it).
+    pub sign_in_attempts_per_address: u32,
     /// Passwords checked at once at sign-in on one node (argon2id: 19 MiB each); a sign-in
     /// that finds none free within 5 seconds is refused with 503 and Retry-After.
     pub concurrent_password_checks: usize,
@@ -144,6 +149,8 @@ impl Default for LimitsConfig {
             upload_burst_per_account: 40,
             feedback_per_minute_per_address: 30,
             feedback_burst_per_address: 20,
+            sign_in_attempts_per_account: 5,
+            sign_in_attempts_per_address: 20,
             concurrent_password_checks: 2,
             trusted_proxies: Vec::new(),
         }

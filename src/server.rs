@@ -121,6 +121,8 @@ pub async fn bind_with_reader(
     let accounts = Accounts::with_limits(
         store.clone(),
         crate::account::Limits {
+            per_account: config.limits.sign_in_attempts_per_account.max(1),
+            per_address: config.limits.sign_in_attempts_per_address.max(1),
             concurrent_checks: config.limits.concurrent_password_checks,
             ..crate::account::Limits::default()
         },

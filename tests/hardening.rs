@@ -177,6 +177,7 @@ async fn api_sign_in_throttles_the_client_address_behind_a_trusted_proxy() {
     let data = tempfile::tempdir().unwrap();
     let mut cfg = config(data.path(), None, None);
     cfg.limits.trusted_proxies = vec!["127.0.0.1".into()];
+    cfg.limits.sign_in_attempts_per_address = 20;
     for name in ["hall-a", "hall-b"] {
         add_user(&cfg, name, Role::Clerk).await;
     }

@@ -105,8 +105,8 @@ impl FromRequestParts<Arc<AppState>> for Principal {
 /// Sign in with a user name and password; the token lasts a working day (12 hours). An
 /// unknown name, a wrong password and a disabled account get the same answer. Attempts are
 /// counted before the password is checked: after 5 for an account (20 from one client
-/// address, as `limits.trusted_proxies` decides it) that did not succeed, sign-in is refused
-/// for 15 minutes, on every node. When every password check slot stays taken for 5 seconds
+/// address, as `limits.trusted_proxies` decides it; `limits.sign_in_attempts_per_account`
+/// and `_per_address`) that did not succeed, sign-in is refused for 15 minutes, on every node. When every password check slot stays taken for 5 seconds
 /// the answer is 503 with Retry-After.
 #[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
     responses(
