@@ -141,6 +141,38 @@ async fn sixty_parallel_wrong_sign_ins_then_sixty_more_check_at_most_five_passwo
 }
 
 #[tokio::test]
+async fn password_checks_beyond_the_bound_are_refused_with_503() {
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = config(data.path(), None, None);
+    cfg.limits.concurrent_password_checks = 1;
+    let s = start_with(cfg, data).await;
+    let c = client();
+    // 200 sign-ins for 200 different names at once: one password is checked at a time and
+    // 64 may wait for it; the rest are refused at once, counted against nothing.
+    let tries = (0..200).map(|i| {
+        let c = c.clone();
+        let base = s.base.clone();
+        async move { sign_in(&c, &base, &format!("caller-{i}"), "wrong", None).await }
+    });
+    let answers = futures::future::join_all(tries).await;
+    let mut busy = 0;
+    for r in answers {
+        match r.status().as_u16() {
+            401 => {}
+            503 => {
+                busy += 1;
+                let wait = assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "sign-in-busy").await;
+                assert_eq!(wait, Some(5));
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert!(busy > 0, "some sign-ins found no free password check");
+    assert_eq!(password_checks(&c, &s.base).await, 200 - busy);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn sign_in_failures_are_remembered_across_a_restart() {
     let data = tempfile::tempdir().unwrap();
     let cfg = config(data.path(), None, None);
