@@ -35,6 +35,7 @@ from pathlib import Path
 import aiohttp
 
 PASSWORD = "load test password"
+METRICS_TOKEN = "load-metrics-token"
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 
@@ -276,6 +277,7 @@ async def main() -> int:
         "[handoff]\nhours = \"always\"\nmax_waiting = 1000\n"
         "[limits]\nquestions_per_minute_per_address = 0\nquestions_per_minute_per_session = 0\n"
         "max_streams = 4096\nmax_streams_per_address = 4096\n"
+        f"[metrics]\ntoken = \"{METRICS_TOKEN}\"\n"
     )
     data = work / "data"
     data.mkdir()
@@ -307,7 +309,8 @@ async def main() -> int:
                     run.sessions[hid] = session
             waiting = len(by_id)
             metrics_text = ""
-            async with s.get(server.url("/metrics")) as r:
+            async with s.get(server.url("/metrics"),
+                             headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as r:
                 metrics_text = await r.text()
             gauge = next((l.split()[-1] for l in metrics_text.splitlines()
                           if l.startswith("xiaoban_handoff_waiting ")), "?")

@@ -42,6 +42,7 @@ backend = "off"
 questions_per_minute_per_address = 0
 questions_per_minute_per_session = 0
 uploads_per_minute_per_account = 0
+feedback_per_minute_per_address = 0
 TOML
 
 server_pid=""

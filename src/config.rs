@@ -44,6 +44,20 @@ pub struct Config {
     pub shutdown_deadline_secs: u64,
     /// Live handoff to service-centre agents (转人工) and callback tickets.
     pub handoff: HandoffConfig,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// `/metrics` is not public: it answers on the main address only to a request bearing
+/// `token`, and on `listen` (an address of its own, e.g. one only the monitoring network
+/// reaches) to anyone who can connect there. With neither set it is refused everywhere.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Sent by the scraper as `Authorization: Bearer <token>` (`XIAOBAN_METRICS__TOKEN`).
+    pub token: String,
+    /// A second address serving only `/metrics`, e.g. `10.0.5.2:9090`; empty for none.
+    pub listen: String,
 }
 
 /// Live handoff: when people answer, how many may wait, and how long records are kept.
@@ -104,6 +118,17 @@ pub struct LimitsConfig {
     /// Images per minute one staff account may upload for verification.
     pub uploads_per_minute_per_account: u32,
     pub upload_burst_per_account: u32,
+    /// Feedback (`/api/v1/feedback`, the widget's buttons) per minute from one address.
+    pub feedback_per_minute_per_address: u32,
+    pub feedback_burst_per_address: u32,
+    /// Sign-in attempts for one account, within 15 minutes, that may fail before it is
+    /// locked for 15 minutes (counted before the password is checked, on every node).
+    pub sign_in_attempts_per_account: u32,
+    /// The same for one client address (a service hall behind one address shares it).
+    pub sign_in_attempts_per_address: u32,
+    /// Passwords checked at once at sign-in on one node (argon2id: 19 MiB each); a sign-in
+    /// that finds none free within 5 seconds is refused with 503 and Retry-After.
+    pub concurrent_password_checks: usize,
     /// Reverse proxies (addresses or CIDR blocks, e.g. `10.0.0.0/8`) whose
     /// `X-Forwarded-For` is believed; from any other peer the header is ignored.
     pub trusted_proxies: Vec<String>,
@@ -122,6 +147,11 @@ impl Default for LimitsConfig {
             max_conversation_chars: 200_000,
             uploads_per_minute_per_account: 60,
             upload_burst_per_account: 40,
+            feedback_per_minute_per_address: 30,
+            feedback_burst_per_address: 20,
+            sign_in_attempts_per_account: 5,
+            sign_in_attempts_per_address: 20,
+            concurrent_password_checks: 2,
             trusted_proxies: Vec::new(),
         }
     }
@@ -264,6 +294,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             shutdown_deadline_secs: 20,
             handoff: HandoffConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

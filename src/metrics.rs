@@ -89,6 +89,8 @@ pub struct Metrics {
     pub handoff_abandoned: Counter<u64, AtomicU64>,
     /// Callback tickets left by citizens.
     pub handoff_callbacks: Counter<u64, AtomicU64>,
+    /// Passwords checked at sign-in (each an argon2id hash of 19 MiB).
+    pub password_checks: Counter<u64, AtomicU64>,
 }
 
 impl Metrics {
@@ -217,8 +219,15 @@ impl Metrics {
             "Callback tickets left by citizens",
             handoff_callbacks.clone(),
         );
+        let password_checks = Counter::default();
+        registry.register(
+            "password_checks",
+            "Passwords checked at sign-in (attempts refused by the throttle are not checked)",
+            password_checks.clone(),
+        );
         Metrics {
             registry,
+            password_checks,
             handoff_waiting,
             handoff_first_response_seconds,
             handoff_abandoned,

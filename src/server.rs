@@ -29,6 +29,8 @@ const STREAM_FAREWELL: Duration = Duration::from_secs(1);
 
 pub struct Server {
     listener: TcpListener,
+    /// `metrics.listen`: serves `/metrics` only, to whoever reaches it.
+    metrics_listener: Option<TcpListener>,
     state: Arc<AppState>,
     config: Config,
     /// Ends the open chat streams (`AppState::cut_streams`).
@@ -85,6 +87,17 @@ pub async fn bind_with_reader(
         let data = config.data_dir.clone();
         tokio::task::spawn_blocking(move || build_first_index(&kb, &data)).await??;
     }
+    let abandoned = tokio::task::spawn_blocking({
+        let data = config.data_dir.clone();
+        move || search::index::remove_abandoned_builds(&data)
+    })
+    .await?;
+    if abandoned > 0 {
+        tracing::info!(
+            folders = abandoned,
+            "removed the folders of index builds that did not finish"
+        );
+    }
     let index = IndexHandle::open(&config.data_dir)?;
     let metrics = Arc::new(Metrics::new());
     let keys = Keyring::load_or_create(&config.data_dir)?;
@@ -105,7 +118,16 @@ pub async fn bind_with_reader(
     let desk = Arc::new(
         Desk::new(store.clone(), keys, config.scans.clone(), reader).counting_in(&metrics),
     );
-    let accounts = Accounts::new(store.clone());
+    let accounts = Accounts::with_limits(
+        store.clone(),
+        crate::account::Limits {
+            per_account: config.limits.sign_in_attempts_per_account.max(1),
+            per_address: config.limits.sign_in_attempts_per_address.max(1),
+            concurrent_checks: config.limits.concurrent_password_checks,
+            ..crate::account::Limits::default()
+        },
+    )
+    .counting_in(&metrics);
     let limits = web::limits::Limits::new(config.limits.clone(), metrics.clone())?;
     let (cut_streams, streams_cut) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
@@ -124,13 +146,23 @@ pub async fn bind_with_reader(
         desk,
         limits,
         cut_streams: streams_cut,
+        metrics_token: Some(config.metrics.token.clone()).filter(|t| !t.is_empty()),
     });
     note_index(&state);
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("无法监听 {}", config.listen))?;
+    let metrics_listener = match config.metrics.listen.as_str() {
+        "" => None,
+        address => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("无法监听 metrics.listen {address}"))?,
+        ),
+    };
     Ok(Server {
         listener,
+        metrics_listener,
         state,
         config,
         cut_streams,
@@ -182,6 +214,13 @@ impl Server {
             .expect("bound socket has an address")
     }
 
+    /// The address serving only `/metrics` (`metrics.listen`), if one is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes, then finishes the requests and verification jobs
     /// under way within `shutdown_deadline_secs`; jobs still being read then go back to the
     /// queue (their claims released) for the next start or another node.
@@ -226,6 +265,9 @@ impl Server {
                     }
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "purge failed"),
+                }
+                if let Err(e) = state.accounts.purge_attempts().await {
+                    tracing::error!(error = %e, "purging old sign-in attempts failed");
                 }
             }
         });
@@ -276,6 +318,13 @@ impl Server {
             }
         };
         tracing::info!(addr = %self.local_addr(), "serving: widget at /widget, API at /api/v1");
+        let metrics_server = self.metrics_listener.map(|listener| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "serving /metrics on its own address");
+            }
+            let app = web::metrics_router(self.state.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await })
+        });
         // Outermost, so that every request (also refused or unmatched ones) gets an id, its
         // span and its log line; applied to the routed app, so the route template is known.
         let app = web::router(self.state.clone()).layer(axum::middleware::from_fn_with_state(
@@ -339,6 +388,9 @@ impl Server {
         }
         for w in &workers {
             w.abort();
+        }
+        if let Some(m) = &metrics_server {
+            m.abort();
         }
         refresher.abort();
         purger.abort();

@@ -214,7 +214,14 @@ async fn post_json(c: &reqwest::Client, url: String, body: Value) -> Value {
 }
 
 async fn metrics(c: &reqwest::Client, url: String) -> String {
-    c.get(url).send().await.unwrap().text().await.unwrap()
+    c.get(url)
+        .bearer_auth("test-metrics-token")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

@@ -136,6 +136,7 @@ impl Desk {
         let text = self
             .http
             .get(self.server.url("/metrics"))
+            .bearer_auth("test-metrics-token")
             .send()
             .await
             .unwrap()
@@ -845,6 +846,7 @@ async fn out_of_hours_a_callback_is_left_sealed_masked_exported_and_never_logged
     }
     let callbacks_metric = http
         .get(node.url("/metrics"))
+        .bearer_auth("test-metrics-token")
         .send()
         .await
         .unwrap()

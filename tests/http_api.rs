@@ -181,6 +181,7 @@ async fn bad_requests_are_problem_reports_in_chinese() {
 
     let m = c
         .get(s.url("/metrics"))
+        .bearer_auth("test-metrics-token")
         .send()
         .await
         .unwrap()
@@ -282,6 +283,7 @@ async fn feedback_is_recorded_per_reply() {
         assert_eq!(status, 422);
         let m = c
             .get(s.url("/metrics"))
+            .bearer_auth("test-metrics-token")
             .send()
             .await
             .unwrap()
@@ -319,6 +321,7 @@ async fn health_metrics_and_openapi() {
     assert_eq!(h["answer_mode"], "extractive");
     let m = c
         .get(s.url("/metrics"))
+        .bearer_auth("test-metrics-token")
         .send()
         .await
         .unwrap()

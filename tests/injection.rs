@@ -174,6 +174,7 @@ impl Generator for Obeying {
 async fn fallbacks(c: &reqwest::Client, base: &str, reason: &str) -> u64 {
     let text = c
         .get(format!("{base}/metrics"))
+        .bearer_auth("test-metrics-token")
         .send()
         .await
         .unwrap()

@@ -255,6 +255,7 @@ async fn sign_in(server: &common::TestServer, store: &Store, name: &str) -> Stri
 async fn recovered(server: &common::TestServer) -> (u64, u64) {
     let text = common::client()
         .get(server.url("/metrics"))
+        .bearer_auth("test-metrics-token")
         .send()
         .await
         .unwrap()

@@ -45,6 +45,7 @@ async fn chat(
 async fn rejections(c: &reqwest::Client, base: &str, limit: &str) -> u64 {
     let text = c
         .get(format!("{base}/metrics"))
+        .bearer_auth("test-metrics-token")
         .send()
         .await
         .unwrap()

@@ -14,6 +14,7 @@ mod cli;
 mod generation;
 mod handoff;
 mod handoff_pages;
+mod hardening;
 mod http_api;
 mod http_pages;
 mod injection;

@@ -126,6 +126,7 @@ async fn every_metric_is_documented_under_its_exported_name() {
         .unwrap();
     let text = http
         .get(server.url("/metrics"))
+        .bearer_auth("test-metrics-token")
         .send()
         .await
         .unwrap()

@@ -185,6 +185,7 @@ async fn a_rebuilt_index_is_picked_up_without_restart_and_no_request_fails() {
     assert_eq!(after["citations"][0]["doc_id"], "dog-registration");
     let m = c
         .get(s.url("/metrics"))
+        .bearer_auth("test-metrics-token")
         .send()
         .await
         .unwrap()

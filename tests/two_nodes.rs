@@ -311,3 +311,37 @@ async fn only_one_node_at_a_time_runs_the_purge() {
     assert_eq!(after, Some(4), "free again once the first is done");
     schema.drop().await;
 }
+
+#[tokio::test]
+async fn sign_in_attempts_are_counted_once_for_both_nodes() {
+    let Some(base) = postgres() else { return };
+    let schema = Schema::create(&base).await;
+    let data = tempfile::tempdir().unwrap();
+    let env = vec![("XIAOBAN_DATABASE_URL", schema.url.clone())];
+    common_nodes::add_user(data.path(), &env, "flooded", "clerk");
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| serve(data.path(), &env));
+        let b = s.spawn(|| serve(data.path(), &env));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let http = client();
+    // 60 wrong sign-ins at once, half to each node, then 60 more: five passwords checked in
+    // all, on whichever nodes; every other attempt refused on both.
+    crate::hardening::a_flood_checks_at_most_five_passwords(
+        &http,
+        &[a.base.clone(), b.base.clone()],
+    )
+    .await;
+    // A node started after the lock sees it too.
+    drop(a);
+    let c = serve(data.path(), &env);
+    let r = http
+        .post(c.url("/api/v1/auth/login"))
+        .json(&json!({"username": "flooded", "password": common_nodes::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    drop((b, c));
+    schema.drop().await;
+}

@@ -340,6 +340,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/v1/feedback"),
     ("POST", "/api/v1/auth/login"),
     ("GET", "/healthz"),
+    // Behind `metrics.token` or on `metrics.listen`, not a role (tests/hardening.rs).
     ("GET", "/metrics"),
     // The citizen's side of a live handoff: the conversation id is the secret, as for chat.
     ("GET", "/api/v1/chat/{session_id}/messages"),

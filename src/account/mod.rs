@@ -1,7 +1,9 @@
 //! Staff accounts: clerks, supervisors, administrators, auditors and service-centre agents. Passwords are hashed with
 //! argon2id; a sign-in hands out a random opaque token that is stored only as its SHA-256,
-//! with an expiry. Failed sign-ins are throttled per account and per address, and an unknown
-//! name, a wrong password and a disabled account get the same answer.
+//! with an expiry. Sign-in attempts are counted per account and per address before the
+//! password is checked (`throttle`), at most `Limits::concurrent_checks` passwords are
+//! checked at once on a node (each argon2id check takes 19 MiB), and an unknown name, a wrong
+//! password and a disabled account get the same answer.
 //!
 //! **Invariant:** nothing here knows about HTTP; `web::auth_api` turns these into requests.
 
@@ -104,6 +106,9 @@ pub enum LoginError {
     Invalid,
     #[error("登录失败次数过多，请 {} 分钟后再试。", .0.div_ceil(60))]
     Throttled(u64),
+    /// Every password check slot stayed taken: nothing was counted against the account.
+    #[error("登录的人太多，请 {0} 秒后再试。")]
+    Busy(u64),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -121,6 +126,21 @@ pub enum AccountError {
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
+
+impl LoginError {
+    /// Seconds to send as `Retry-After`, for the refusals that pass with time.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            LoginError::Throttled(s) | LoginError::Busy(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
+/// How long a sign-in waits for a free password check before it is refused as busy.
+const CHECK_WAIT: Duration = Duration::from_secs(5);
+/// Sign-ins waiting for a password check on a node; more are refused at once.
+const MAX_WAITING_CHECKS: usize = 64;
 
 /// How long a sign-in lasts: one working day.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -184,6 +204,12 @@ pub struct Accounts {
     throttle: Arc<Throttle>,
     /// Verified against when the user does not exist, so both cases take as long.
     dummy_hash: Arc<String>,
+    /// One permit per password check running on this node.
+    checks: Arc<tokio::sync::Semaphore>,
+    /// Sign-ins waiting for a permit.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+    /// Counts every password checked (`xiaoban_password_checks_total`).
+    checked: Option<prometheus_client::metrics::counter::Counter>,
 }
 
 impl Accounts {
@@ -193,10 +219,39 @@ impl Accounts {
 
     pub fn with_limits(store: Store, limits: Limits) -> Accounts {
         Accounts {
+            checks: Arc::new(tokio::sync::Semaphore::new(limits.concurrent_checks.max(1))),
+            waiting: Arc::default(),
+            throttle: Arc::new(Throttle::new(store.clone(), limits)),
             store,
-            throttle: Arc::new(Throttle::new(limits)),
             dummy_hash: Arc::new(hash_password("not a password of anyone").expect("argon2 hashes")),
+            checked: None,
         }
+    }
+
+    /// Counts the passwords it checks in `metrics`.
+    pub fn counting_in(mut self, metrics: &crate::metrics::Metrics) -> Accounts {
+        self.checked = Some(metrics.password_checks.clone());
+        self
+    }
+
+    /// Forgets sign-in attempts that neither lock nor count any more.
+    pub async fn purge_attempts(&self) -> Result<u64> {
+        self.throttle.purge().await
+    }
+
+    /// A password check slot, waiting at most [`CHECK_WAIT`]; `None` when none came free.
+    async fn check_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        use std::sync::atomic::Ordering;
+        if let Ok(p) = self.checks.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_CHECKS {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let permit = tokio::time::timeout(CHECK_WAIT, self.checks.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        permit.ok()?.ok()
     }
 
     pub async fn add_user(
@@ -242,9 +297,16 @@ impl Accounts {
         password: &str,
         address: &str,
     ) -> Result<Token, LoginError> {
-        if let Some(wait) = self.throttle.locked(name, address) {
-            return Err(LoginError::Throttled(wait));
-        }
+        // Counted before the password is checked: attempts under way count too.
+        let attempt = match self.throttle.admit(name, address).await? {
+            Ok(a) => a,
+            Err(wait) => return Err(LoginError::Throttled(wait)),
+        };
+        let Some(slot) = self.check_slot().await else {
+            self.throttle.withdraw(attempt).await?;
+            tracing::warn!("sign-in refused: every password check slot is taken");
+            return Err(LoginError::Busy(CHECK_WAIT.as_secs()));
+        };
         let user = self.store.user_by_name(name).await?;
         let hash = user.as_ref().map_or_else(
             || self.dummy_hash.as_str().to_string(),
@@ -254,18 +316,22 @@ impl Accounts {
         let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
             .await
             .context("password check")?;
+        drop(slot);
+        if let Some(c) = &self.checked {
+            c.inc();
+        }
         let user = match user {
             Some(u) if matches && !u.disabled => u,
             _ => {
                 tracing::info!(addr = address, "sign-in refused");
-                return Err(match self.throttle.fail(name, address) {
+                return Err(match self.throttle.fail(attempt).await? {
                     Some(wait) => LoginError::Throttled(wait),
                     None => LoginError::Invalid,
                 });
             }
         };
         let role: Role = user.role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-        self.throttle.succeed(name);
+        self.throttle.succeed(attempt).await?;
         let secret = new_token();
         let expires_at = chrono::Utc::now().timestamp() + SESSION_TTL.as_secs() as i64;
         self.store

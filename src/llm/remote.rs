@@ -84,7 +84,9 @@ impl RemoteGenerator {
         let mut prompt_tokens = 0;
         let mut first_token = None;
         let mut stop = StopReason::Length;
-        let mut buf = String::new();
+        // Bytes, not text: a chunk may end inside a character. Lines end at `\n`, a byte
+        // that never occurs inside a UTF-8 sequence, so each whole line decodes whole.
+        let mut buf: Vec<u8> = Vec::new();
         let mut stream = response.bytes_stream();
         'read: loop {
             let left = params.deadline.saturating_duration_since(Instant::now());
@@ -96,10 +98,11 @@ impl RemoteGenerator {
                 Ok(None) => break,
                 Ok(Some(c)) => c.context("远程模型服务中断")?,
             };
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(i) = buf.find('\n') {
-                let line = buf[..i].trim().to_string();
-                buf.drain(..=i);
+            buf.extend_from_slice(&chunk);
+            while let Some(i) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=i).collect();
+                let line = String::from_utf8(line).context("远程模型返回了非 UTF-8 的数据")?;
+                let line = line.trim();
                 let Some(data) = line.strip_prefix("data:") else {
                     continue;
                 };
@@ -153,5 +156,91 @@ impl Generator for RemoteGenerator {
 
     fn describe(&self) -> String {
         format!("remote {} at {}", self.model, self.url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::Role;
+
+    /// Serves one streamed completion whose body arrives in `chunks`, each its own write.
+    async fn serve_chunks(chunks: Vec<Vec<u8>>) -> String {
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(move || {
+                let chunks = chunks.clone();
+                async move {
+                    let body = futures::stream::iter(chunks).then(|c| async move {
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                        Ok::<_, std::convert::Infallible>(c)
+                    });
+                    (
+                        [("content-type", "text/event-stream")],
+                        axum::body::Body::from_stream(body),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/v1")
+    }
+
+    #[tokio::test]
+    async fn a_character_split_across_chunks_arrives_whole() {
+        let event = |text: &str| {
+            format!(
+                "data: {}\n\n",
+                serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+            )
+        };
+        let mut body = event("办理身份证").into_bytes();
+        body.extend_from_slice(event("需要户口簿").as_bytes());
+        body.extend_from_slice(b"data: [DONE]\n\n");
+        // Cut inside 身 (three bytes) and inside 户, so no chunk ends on a character boundary.
+        let first = body.windows(3).position(|w| w == "身".as_bytes()).unwrap() + 1;
+        let second = body.windows(3).position(|w| w == "户".as_bytes()).unwrap() + 2;
+        let chunks = vec![
+            body[..first].to_vec(),
+            body[first..second].to_vec(),
+            body[second..].to_vec(),
+        ];
+        assert!(chunks.iter().all(|c| std::str::from_utf8(c).is_err()));
+        let g = RemoteGenerator {
+            url: serve_chunks(chunks).await,
+            api_key: None,
+            model: "test".into(),
+            connect_timeout: Duration::from_secs(5),
+            retries: 0,
+        };
+        let params = GenerationParams {
+            max_tokens: 16,
+            temperature: 0.0,
+            top_p: None,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            seed: 1,
+            deadline: Instant::now() + Duration::from_secs(20),
+        };
+        let mut pieces = Vec::new();
+        let out = g
+            .run(
+                &[ChatMessage {
+                    role: Role::User,
+                    content: "问".into(),
+                }],
+                &params,
+                &mut |p| {
+                    pieces.push(p.to_string());
+                    true
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.text, "办理身份证需要户口簿");
+        assert_eq!(pieces, ["办理身份证", "需要户口簿"]);
+        assert!(!out.text.contains('\u{FFFD}'));
     }
 }

@@ -295,6 +295,14 @@ pub fn build(kb_dir: &Path, data_dir: &Path) -> Result<BuildReport> {
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
         std::process::id()
     );
+    remove_abandoned_builds(data_dir);
+    // Held while the temporary folder is written: a build killed or failed leaves it
+    // unlocked, which is how a later build or start-up knows the folder is abandoned.
+    let lock_path = root.join(format!("tmp-{generation}.lock"));
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("创建 {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("锁定 {}", lock_path.display()))?;
     let tmp = root.join(format!("tmp-{generation}"));
     std::fs::create_dir_all(&tmp)?;
 
@@ -339,6 +347,8 @@ pub fn build(kb_dir: &Path, data_dir: &Path) -> Result<BuildReport> {
     std::fs::write(tmp.join(CATALOG), serde_json::to_vec(&catalog)?)?;
     let gen_dir = root.join(&generation);
     std::fs::rename(&tmp, &gen_dir)?;
+    let _ = std::fs::remove_file(&lock_path);
+    drop(lock);
     // Switch atomically: write the name beside CURRENT, then rename over it.
     let next = root.join(format!("{CURRENT}.{generation}"));
     std::fs::write(&next, &generation)?;
@@ -347,6 +357,75 @@ pub fn build(kb_dir: &Path, data_dir: &Path) -> Result<BuildReport> {
     report.generation = generation;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// A temporary build folder without a lock file (written before builds took one) is taken
+/// for abandoned only when it has not changed for this long.
+const UNLOCKED_BUILD_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the temporary folders (`index/tmp-gen-…`) of builds that died or failed: a build
+/// holds an exclusive lock on `tmp-gen-….lock` while it writes its folder, so a folder
+/// whose lock can be taken is abandoned, and one whose lock is held belongs to a build still
+/// running — in this process, another, or on another node sharing the folder (on NFS the
+/// lock is an NFS lock). Returns how many were removed.
+pub fn remove_abandoned_builds(data_dir: &Path) -> usize {
+    let root = data_dir.join("index");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !name.starts_with("tmp-gen-") {
+            continue;
+        }
+        if let Some(folder) = name.strip_suffix(".lock") {
+            // A lock whose build died before its folder was made.
+            if !root.join(folder).exists()
+                && let Ok(lock) = std::fs::OpenOptions::new().write(true).open(entry.path())
+                && lock.try_lock().is_ok()
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+            continue;
+        }
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let lock_path = root.join(format!("{name}.lock"));
+        // The lock, taken (so no live build holds it), or `None` for a folder from before
+        // builds took one that has not changed for long; `Err` for a folder to leave alone.
+        let lock = match std::fs::OpenOptions::new().write(true).open(&lock_path) {
+            Ok(lock) if lock.try_lock().is_ok() => Ok(Some(lock)),
+            Ok(_) => Err(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let age = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok());
+                if age.is_some_and(|a| a > UNLOCKED_BUILD_AGE) {
+                    Ok(None)
+                } else {
+                    Err(())
+                }
+            }
+            Err(_) => Err(()),
+        };
+        let Ok(lock) = lock else {
+            continue;
+        };
+        if std::fs::remove_dir_all(entry.path()).is_ok() {
+            if lock.is_some() {
+                let _ = std::fs::remove_file(&lock_path);
+            }
+            tracing::info!(folder = %name, "removed the folder of an index build that did not finish");
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// How long a replaced generation stays on disk. Servers sharing the index folder (the same
@@ -759,6 +838,48 @@ mod tests {
         chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%S")
             .unwrap()
             .and_utc()
+    }
+
+    #[test]
+    fn only_abandoned_build_folders_are_removed() {
+        let data = tempfile::tempdir().unwrap();
+        let root = data.path().join("index");
+        std::fs::create_dir_all(&root).unwrap();
+        let folder = |name: &str| {
+            std::fs::create_dir_all(root.join(name)).unwrap();
+            std::fs::write(root.join(name).join("meta.json"), "{}").unwrap();
+        };
+        // A killed build: its folder and its lock file, no one holding the lock.
+        folder("tmp-gen-20261206T010000.000001-11");
+        std::fs::write(root.join("tmp-gen-20261206T010000.000001-11.lock"), "").unwrap();
+        // A build still writing (here or on another node): its lock is held.
+        folder("tmp-gen-20261206T010000.000002-12");
+        let held =
+            std::fs::File::create(root.join("tmp-gen-20261206T010000.000002-12.lock")).unwrap();
+        held.lock().unwrap();
+        // A folder without a lock file, changed just now: left alone.
+        folder("tmp-gen-20261206T010000.000003-13");
+        // A lock whose build died before making its folder.
+        std::fs::write(root.join("tmp-gen-20261206T010000.000004-14.lock"), "").unwrap();
+        assert_eq!(remove_abandoned_builds(data.path()), 1);
+        let left: HashSet<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        let expected: HashSet<String> = [
+            "tmp-gen-20261206T010000.000002-12",
+            "tmp-gen-20261206T010000.000002-12.lock",
+            "tmp-gen-20261206T010000.000003-13",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(left, expected);
+        drop(held);
+        assert_eq!(
+            remove_abandoned_builds(data.path()),
+            1,
+            "once its build is gone"
+        );
     }
 
     #[test]

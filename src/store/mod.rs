@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod rekey;
 pub mod seal;
 pub mod suggestions;
+pub mod throttle;
 pub mod users;
 
 /// Schema steps, applied in order once each. Types are kept to what both databases share.
@@ -142,6 +143,7 @@ impl Store {
             .chain(edits::SCHEMA)
             .chain(suggestions::SCHEMA)
             .chain(handoffs::SCHEMA)
+            .chain(throttle::SCHEMA)
             .map(|step| step.replace("{blob}", blob))
             .collect();
         if url.starts_with("sqlite") {

@@ -11,7 +11,7 @@ use crate::store::SessionId;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, Stream, StreamExt};
@@ -41,6 +41,14 @@ where
                     JsonRejection::JsonSyntaxError(_) => "请求体不是有效的 JSON。".to_string(),
                     JsonRejection::JsonDataError(err) => {
                         format!("请求字段有误：{}", err.body_text())
+                    }
+                    _ if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                        return Problem::new(
+                            e.status(),
+                            "body-too-large",
+                            "Request body too large",
+                            "请求体超过了这个接口允许的大小（64 KB）。",
+                        );
                     }
                     _ => "请求体无法读取。".to_string(),
                 };
@@ -328,21 +336,36 @@ pub struct FeedbackResponse {
         (status = 200, description = "Recorded", body = FeedbackResponse),
         (status = 404, description = "Unknown reply", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Comment too long", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too much feedback from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn feedback(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
     ApiJson(req): ApiJson<FeedbackRequest>,
 ) -> Result<Json<FeedbackResponse>, Problem> {
-    record_feedback(&state, &req.reply_id, req.helpful, req.comment.as_deref()).await?;
+    record_feedback(
+        &state,
+        address,
+        &req.reply_id,
+        req.helpful,
+        req.comment.as_deref(),
+    )
+    .await?;
     Ok(Json(FeedbackResponse { recorded: true }))
 }
 
+/// Records feedback from `address`, within the feedback rate limit.
 pub(super) async fn record_feedback(
     state: &AppState,
+    address: std::net::IpAddr,
     reply_id: &str,
     helpful: bool,
     comment: Option<&str>,
 ) -> Result<(), Problem> {
+    state
+        .limits
+        .admit_feedback(address)
+        .inspect_err(|p| state.note_problem(p))?;
     let comment = comment.map(str::trim).filter(|c| !c.is_empty());
     if comment.is_some_and(|c| c.chars().count() > 1000) {
         let p = Problem::new(
@@ -459,10 +482,61 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     (status, Json(health)).into_response()
 }
 
-/// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", responses(
-    (status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// Prometheus metrics in the text exposition format. Not public: on the main address only
+/// with the configured `metrics.token` as a bearer token (refused when none is configured);
+/// `metrics.listen` serves them on an address of their own instead.
+#[utoipa::path(get, path = "/metrics", security(("bearer" = [])), responses(
+    (status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String),
+    (status = 401, description = "No or wrong metrics token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "No metrics token is configured: metrics are served on `metrics.listen` only, or not at all", body = Problem, content_type = "application/problem+json")))]
+pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(expected) = state.metrics_token.as_deref() else {
+        let p = Problem::new(
+            StatusCode::FORBIDDEN,
+            "metrics-not-public",
+            "Metrics are not served here",
+            "此地址不提供监控指标：请在配置中设置 metrics.token（抓取时带 Authorization: Bearer 令牌）或 metrics.listen（单独的监听地址）。",
+        );
+        state.note_problem(&p);
+        return p.into_response();
+    };
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    if !sent.is_some_and(|t| same_secret(t, expected)) {
+        let p = Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "metrics-token",
+            "Metrics token required",
+            "读取监控指标需带 Authorization: Bearer 令牌（配置项 metrics.token）。",
+        );
+        state.note_problem(&p);
+        let mut resp = p.into_response();
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+        return resp;
+    }
+    metrics_unguarded(State(state)).await
+}
+
+/// Whether `a` is `b`, in time independent of where they differ (by their hashes, so also
+/// of their lengths).
+fn same_secret(a: &str, b: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
+}
+
+/// The metrics, to whoever reached the address that serves them (`metrics.listen`).
+pub async fn metrics_unguarded(State(state): State<Arc<AppState>>) -> Response {
     // The queue is shared by every node: the gauge is read from the database.
     if let Err(e) = state.handoffs.waiting().await {
         tracing::error!(error = %e, "counting waiting handoffs failed");

@@ -4,15 +4,15 @@
 
 use super::AppState;
 use super::api::ApiJson;
+use super::limits::ClientAddress;
 use super::problem::Problem;
 use crate::account::{LoginError, Principal, Role};
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
@@ -103,20 +103,24 @@ impl FromRequestParts<Arc<AppState>> for Principal {
 }
 
 /// Sign in with a user name and password; the token lasts a working day (12 hours). An
-/// unknown name, a wrong password and a disabled account get the same answer; after 5
-/// failures for an account (20 from one address) sign-in is refused for 15 minutes.
+/// unknown name, a wrong password and a disabled account get the same answer. Attempts are
+/// counted before the password is checked: after 5 for an account (20 from one client
+/// address, as `limits.trusted_proxies` decides it; `limits.sign_in_attempts_per_account`
+/// and `_per_address`) that did not succeed, sign-in is refused for 15 minutes, on every node. When every password check slot stays taken for 5 seconds
+/// the answer is 503 with Retry-After.
 #[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = LoginResponse),
         (status = 401, description = "Wrong user name or password", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failures; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many sign-ins being checked at once; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddress(address): ClientAddress,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, Denied> {
-    let address = addr.ip().to_string();
+    let address = address.to_string();
     match state
         .accounts
         .login(req.username.trim(), &req.password, &address)
@@ -143,6 +147,17 @@ pub async fn login(
                 "too-many-attempts",
                 "Too many failed sign-ins",
                 LoginError::Throttled(secs).to_string(),
+            )
+            .retry_after(secs);
+            state.note_problem(&p);
+            Err(Denied(p))
+        }
+        Err(LoginError::Busy(secs)) => {
+            let p = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sign-in-busy",
+                "Too many sign-ins at once",
+                LoginError::Busy(secs).to_string(),
             )
             .retry_after(secs);
             state.note_problem(&p);

@@ -1,6 +1,7 @@
 //! Abuse limits on the public chat and on uploads: question rates per client address and per
-//! conversation (token buckets, `governor`), concurrent streamed answers (in all and per
-//! address), the size of a stored conversation, and image uploads per staff account. Every
+//! conversation (token buckets, `governor`), feedback per client address, concurrent streamed
+//! answers (in all and per address), the size of a stored conversation, and image uploads per
+//! staff account. Every
 //! refusal is a problem report with its own kind and status (429 with Retry-After for rates,
 //! 413 for a full conversation, 503 for capacity) and counts in
 //! `xiaoban_limit_rejections_total{limit}`.
@@ -43,6 +44,7 @@ pub enum Limit {
     StreamsPerAddress,
     ConversationSize,
     UploadRate,
+    FeedbackRate,
 }
 
 impl Limit {
@@ -55,6 +57,7 @@ impl Limit {
             Limit::StreamsPerAddress => "streams_per_address",
             Limit::ConversationSize => "conversation_size",
             Limit::UploadRate => "upload_rate",
+            Limit::FeedbackRate => "feedback_rate",
         }
     }
 }
@@ -105,6 +108,7 @@ pub struct Limits {
     per_address: Bucket<IpAddr>,
     per_session: Bucket<String>,
     per_account: Bucket<String>,
+    feedback_per_address: Bucket<IpAddr>,
     clock: DefaultClock,
     streams: Arc<Mutex<Streams>>,
     metrics: Arc<Metrics>,
@@ -160,6 +164,10 @@ impl Limits {
             per_account: Bucket::new(
                 config.uploads_per_minute_per_account,
                 config.upload_burst_per_account,
+            ),
+            feedback_per_address: Bucket::new(
+                config.feedback_per_minute_per_address,
+                config.feedback_burst_per_address,
             ),
             clock: DefaultClock::default(),
             streams: Arc::default(),
@@ -303,6 +311,24 @@ impl Limits {
             streams: self.streams.clone(),
             address,
         })
+    }
+
+    /// One feedback (helpful or not, with or without a comment) from `address`.
+    pub fn admit_feedback(&self, address: IpAddr) -> Result<(), Problem> {
+        self.feedback_per_address
+            .take(&address, 1, &self.clock)
+            .map_err(|secs| {
+                self.refuse(
+                    Limit::FeedbackRate,
+                    Problem::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too-much-feedback",
+                        "Too much feedback from this address; try again later",
+                        format!("评价提交过于频繁，请{secs}秒后再试。"),
+                    )
+                    .retry_after(secs),
+                )
+            })
     }
 
     /// `images` uploads by staff account `account`.

@@ -18,11 +18,13 @@ pub mod verify_api;
 use crate::assistant::Assistant;
 use crate::metrics::Metrics;
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use documented::CommonResponses;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
@@ -44,6 +46,9 @@ pub struct AppState {
     /// Turns true when a shutdown's deadline passes: open chat streams end with an `error`
     /// event (`api::shutting_down`) rather than a silently closed connection.
     pub cut_streams: tokio::sync::watch::Receiver<bool>,
+    /// `metrics.token`: what a scraper sends to read `/metrics` on the main address; `None`
+    /// refuses it there.
+    pub metrics_token: Option<String>,
 }
 
 #[derive(OpenApi)]
@@ -155,6 +160,115 @@ async fn not_found() -> problem::Problem {
     )
 }
 
+/// The one Content-Security-Policy of every HTML page: nothing from elsewhere, styles inline,
+/// and of scripts only the two the pages carry inline (the widget's and the clerk page's),
+/// each allowed by its hash.
+static CONTENT_SECURITY_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    let hashes: Vec<String> = [pages::JS, include_str!("../../templates/clerk.js")]
+        .iter()
+        .map(|js| {
+            let digest = Sha256::digest(js.as_bytes());
+            format!(
+                "'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            )
+        })
+        .collect();
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src {}; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        hashes.join(" ")
+    ))
+    .expect("a valid header value")
+});
+
+/// The security headers of every HTML page, set in one place: the policy above, no
+/// referrer, no framing (also for browsers that predate `frame-ancestors`).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY.clone(),
+        );
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    resp
+}
+
+/// Errors that axum or tower answer by themselves (a body over its limit, a method the
+/// route does not have, a path parameter that does not parse) come as plain text or
+/// nothing; they leave as problem reports like every other error, their headers (`Allow`,
+/// `Retry-After`) kept. Pages (HTML), problem reports and JSON bodies pass unchanged.
+async fn problems_only(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let kind = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if kind.starts_with("text/html")
+        || kind.starts_with("application/problem+json")
+        || kind.starts_with("application/json")
+        || kind.starts_with("text/event-stream")
+    {
+        return resp;
+    }
+    let problem = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => problem::Problem::new(
+            status,
+            "body-too-large",
+            "Request body too large",
+            "请求体超过了这个接口允许的大小（问答、登录等接口为 64 KB，图片上传见 scans.max_upload_bytes）。",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => problem::Problem::new(
+            status,
+            "method-not-allowed",
+            "Method not allowed",
+            "这个地址不支持该请求方法，支持的方法见 Allow 头。",
+        ),
+        _ => problem::Problem::new(
+            status,
+            "http-error",
+            status.canonical_reason().unwrap_or("Error"),
+            format!("请求无法处理（HTTP {}）。", status.as_u16()),
+        ),
+    };
+    let (parts, _) = resp.into_parts();
+    let mut out = problem.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().append(name, value.clone());
+        }
+    }
+    out
+}
+
+/// What the separate metrics address (`metrics.listen`) serves: `/metrics` only.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(api::metrics_unguarded))
+        .fallback(not_found)
+        .layer(middleware::from_fn(problems_only))
+        .with_state(state)
+}
+
 /// The whole application. Request bodies are capped at 64 KB (a question is at most 500
 /// characters), except the image uploads, which have limits of their own.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -182,6 +296,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .merge(verify_api::routes(state.desk.config.max_upload_bytes))
         .merge(clerk::upload_routes(state.desk.config.max_upload_bytes))
+        .layer(middleware::from_fn(problems_only))
+        .layer(middleware::from_fn(security_headers))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

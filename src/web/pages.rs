@@ -16,7 +16,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 pub(super) const CSS: &str = include_str!("../../templates/base.css");
-const JS: &str = include_str!("../../templates/widget.js");
+pub(super) const JS: &str = include_str!("../../templates/widget.js");
 pub(super) const ELDER_COOKIE: &str = "xiaoban_elder";
 
 /// Quick questions: (label, question as a URL query value).
@@ -335,10 +335,11 @@ pub struct FeedbackForm {
 /// `POST /widget/feedback`: the buttons under each reply.
 pub async fn widget_feedback(
     State(state): State<Arc<AppState>>,
+    ClientAddress(address): ClientAddress,
     Form(form): Form<FeedbackForm>,
 ) -> Response {
     let helpful = form.helpful == "1";
-    if let Err(p) = record_feedback(&state, &form.reply_id, helpful, None).await {
+    if let Err(p) = record_feedback(&state, address, &form.reply_id, helpful, None).await {
         return p.into_response();
     }
     match SessionId::parse(&form.s) {
@@ -429,12 +430,40 @@ struct DocPage {
     body: String,
 }
 
-/// Markdown to HTML with any raw HTML in the source shown as text.
+/// Link schemes a rendered document may point to; a link without a scheme is relative.
+const LINK_SCHEMES: &[&str] = &["http", "https", "mailto", "tel"];
+
+/// Whether a link target is relative or uses an allowed scheme. Browsers ignore tabs,
+/// newlines and leading control characters and spaces in a URL, so they are ignored here too.
+fn allowed_link(url: &str) -> bool {
+    let cleaned: String = url
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace() && !c.is_control())
+        .collect();
+    let end = cleaned.find(['/', '?', '#']).unwrap_or(cleaned.len());
+    match cleaned[..end].split_once(':') {
+        None => true,
+        Some((scheme, _)) => LINK_SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(scheme)),
+    }
+}
+
+/// Markdown to HTML with any raw HTML in the source shown as text, and links and images
+/// whose scheme is not in [`LINK_SCHEMES`] (`javascript:`, `data:`, `vbscript:`…) reduced to
+/// their text.
 fn markdown(md: &str) -> String {
-    use pulldown_cmark::{Event, Parser, html};
-    let events = Parser::new(md).map(|e| match e {
-        Event::Html(t) | Event::InlineHtml(t) => Event::Text(t),
-        e => e,
+    use pulldown_cmark::{Event, Parser, Tag, TagEnd, html};
+    // One entry per link or image open: whether it was kept.
+    let mut kept: Vec<bool> = Vec::new();
+    let events = Parser::new(md).filter_map(|e| match e {
+        Event::Html(t) | Event::InlineHtml(t) => Some(Event::Text(t)),
+        Event::Start(Tag::Link { ref dest_url, .. })
+        | Event::Start(Tag::Image { ref dest_url, .. }) => {
+            let keep = allowed_link(dest_url);
+            kept.push(keep);
+            keep.then_some(e)
+        }
+        Event::End(TagEnd::Link | TagEnd::Image) => kept.pop().unwrap_or(true).then_some(e),
+        e => Some(e),
     });
     let mut out = String::new();
     html::push_html(&mut out, events);
@@ -565,6 +594,39 @@ mod tests {
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"));
         assert!(html.contains("<h2>标题</h2>"));
+    }
+
+    #[test]
+    fn only_allowed_link_schemes_survive() {
+        let html = markdown(
+            "[办事指南](https://zwfw.example.gov.cn/a) [同目录](other-guide) [来信](mailto:a@b.cn) \
+             [热线](tel:12345) [坏](javascript:alert(1)) [也坏](JaVaScRiPt:alert(2)) \
+             [藏](java%0Ascript:x) [数据](data:text/html;base64,PHNjcmlwdD4=) \
+             <javascript:alert(3)> ![图](vbscript:msgbox) [空白]( \tjavascript:alert(4))",
+        );
+        for good in [
+            "href=\"https://zwfw.example.gov.cn/a\"",
+            "href=\"other-guide\"",
+            "href=\"mailto:a@b.cn\"",
+            "href=\"tel:12345\"",
+        ] {
+            assert!(html.contains(good), "{good} kept: {html}");
+        }
+        assert!(!html.contains("href=\"javascript"), "{html}");
+        assert!(!html.contains("href=\"JaVaScRiPt"), "{html}");
+        assert!(!html.contains("href=\"data:"), "{html}");
+        assert!(!html.contains("src=\"vbscript"), "{html}");
+        assert_eq!(html.matches("<a ").count(), 4, "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        // The text of a dropped link stays readable.
+        assert!(
+            html.contains("坏") && html.contains("数据") && html.contains("图"),
+            "{html}"
+        );
+        assert!(allowed_link("/kb/id-card-renewal#材料"));
+        assert!(allowed_link("?s=1"));
+        assert!(!allowed_link(" \u{1}javascript:alert(1)"));
+        assert!(!allowed_link("java\tscript:alert(1)"));
     }
 
     #[test]

@@ -133,16 +133,7 @@ fn page(t: &impl Template, status: StatusCode) -> Response {
     }
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    // The security headers (CSP, no referrer, no framing) are `web::security_headers`'.
     resp
 }
 
@@ -328,13 +319,18 @@ pub async fn login(
             name,
             Some(LoginError::Invalid.to_string()),
         ),
-        Err(LoginError::Throttled(secs)) => {
+        Err(e @ (LoginError::Throttled(_) | LoginError::Busy(_))) => {
+            let secs = e.retry_after().unwrap_or(1);
+            let status = match e {
+                LoginError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::TOO_MANY_REQUESTS,
+            };
             let mut resp = login_page(
                 &headers,
                 secure,
-                StatusCode::TOO_MANY_REQUESTS,
+                status,
                 name,
-                Some(LoginError::Throttled(secs).to_string()),
+                Some(e.to_string()),
             );
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -223,16 +223,7 @@ pub(super) fn page(t: &impl Template, status: StatusCode, look: &Look) -> Respon
     }
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    // The security headers (CSP, no referrer, no framing) are `web::security_headers`'.
     if let Some(c) = look
         .set_cookie
         .as_deref()

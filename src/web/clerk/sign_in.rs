@@ -232,14 +232,19 @@ pub async fn login(
             name,
             Some(LoginError::Invalid.to_string()),
         ),
-        Err(LoginError::Throttled(secs)) => {
+        Err(e @ (LoginError::Throttled(_) | LoginError::Busy(_))) => {
+            let secs = e.retry_after().unwrap_or(1);
+            let status = match e {
+                LoginError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::TOO_MANY_REQUESTS,
+            };
             let mut resp = login_page(
                 &look,
                 &headers,
                 secure,
-                StatusCode::TOO_MANY_REQUESTS,
+                status,
                 name,
-                Some(LoginError::Throttled(secs).to_string()),
+                Some(e.to_string()),
             );
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
