@@ -6,8 +6,9 @@
 #   scripts/bench_ocr.sh [DIR] [THREADS]
 #
 # DIR      specimen folder (default target/specimens-300); generated when it has no truth.json
-#          (scripts/make_specimens.py --count 100 --seed 11: 100 cards front and back and 100
-#          licences, 300 images in 8 conditions with invalid variants; takes a few minutes)
+#          (scripts/make_specimens.py --count 100 --seed 11: 100 cards, front and back or a back
+#          alone, and 100 licences, about 290 images in 13 conditions with invalid variants;
+#          takes a few minutes)
 # THREADS  intra-op threads for both engines (default: nproc; xiaoban uses one per core)
 #
 # Prints per-image latency (detection, classification, recognition, total: p50 and p95) and
@@ -30,7 +31,7 @@ fi
 
 # (i) the specimens
 if [ ! -f "$DIR/truth.json" ]; then
-    echo "== generating 300 specimen images in $DIR"
+    echo "== generating about 290 specimen images in $DIR"
     python3 scripts/make_specimens.py "$DIR" --count 100 --seed 11 >/dev/null
 fi
 

@@ -5,11 +5,13 @@
 //! `--truth-lines` from the lines the generator drew (a perfect OCR, to measure the analysis
 //! alone) — then analysed, and compared with the truth:
 //!
-//! - field exact-match accuracy per field and per condition (clean, perspective, blur, …);
+//! - field exact-match accuracy per field, per condition (clean, phone, photocopy, rotate90, …)
+//!   and per layout (card, card back alone, licence landscape/portrait × company/个体工商户);
 //! - document type accuracy per image;
 //! - check accuracy: over every (case, rule) the analysis ran or the truth expects to fail,
 //!   whether passed/failed agrees with the truth;
-//! - verdict accuracy, overall and per condition, with the confusion counts;
+//! - verdict accuracy, overall, per condition and per layout, with the confusion counts, and
+//!   the confusion over the invalid documents alone (any "→pass" there should have stopped);
 //! - warning precision and recall per code (`not_checked` entries are not findings);
 //! - latency per case (read + analyse), p50 and p95;
 //! - the image measures per condition (min, median, max), which is how the warning thresholds
@@ -38,6 +40,10 @@ pub struct Truth {
 pub struct Case {
     pub id: String,
     pub document_type: String,
+    /// `id_card`, `id_card_back_only`, `licence_landscape_company`, … (older truth files
+    /// have none: the document type stands in).
+    #[serde(default)]
+    pub layout: String,
     pub condition: String,
     pub variant: String,
     pub images: Vec<TruthImage>,
@@ -53,7 +59,21 @@ pub struct TruthImage {
     pub document_type: String,
     pub width: u32,
     pub height: u32,
+    /// Degrees clockwise the stored image is turned (a page fed in sideways or upside down);
+    /// `lines`, `width` and `height` are those of the image turned upright.
+    #[serde(default)]
+    pub rotation: u16,
     pub lines: Vec<TruthLine>,
+}
+
+/// The stored image turned upright (what a perfect reader reads the truth lines from).
+pub fn upright(img: &RgbImage, t: &TruthImage) -> RgbImage {
+    match t.rotation {
+        90 => image::imageops::rotate270(img),
+        180 => image::imageops::rotate180(img),
+        270 => image::imageops::rotate90(img),
+        _ => img.clone(),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,11 +205,17 @@ pub struct Summary {
     pub fields: BTreeMap<String, Score>,
     pub fields_by_condition: BTreeMap<String, BTreeMap<String, Score>>,
     pub fields_all_by_condition: BTreeMap<String, Score>,
+    pub fields_by_layout: BTreeMap<String, BTreeMap<String, Score>>,
+    pub fields_all_by_layout: BTreeMap<String, Score>,
     pub checks: Score,
     pub verdict: Score,
     pub verdict_by_condition: BTreeMap<String, Score>,
     /// "expected→got": count.
     pub verdict_confusion: BTreeMap<String, usize>,
+    /// The same over the invalid documents only (variant other than `valid`), where any
+    /// "→pass" is a document that should have been stopped.
+    pub invalid_verdict_confusion: BTreeMap<String, usize>,
+    pub verdict_by_layout: BTreeMap<String, Score>,
     pub warnings: BTreeMap<String, Detection>,
     pub latency: Latency,
     /// Per condition, per measure: [min, median, max] over its images.
@@ -197,8 +223,9 @@ pub struct Summary {
     pub misses: Vec<Miss>,
 }
 
-fn measures_row(m: &Measures) -> [(&'static str, f32); 5] {
+fn measures_row(m: &Measures) -> [(&'static str, f32); 6] {
     [
+        ("colour", m.colour),
         ("luminance", m.luminance),
         ("sharpness", m.sharpness),
         ("glare", m.glare),
@@ -278,6 +305,11 @@ pub fn run(
             }
         }
 
+        let layout = if case.layout.is_empty() {
+            case.document_type.as_str()
+        } else {
+            case.layout.as_str()
+        };
         for (name, expected) in &case.fields {
             let got = report.fields.get(name).map(|f| f.value.expose());
             let ok = got == Some(expected.as_str());
@@ -290,6 +322,16 @@ pub fn run(
                 .add(ok);
             s.fields_all_by_condition
                 .entry(case.condition.clone())
+                .or_default()
+                .add(ok);
+            s.fields_by_layout
+                .entry(layout.to_owned())
+                .or_default()
+                .entry(name.clone())
+                .or_default()
+                .add(ok);
+            s.fields_all_by_layout
+                .entry(layout.to_owned())
                 .or_default()
                 .add(ok);
             s.fields_all.add(ok);
@@ -336,9 +378,18 @@ pub fn run(
             .entry(case.condition.clone())
             .or_default()
             .add(v == case.verdict);
+        s.verdict_by_layout
+            .entry(layout.to_owned())
+            .or_default()
+            .add(v == case.verdict);
         *s.verdict_confusion
             .entry(format!("{}→{v}", case.verdict))
             .or_default() += 1;
+        if case.variant != "valid" {
+            *s.invalid_verdict_confusion
+                .entry(format!("{}→{v}", case.verdict))
+                .or_default() += 1;
+        }
         if v != case.verdict {
             s.misses.push(Miss {
                 case: case.id.clone(),
@@ -400,6 +451,18 @@ impl Summary {
         for (k, v) in &self.fields {
             let _ = writeln!(o, "  {k:<24} {}", pct(v));
         }
+        let _ = writeln!(o, "按版式（字段 / 结论）：");
+        for (k, v) in &self.fields_all_by_layout {
+            let _ = writeln!(
+                o,
+                "  {k:<28} 字段 {}  结论 {}",
+                pct(v),
+                self.verdict_by_layout.get(k).map(pct).unwrap_or_default()
+            );
+            for (f, score) in self.fields_by_layout.get(k).into_iter().flatten() {
+                let _ = writeln!(o, "      {f:<24} {}", pct(score));
+            }
+        }
         let _ = writeln!(o, "按拍摄条件（字段）：");
         for (k, v) in &self.fields_all_by_condition {
             let _ = writeln!(
@@ -411,6 +474,9 @@ impl Summary {
                     .map(pct)
                     .unwrap_or_default()
             );
+            for (f, score) in self.fields_by_condition.get(k).into_iter().flatten() {
+                let _ = writeln!(o, "      {f:<24} {}", pct(score));
+            }
         }
         let _ = writeln!(o, "核对规则：{}", pct(&self.checks));
         let _ = writeln!(
@@ -418,6 +484,11 @@ impl Summary {
             "结论：{}  {:?}",
             pct(&self.verdict),
             self.verdict_confusion
+        );
+        let _ = writeln!(
+            o,
+            "无效证件的结论（应为→实为）：{:?}",
+            self.invalid_verdict_confusion
         );
         let _ = writeln!(o, "图像警告：");
         for (k, d) in &self.warnings {
@@ -488,7 +559,7 @@ pub fn command(
     } else if truth_lines {
         let mut read = |img: &RgbImage, t: &TruthImage| {
             Ok(Reading {
-                image: img.clone(),
+                image: upright(img, t),
                 page: truth_page(t),
                 document: None,
                 turned: 0,

@@ -167,15 +167,10 @@ pub fn id_card(
                     "有效期长度不是法定的5年、10年、20年或长期",
                     ID_CARD_LAW_5,
                 )),
-                (None, Some(t)) => out.push(result(
-                    "id_card.validity_term",
-                    true,
-                    format!(
-                        "有效期长度为{}，是法定期限之一（未提供人像面，未核对年龄）",
-                        term_label(t)
-                    ),
-                    ID_CARD_LAW_5,
-                )),
+                // A legal length, but whether it is the holder's depends on the age at issue,
+                // printed on the front: the check did not run, and saying it passed would
+                // overclaim (the analysis sends such a back to review, see `FRONT_MISSING`).
+                (None, Some(_)) => {}
                 (Some(birth), Some(t)) => {
                     let age = age_at(birth, from);
                     let legal = legal_term_years(age);
@@ -624,10 +619,16 @@ mod tests {
         let c = id_card(Some(&old), Some(&b), today());
         assert_eq!(outcome(&c, "id_card.validity_term"), Some(true), "{c:?}");
         assert_eq!(outcome(&c, "id_card.not_expired"), Some(true));
-        // Back alone: only the length is checked; start in the future fails.
+        // Back alone: a legal length is not claimed as checked (the age is on the front); an
+        // illegal length still fails; a start in the future fails.
         let b = fields(&[("valid_from", "2027-01-01"), ("valid_to", "2037-01-01")]);
         let c = id_card(None, Some(&b), today());
-        assert_eq!(outcome(&c, "id_card.validity_term"), Some(true));
+        assert_eq!(outcome(&c, "id_card.validity_term"), None);
+        let bad = fields(&[("valid_from", "2016-05-01"), ("valid_to", "2031-05-01")]);
+        assert_eq!(
+            outcome(&id_card(None, Some(&bad), today()), "id_card.validity_term"),
+            Some(false)
+        );
         assert_eq!(outcome(&c, "id_card.issue_date_not_future"), Some(false));
         assert_eq!(outcome(&c, "id_card.sides_match"), None);
         // 29 February plus 10 years ends on 28 February.

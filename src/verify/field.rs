@@ -586,6 +586,31 @@ pub fn is_boilerplate(text: &str) -> bool {
         || t.contains("监制")
         || t.contains("年度报告")
         || t.contains("扫描二维码")
+        || is_template_fragment(&t)
+        || is_purpose_overprint(&t)
+}
+
+/// What the 2019 licence template prints beside the fields (DOMAIN.md, "What else the 2019
+/// template prints"): the QR code's caption and the footer, which wrap into pieces.
+const TEMPLATE_TEXT: [&str; 3] = [
+    "扫描二维码登录“国家企业信用信息公示系统”了解更多登记、备案、许可、监管信息",
+    "国家企业信用信息公示系统网址：http://www.gsxt.gov.cn",
+    "市场主体应当于每年1月1日至6月30日通过国家企业信用信息公示系统报送公示年度报告",
+];
+
+/// A wrapped piece of the caption or footer (four characters or more of it, or its marks).
+fn is_template_fragment(t: &str) -> bool {
+    let plain = |s: &str| -> String { s.chars().filter(|c| !"“”\"'".contains(*c)).collect() };
+    let p = plain(t);
+    (p.chars().count() >= 4 && TEMPLATE_TEXT.iter().any(|x| plain(x).contains(&p)))
+        || ["了解更多", "备案、许可", "监管信息", "gsxt", "信用信息公示"]
+            .iter()
+            .any(|m| t.contains(m))
+}
+
+/// The holder's own 仅供办理XX使用，他用无效 written or stamped across a copy.
+fn is_purpose_overprint(t: &str) -> bool {
+    t.contains("他用无效") || (t.starts_with("仅供") && t.contains("使用"))
 }
 
 #[cfg(test)]

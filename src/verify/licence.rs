@@ -55,7 +55,9 @@ const LABELS: [(&str, &[&str]); 10] = [
     ("registration_authority", &["登记机关"]),
 ];
 
-const OTHER_STOPS: [&str; 2] = ["组成形式", "营业执照"];
+// Not 营业执照: the scope's own text says 凭营业执照依法自主开展经营活动; the title is a line of
+// its own and is set aside below.
+const OTHER_STOPS: [&str; 1] = ["组成形式"];
 
 fn stops() -> Vec<&'static str> {
     LABELS
@@ -65,13 +67,22 @@ fn stops() -> Vec<&'static str> {
         .collect()
 }
 
+/// The title 营业执照 (with its letter spacing, and (副本) or (正本) when read on the same line).
+fn is_title(text: &str) -> bool {
+    let t: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && !"（）()副正本".contains(*c))
+        .collect();
+    t == "营业执照"
+}
+
 /// Lines in reading order, column by column when labels start lines right of 40 % of the
 /// page width.
 fn ordered(page: &OcrPage) -> Vec<&OcrLine> {
     let lines: Vec<&OcrLine> = page
         .lines
         .iter()
-        .filter(|l| !is_boilerplate(&l.text) || l.text.contains("营业执照"))
+        .filter(|l| !is_boilerplate(&l.text) && !is_title(&l.text))
         .collect();
     let stops = stops();
     let width = page.width as f32;

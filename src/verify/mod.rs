@@ -272,6 +272,9 @@ impl Default for Settings {
 }
 
 /// The fields a document of this kind should show.
+/// The warning on a card back uploaded without its front.
+pub const FRONT_MISSING: &str = "front_missing";
+
 fn expected_fields(t: DocumentType, fields: &BTreeMap<String, Field>) -> Vec<&'static str> {
     match t {
         DocumentType::IdCardFront => card::FRONT_FIELDS.to_vec(),
@@ -284,9 +287,12 @@ fn expected_fields(t: DocumentType, fields: &BTreeMap<String, Field>) -> Vec<&'s
                 || fields
                     .get("credit_code")
                     .is_some_and(|f| f.value.expose().starts_with("92"));
+            // The 2019 template prints the registration authority only inside its round seal:
+            // read when the seal's text comes through, never required.
             licence::LICENCE_FIELDS
                 .iter()
                 .copied()
+                .filter(|f| *f != "registration_authority")
                 .filter(|f| !(individual && licence::NOT_FOR_INDIVIDUAL_BUSINESS.contains(f)))
                 .collect()
         }
@@ -349,6 +355,17 @@ pub fn analyse(
         }
     }
 
+    // 居民身份证法 第五条: the validity term depends on the age at issue, which only the front
+    // prints. A back alone never passes: a person must see the front (DOMAIN.md, validity by
+    // age).
+    if document_type == DocumentType::IdCardBack {
+        extra_warnings.push(Warning {
+            code: FRONT_MISSING.into(),
+            detail:
+                "需要同时上传正面：只有国徽面，无法按签发时年龄核对有效期长度（居民身份证法第五条）"
+                    .into(),
+        });
+    }
     let mut checks = match document_type {
         DocumentType::IdCardFront => check::id_card(Some(&fields), back_fields.as_ref(), today),
         DocumentType::IdCardBack => check::id_card(None, Some(&fields), today),
@@ -699,6 +716,64 @@ mod tests {
             assert!(!r.prefill["individual-business-registration"].contains_key("经营场所"));
             assert!(r.warnings.iter().all(|w| w.code == "not_checked"));
         }
+    }
+
+    // DOMAIN.md, "Validity by age when issued (居民身份证法, Art. 5)": the legal term depends on
+    // the age at issue, printed only on the front. A back alone whose term is legal for some
+    // age (here 10 years: right at 16–25, wrong at 30) cannot pass: review, 需要同时上传正面.
+    #[test]
+    fn a_back_without_its_front_goes_to_review_asking_for_the_front() {
+        let b = back_page("2020.05.01-2030.05.01");
+        let alone = |page: &OcrPage| {
+            analyse(
+                Side {
+                    page,
+                    image: None,
+                    document: None,
+                },
+                None,
+                today(),
+                &forms(),
+                &Settings::default(),
+            )
+        };
+        let r = alone(&b);
+        assert_eq!(r.document_type, DocumentType::IdCardBack);
+        assert_eq!(r.verdict, Verdict::Review, "{r:?}");
+        assert!(
+            r.reasons.iter().any(|x| x.starts_with("需要同时上传正面")),
+            "{:?}",
+            r.reasons
+        );
+        assert!(r.warnings.iter().any(|w| w.code == FRONT_MISSING));
+        assert!(
+            r.checks.iter().all(|c| c.rule != "id_card.validity_term"),
+            "the age-dependent check did not run and is not reported as passed: {:?}",
+            r.checks
+        );
+        // With the front of a holder born 1990-03-07 (30 at issue → 20 years), the same back
+        // fails: the check ran.
+        let f = front_page(&number(), "男");
+        let r = analyse(
+            Side {
+                page: &f,
+                image: None,
+                document: None,
+            },
+            Some(Side {
+                page: &b,
+                image: None,
+                document: None,
+            }),
+            today(),
+            &forms(),
+            &Settings::default(),
+        );
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+        assert!(r.warnings.iter().all(|w| w.code != FRONT_MISSING));
+        // An illegal length fails on the back alone too.
+        let r = alone(&back_page("2020.05.01-2035.05.01"));
+        assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
     }
 
     // The API shape, and no personal value in Debug.

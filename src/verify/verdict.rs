@@ -6,7 +6,7 @@
 //! - `pass`: every check passed, no warning, every expected field read above the confidence
 //!   floor.
 //!
-//! `not_checked` entries (photocopy, recapture) do not stop a pass: they are standing
+//! `not_checked` entries (recapture, editing) do not stop a pass: they are standing
 //! limitations, stated on every report, not findings.
 
 use super::check::CheckResult;
