@@ -238,14 +238,7 @@ pub async fn login(
                 LoginError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::TOO_MANY_REQUESTS,
             };
-            let mut resp = login_page(
-                &look,
-                &headers,
-                secure,
-                status,
-                name,
-                Some(e.to_string()),
-            );
+            let mut resp = login_page(&look, &headers, secure, status, name, Some(e.to_string()));
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             resp
