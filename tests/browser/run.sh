@@ -55,7 +55,7 @@ if [[ ! -e models/pp-ocrv4/ch_PP-OCRv4_rec_infer.onnx || ! -d models/onnxruntime
     echo "run.sh: could not fetch the OCR models; the clerk page's upload steps will fail" >&2
 fi
 export CLERK_TEST_SPECIMENS="$TMP/specimens"
-python3 scripts/make_specimens.py "$CLERK_TEST_SPECIMENS" --count 1 >/dev/null
+python3 scripts/make_specimens.py "$CLERK_TEST_SPECIMENS" --count 2 >/dev/null
 
 # cwd is the repository root, so the server finds knowledge_base/, forms/ and models/.
 XIAOBAN_HANDOFF__HOURS=always "$BIN" serve --log-format text --listen 127.0.0.1:0 --data-dir "$TMP/data" 2>"$LOG" &
