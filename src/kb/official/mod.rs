@@ -9,6 +9,7 @@ pub mod batch;
 pub mod docx;
 pub mod html;
 pub mod pdf;
+mod pdf_page;
 
 use chrono::{Datelike, NaiveDate};
 use regex::Regex;
