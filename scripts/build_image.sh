@@ -195,7 +195,7 @@ done
 if [ "$up" != 1 ]; then "${RUN[@]}" logs "$NAME" | tail -20; echo "FAIL: no health within 120 s" >&2; exit 1; fi
 echo "healthcheck: ok; /healthz: $(curl -s "http://127.0.0.1:$PORT/healthz")"
 ANSWER=$(curl -s -X POST "http://127.0.0.1:$PORT/api/v1/chat" -H 'content-type: application/json' \
-  -d '{"question":"身份证过期了怎么换"}')
+  -d '{"question":"身份证有效期满了怎么换"}')
 echo "chat: ${ANSWER:0:400}"
 echo "$ANSWER" | grep -q '"outcome":"answered"' || { echo "FAIL: not answered" >&2; exit 1; }
 "${RUN[@]}" exec "$NAME" xiaoban models verify

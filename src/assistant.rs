@@ -170,7 +170,7 @@ impl Assistant {
         let status = handoffs.status(&live).await?;
         let reply = Reply {
             answer: match status.state {
-                crate::handoff::HandoffState::Active => "已转给正在接待您的工作人员。".to_string(),
+                crate::handoff::HandoffState::Active => "已转给正在接待您的客服人员。".to_string(),
                 _ => crate::handoff::waiting_text(&status),
             },
             outcome: Outcome::Handoff,

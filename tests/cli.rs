@@ -119,7 +119,11 @@ fn index_reports_malformed_documents_by_file_line_and_field_and_indexes_the_rest
 fn ask_prints_the_api_reply_and_continues_a_conversation() {
     let tmp = tempfile::tempdir().unwrap();
     let kb = repo().join("knowledge_base");
-    let out = xiaoban(&["ask", "驾照快到期了怎么换", "--json"], tmp.path(), &kb);
+    let out = xiaoban(
+        &["ask", "驾驶证有效期快满了怎么换证", "--json"],
+        tmp.path(),
+        &kb,
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -148,7 +152,7 @@ fn unanswered_questions_are_grouped() {
     for _ in 0..2 {
         xiaoban(&["ask", "怎么申请月球土地产权"], tmp.path(), &kb);
     }
-    xiaoban(&["ask", "社保卡丢了怎么补"], tmp.path(), &kb);
+    xiaoban(&["ask", "社保卡弄丢了如何补领"], tmp.path(), &kb);
     let out = xiaoban(&["unanswered", "--json"], tmp.path(), &kb);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1, "{v}");

@@ -247,7 +247,7 @@ async fn faithful_answers_are_kept_with_their_citations_and_only_answers_are_gen
     for (q, outcome) in [
         ("帮我转人工", "handoff"),
         ("量子计算机的原理是什么", "out_of_scope"),
-        ("我想办个证", "clarify"),
+        ("想办个手续", "clarify"),
     ] {
         let v: Value = post_json(&c, s.url("/api/v1/chat"), json!({ "question": q })).await;
         assert_eq!(v["outcome"], outcome, "{q}: {v}");
@@ -366,7 +366,7 @@ async fn a_full_queue_refuses_with_retry_after_and_waiters_learn_their_position(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut second = stream(&c, s.url("/api/v1/chat/stream"), "社保卡丢了怎么补办").await;
+    let mut second = stream(&c, s.url("/api/v1/chat/stream"), "社保卡弄丢了如何补领").await;
     assert_eq!(
         second.next().await,
         Some(("queue".to_string(), json!({"position": 0})))
@@ -374,7 +374,7 @@ async fn a_full_queue_refuses_with_retry_after_and_waiters_learn_their_position(
     // Beyond the queue: 503 with Retry-After, as a problem report.
     let r = c
         .post(s.url("/api/v1/chat"))
-        .json(&json!({"question": "护照丢了怎么补办"}))
+        .json(&json!({"question": "护照遗失了如何补领"}))
         .send()
         .await
         .unwrap();

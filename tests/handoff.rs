@@ -226,7 +226,7 @@ async fn conversation_flow(d: &Desk) {
     assert_eq!(v["outcome"], "handoff", "{v}");
     assert_eq!(v["handoff"]["state"], "callback", "{v}");
     let answer = v["answer"].as_str().unwrap();
-    assert!(!answer.contains("转接人工客服，正在排队"), "{answer}");
+    assert!(!answer.contains("正在排队："), "{answer}");
     assert!(!answer.contains("正在为您转接"), "{answer}");
     assert!(answer.contains("没有人工客服在线"), "{answer}");
 
@@ -238,7 +238,7 @@ async fn conversation_flow(d: &Desk) {
     assert_eq!(h["handoff"]["open_now"], true, "{h}");
 
     // Citizen B asks a question first (answered with citations), then for a person.
-    let first = d.ask(None, "身份证过期了怎么换").await;
+    let first = d.ask(None, "身份证有效期满了怎么换").await;
     assert_eq!(first["outcome"], "answered", "{first}");
     let b = first["session_id"].as_str().unwrap().to_string();
     let v = d.ask(Some(&b), "我要转人工").await;
@@ -365,7 +365,7 @@ async fn conversation_flow(d: &Desk) {
         .post(
             Some(&a),
             &format!("/api/v1/handoffs/{hb}/messages"),
-            json!({"text": "您好，我是工作人员，社保卡补办请带身份证到社保窗口。"}),
+            json!({"text": "您好，我是工作人员，补领社保卡请带上身份证去社保窗口。"}),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{line}");
@@ -484,7 +484,7 @@ async fn conversation_flow(d: &Desk) {
     assert!(agent_lines.iter().all(|l| l["from"] == "agent"));
 
     // After closing, the assistant answers again.
-    let v = d.ask(Some(&b), "身份证过期了怎么换").await;
+    let v = d.ask(Some(&b), "身份证有效期满了怎么换").await;
     assert_eq!(v["outcome"], "answered", "{v}");
 
     // C gives up waiting.
@@ -591,7 +591,7 @@ async fn out_of_hours_a_callback_is_left_sealed_masked_exported_and_never_logged
 
     let v: Value = http
         .post(node.url("/api/v1/chat"))
-        .json(&json!({"question": "可以让工作人员给我回个电话吗"}))
+        .json(&json!({"question": "麻烦叫客服人员打电话联系我"}))
         .send()
         .await
         .unwrap()
@@ -609,7 +609,7 @@ async fn out_of_hours_a_callback_is_left_sealed_masked_exported_and_never_logged
     // A session that was never offered a callback is refused.
     let other: Value = http
         .post(node.url("/api/v1/chat"))
-        .json(&json!({"question": "身份证过期了怎么换"}))
+        .json(&json!({"question": "身份证有效期满了怎么换"}))
         .send()
         .await
         .unwrap()
@@ -1122,7 +1122,7 @@ async fn a_full_queue_offers_a_callback_instead_of_a_place() {
     assert_eq!(second["handoff"]["state"], "callback", "{second}");
     let answer = second["answer"].as_str().unwrap();
     assert!(answer.contains("人数已满"), "{answer}");
-    assert!(!answer.contains("转接人工客服，正在排队"), "{answer}");
+    assert!(!answer.contains("正在排队："), "{answer}");
     let (_, h) = d.get(None, "/healthz").await;
     assert_eq!(h["handoff"]["waiting"], 1, "{h}");
     d.server.stop().await;

@@ -201,7 +201,7 @@ async fn a_citizen_in_the_widget_and_an_agent_in_the_console_talk_without_javasc
             &format!("/agent/handoffs/{id}/messages"),
             &[
                 ("csrf", &token),
-                ("text", "您好，我是人工客服，请看这份指南。"),
+                ("text", "您好，我是值班客服，请看这份指南。"),
                 ("doc", &doc),
             ],
         )
@@ -209,7 +209,7 @@ async fn a_citizen_in_the_widget_and_an_agent_in_the_console_talk_without_javasc
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let page = citizen.page(&page_url).await;
     assert!(page.contains("工作人员 agent-p"), "{page}");
-    assert!(page.contains("您好，我是人工客服"), "{page}");
+    assert!(page.contains("您好，我是值班客服"), "{page}");
     assert!(
         page.contains(&format!("参考：《{title}》 /kb/{doc}")),
         "{page}"

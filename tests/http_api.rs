@@ -46,7 +46,7 @@ async fn chat_answers_with_citations_and_follow_ups_stay_on_topic() {
         let (status, _, v) = post(
             &c,
             s.url("/api/v1/chat"),
-            json!({"question": "那要多少钱？", "session_id": sid}),
+            json!({"question": "这个收多少钱？", "session_id": sid}),
         )
         .await;
         assert_eq!(status, 200);
@@ -67,7 +67,7 @@ async fn clarify_handoff_and_out_of_scope() {
     let (_, _, v) = post(
         &c,
         s.url("/api/v1/chat"),
-        json!({"question": "办护照要带什么材料"}),
+        json!({"question": "申请护照需带哪些证件"}),
     )
     .await;
     assert_eq!(v["outcome"], "answered", "{v}");
@@ -94,12 +94,12 @@ async fn clarify_handoff_and_out_of_scope() {
     let (_, _, v) = post(
         &c,
         s.url("/api/v1/chat"),
-        json!({"question": "我的申请办到哪一步了"}),
+        json!({"question": "我的申请进度怎么样"}),
     )
     .await;
     assert_eq!(v["outcome"], "handoff");
     for q in [
-        "今天天气怎么样",
+        "今天天气如何",
         "孩子发烧吃什么药",
         "推荐一只股票",
         "量子计算机的原理",
@@ -200,7 +200,7 @@ async fn streamed_chat_sends_deltas_then_the_whole_reply() {
     let s = start(None).await;
     let r = client()
         .post(s.url("/api/v1/chat/stream"))
-        .json(&json!({"question": "异地就医备案要多久能办好"}))
+        .json(&json!({"question": "去外省看病备案几天办好"}))
         .send()
         .await
         .unwrap();

@@ -46,7 +46,7 @@ async fn the_widget_works_without_javascript() {
     // The plain form continues the same conversation.
     let r = c
         .post(s.url("/widget"))
-        .form(&[("question", "在哪里办？"), ("s", sid.as_str())])
+        .form(&[("question", "上哪里办理呢？"), ("s", sid.as_str())])
         .send()
         .await
         .unwrap();

@@ -220,7 +220,7 @@ async fn questions_per_conversation_are_rate_limited() {
         let r = chat(
             &c,
             url.clone(),
-            json!({"question": "要带什么材料", "session_id": session}),
+            json!({"question": "需带哪些证件", "session_id": session}),
             None,
         )
         .await;
@@ -229,7 +229,7 @@ async fn questions_per_conversation_are_rate_limited() {
     let r = chat(
         &c,
         url.clone(),
-        json!({"question": "要带什么材料", "session_id": session}),
+        json!({"question": "需带哪些证件", "session_id": session}),
         None,
     )
     .await;
@@ -294,7 +294,7 @@ async fn a_full_conversation_asks_for_a_new_one() {
             .await
             .unwrap();
         let session = first["session_id"].as_str().unwrap().to_string();
-        let next = json!({"question": "要带什么材料", "session_id": session});
+        let next = json!({"question": "需带哪些证件", "session_id": session});
         assert_eq!(
             chat(&c, url.clone(), next.clone(), None).await.status(),
             StatusCode::OK
@@ -309,7 +309,7 @@ async fn a_full_conversation_asks_for_a_new_one() {
         // The widget says so in the page, and its form starts a new conversation.
         let r = c
             .post(s.url("/widget"))
-            .form(&[("question", "要带什么材料"), ("s", session.as_str())])
+            .form(&[("question", "需带哪些证件"), ("s", session.as_str())])
             .send()
             .await
             .unwrap();
@@ -344,7 +344,7 @@ async fn a_full_conversation_asks_for_a_new_one() {
             .await
             .unwrap();
         assert!(first["answer"].as_str().unwrap().chars().count() > 200);
-        let next = json!({"question": "要带什么材料", "session_id": first["session_id"]});
+        let next = json!({"question": "需带哪些证件", "session_id": first["session_id"]});
         let r = chat(&c, url, next, None).await;
         refused(r, StatusCode::PAYLOAD_TOO_LARGE, "conversation-full").await;
         s.stop().await;

@@ -104,7 +104,7 @@ fn loads_both_formats_and_generates() {
             g.describe()
         );
         assert_eq!(g.context_length(), CONTEXT);
-        let messages = chat("身份证过期了怎么换领？");
+        let messages = chat("身份证有效期满了怎么换领？");
         let (out, _) = run(&g, &messages, &params(6, 0.0, 1));
         assert_eq!(out.stop, StopReason::Length, "{kind}");
         assert_eq!(out.generated_tokens, 6, "{kind}");
@@ -235,7 +235,7 @@ fn text_stream_holds_back_partial_characters() {
 fn seeded_sampling_is_reproducible_and_depends_on_the_seed() {
     let m = models();
     let g = load(&m.gguf, &m.tokenizer, 1);
-    let messages = chat("社保卡丢了怎么补办？");
+    let messages = chat("社保卡弄丢了如何补领？");
     let mut p = params(12, 1.0, 7);
     let (a, _) = run(&g, &messages, &p);
     let (b, _) = run(&g, &messages, &p);
@@ -329,7 +329,7 @@ fn a_passed_deadline_stops_at_once() {
         .checked_sub(Duration::from_secs(1))
         .unwrap_or_else(Instant::now);
     let started = Instant::now();
-    let (out, pieces) = run(&g, &chat("户口迁移要什么材料？"), &p);
+    let (out, pieces) = run(&g, &chat("迁户口需带哪些证件？"), &p);
     assert_eq!(out.stop, StopReason::Deadline);
     assert_eq!(out.generated_tokens, 0);
     assert!(pieces.is_empty());
@@ -360,7 +360,7 @@ fn a_deadline_during_generation_stops_it() {
 fn streamed_pieces_never_split_a_character() {
     let m = models();
     let g = load(&m.gguf, &m.tokenizer, 1);
-    let messages = chat("出生医学证明丢了怎么补办？");
+    let messages = chat("出生医学证明遗失了如何补发？");
     let mut multibyte = 0;
     for seed in 1..=6 {
         // `run` checks that the pieces join up to the text and never end mid-character.
@@ -376,7 +376,7 @@ fn two_instances_generate_concurrently() {
     let m = models();
     let g = Arc::new(load(&m.gguf, &m.tokenizer, 2));
     assert_eq!(g.instances(), 2);
-    let questions = ["结婚登记要带什么？", "新生儿怎么上户口？"];
+    let questions = ["领结婚证需带哪些证件？", "新生儿怎么上户口？"];
     let alone: Vec<String> = questions
         .iter()
         .enumerate()
@@ -423,7 +423,7 @@ fn callers_wait_for_a_free_instance() {
 fn a_prompt_too_long_for_the_context_is_an_error() {
     let m = models();
     let g = load(&m.gguf, &m.tokenizer, 1);
-    let messages = chat("请问办理营业执照需要准备哪些材料？");
+    let messages = chat("请问申领营业执照需带哪些证件？");
     let prompt = g.encode_chat(&messages).unwrap().len();
     assert!(prompt < CONTEXT);
 
@@ -474,7 +474,7 @@ fn both_formats_hold_the_same_model() {
     let st = load(&m.safetensors, &m.tokenizer, 1);
     let greedy = |g: &CandleGenerator, q: &str| run(g, &chat(q), &params(6, 0.0, 1)).0.text;
     let questions = [
-        "出生医学证明丢了怎么补办？",
+        "出生医学证明遗失了如何补发？",
         "营业执照怎么注销？",
         "老年人补贴怎么申请？",
     ];

@@ -111,7 +111,7 @@ async fn a_full_run_logs_json_lines_with_request_ids_and_no_personal_data() {
 
     // A citizen asks, by the API, the stream and the widget.
     let question =
-        format!("我叫{NAME}，身份证号{id}，手机{MOBILE}，住{ADDRESS}，办居住证要带什么材料？");
+        format!("我叫{NAME}，身份证号{id}，手机{MOBILE}，住{ADDRESS}，申领居住证需带哪些证件？");
     let (status, body) = seen
         .note(
             "chat",
@@ -130,7 +130,7 @@ async fn a_full_run_logs_json_lines_with_request_ids_and_no_personal_data() {
         .note(
             "chat again",
             http.post(url("/api/v1/chat"))
-                .json(&json!({"question": format!("我的身份证 {spaced} 过期了怎么办"), "session_id": session}))
+                .json(&json!({"question": format!("本人证件 {spaced} 有效期满了怎么换"), "session_id": session}))
                 .send()
                 .await
                 .unwrap(),

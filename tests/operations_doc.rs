@@ -115,7 +115,7 @@ async fn every_metric_is_documented_under_its_exported_name() {
     // Requests that give the labelled families samples.
     http.get(server.url("/healthz")).send().await.unwrap();
     http.post(server.url("/api/v1/chat"))
-        .json(&serde_json::json!({"question": "身份证过期了怎么办"}))
+        .json(&serde_json::json!({"question": "身份证有效期满了怎么办"}))
         .send()
         .await
         .unwrap();

@@ -15,7 +15,7 @@ async fn stored_conversations_hold_no_identity_mobile_or_card_number() {
     for db in databases() {
         let s = start(db).await;
         let c = client();
-        let q = "我的身份证丢了，号码11010519491231002X，手机13812345678，银行卡6222021234567890123，怎么补办？";
+        let q = "身份证找不到了，号码11010519491231002X，手机13812345678，银行卡6222021234567890123，如何挂失补领？";
         let v: Value = c
             .post(s.url("/api/v1/chat"))
             .json(&json!({"question": q}))
@@ -72,7 +72,7 @@ async fn a_superseded_document_is_never_cited() {
         "高龄津贴每月发多少钱",
         "90岁老人高龄津贴标准",
         "示例民发〔2019〕12号高龄津贴发放办法",
-        "八十岁老人补贴怎么领",
+        "满八十周岁的老人津贴如何申领",
         "百岁老人每个月有多少补助",
     ] {
         let v: Value = c
@@ -157,7 +157,7 @@ async fn a_rebuilt_index_is_picked_up_without_restart_and_no_request_fails() {
     let dir = s.config.data_dir.clone();
     let build = tokio::task::spawn_blocking(move || xiaoban::search::build(&kb2, &dir).unwrap());
     while !build.is_finished() {
-        ask("社保卡丢了怎么补").await;
+        ask("社保卡弄丢了如何补领").await;
         // Paced at the per-address question limit's sustained rate (120 a minute), however
         // long the build takes.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -177,7 +177,7 @@ async fn a_rebuilt_index_is_picked_up_without_restart_and_no_request_fails() {
             break;
         }
         assert!(Instant::now() < deadline, "the new index was not picked up");
-        ask("结婚登记要带什么").await;
+        ask("领结婚证需带哪些证件").await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let after = ask("犬只登记怎么办理").await;

@@ -362,8 +362,8 @@ async fn a_rejected_suggestion_stays_hidden_and_personal_numbers_never_show() {
         // The latest feedback on a reply counts: unhelpful then helpful is not suggested,
         // helpful then unhelpful is.
         for (q, marks) in [
-            ("身份证过期了怎么换", [false, true]),
-            ("驾照快到期了怎么换", [true, false]),
+            ("身份证有效期满了怎么换", [false, true]),
+            ("驾驶证有效期快满了怎么换证", [true, false]),
         ] {
             let v = ask(&c, &s.base, q).await;
             assert_eq!(v["outcome"], "answered", "{v}");
@@ -378,8 +378,11 @@ async fn a_rejected_suggestion_stays_hidden_and_personal_numbers_never_show() {
             }
         }
         let list = json_of(&xiaoban(&["suggest", "--json"], &data_dir, &kb, url.as_deref()).await);
-        assert!(group_of(&list, "身份证过期了怎么换").is_none(), "{list:#}");
-        let g = group_of(&list, "驾照快到期了怎么换").unwrap_or_else(|| panic!("{list:#}"));
+        assert!(
+            group_of(&list, "身份证有效期满了怎么换").is_none(),
+            "{list:#}"
+        );
+        let g = group_of(&list, "驾驶证有效期快满了怎么换证").unwrap_or_else(|| panic!("{list:#}"));
         assert_eq!(
             (g["unhelpful"].as_i64(), g["no_answer"].as_i64()),
             (Some(1), Some(0))

@@ -126,7 +126,7 @@ async fn two_nodes_on_one_database_share_everything_and_read_each_job_once() {
         &http,
         &a,
         "/api/v1/chat",
-        json!({"question": "办护照要带什么材料"}),
+        json!({"question": "申请护照需带哪些证件"}),
     )
     .await;
     // The common part, with the situations to choose from (issue 10).

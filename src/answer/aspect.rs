@@ -145,14 +145,14 @@ pub fn detect(question: &str) -> Option<Aspect> {
         .find(|(_, cues)| cues.iter().any(|c| q.contains(c)))
         .map(|(a, _)| *a)
         .or_else(|| {
-            // "要办食品经营许可证吗": whether the item applies at all.
+            // "小卖部要办许可吗": whether the item applies at all.
             let ask = q.trim_end_matches(|c: char| !c.is_alphanumeric());
             (ask.ends_with('吗') && (q.contains("要办") || q.contains("需要办")))
                 .then_some(Aspect::Conditions)
         })
 }
 
-/// A yes/no question ("现在结婚登记还要户口本吗"): answered by the passage that speaks to it,
+/// A yes/no question ("领结婚证时户口簿还需要吗"): answered by the passage that speaks to it,
 /// not by an overview.
 pub fn is_yes_no(question: &str) -> bool {
     let q = normalise(question);
@@ -183,25 +183,28 @@ mod tests {
 
     #[test]
     fn colloquial_cues_map_to_aspects() {
-        assert_eq!(detect("那要多少钱？"), Some(Aspect::Fees));
-        assert_eq!(detect("在哪里办？"), Some(Aspect::Place));
-        assert_eq!(detect("要带啥材料"), Some(Aspect::Materials));
-        assert_eq!(detect("几天能拿到"), Some(Aspect::TimeLimit));
-        assert_eq!(detect("生孩子要办哪些手续"), Some(Aspect::Items));
+        assert_eq!(detect("这个收多少钱？"), Some(Aspect::Fees));
+        assert_eq!(detect("上哪里办理呢？"), Some(Aspect::Place));
+        assert_eq!(detect("得带啥证件"), Some(Aspect::Materials));
+        assert_eq!(detect("大概几天可以取"), Some(Aspect::TimeLimit));
+        assert_eq!(detect("家里添了新生儿得跑哪些手续"), Some(Aspect::Items));
         assert_eq!(detect("How much is the fee"), Some(Aspect::Fees));
-        assert_eq!(detect("身份证过期了怎么换"), None);
-        assert_eq!(detect("个税汇算几号开始"), Some(Aspect::TimeLimit));
+        assert_eq!(detect("身份证到期换新的怎么弄"), None);
         assert_eq!(
-            detect("只卖零食，要办食品经营许可证吗"),
+            detect("个人所得税年度汇算每年几号起"),
+            Some(Aspect::TimeLimit)
+        );
+        assert_eq!(
+            detect("卖预包装食品的小卖部要办经营许可吗"),
             Some(Aspect::Conditions)
         );
     }
 
     #[test]
     fn yes_no_questions_are_recognised() {
-        assert!(is_yes_no("现在结婚登记还要户口本吗？"));
-        assert!(is_yes_no("身份证过期了还能用不"));
-        assert!(is_yes_no("要不要回原来的派出所开证明"));
-        assert!(!is_yes_no("身份证过期了怎么换"));
+        assert!(is_yes_no("领结婚证时户口簿还需要吗？"));
+        assert!(is_yes_no("证件过了有效期还能用不"));
+        assert!(is_yes_no("迁户口要不要先去老家开证明"));
+        assert!(!is_yes_no("身份证到期换新的怎么弄"));
     }
 }

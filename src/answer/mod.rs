@@ -326,7 +326,7 @@ fn topical_terms(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> usize {
         .count()
 }
 
-/// A follow-up ("那要多少钱？") is about the item under discussion unless it names another.
+/// A follow-up ("这个收多少钱？") is about the item under discussion unless it names another.
 fn is_follow_up(
     text: &str,
     aspect: Option<Aspect>,
@@ -656,7 +656,7 @@ fn core_title(title: &str) -> &str {
     title.split(['（', '(']).next().unwrap_or(title)
 }
 
-/// A question that names no item ("我想办个证"): ask what is meant, offering the life events
+/// A question that names no item ("想办个手续"): ask what is meant, offering the life events
 /// as a start.
 fn clarify_vague(index: &KnowledgeIndex) -> (Reply, Conversation) {
     let events: Vec<&Document> = index

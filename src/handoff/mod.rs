@@ -338,7 +338,7 @@ pub enum HandoffError {
     NotActive(&'static str),
     #[error("这个对话由其他工作人员接待，请先由其转交给您。")]
     NotYours,
-    #[error("没有可以接收转交的工作人员“{0}”（须为启用的人工客服或主管账号）。")]
+    #[error("没有可以接收转交的账号“{0}”（须为启用的人工客服或主管账号）。")]
     UnknownAgent(String),
     #[error("消息不能为空。")]
     EmptyText,
@@ -1182,7 +1182,7 @@ pub fn waiting_text(s: &HandoffStatus) -> String {
             let ahead = s.position.unwrap_or(1).saturating_sub(1);
             let minutes = (s.estimated_wait_s.unwrap_or(0) + 59) / 60;
             format!(
-                "已为您转接人工客服，正在排队：您前面还有{ahead}位，预计等待约{}分钟。工作人员接入后会在这里回复您，请不要关闭页面；您现在发送的消息会直接交给工作人员。",
+                "已为您转接人工客服。正在排队：您前面还有{ahead}位，预计等待约{}分钟。工作人员接入后会在这里回复您，请不要关闭页面；您现在发送的消息会直接交给工作人员。",
                 minutes.max(1)
             )
         }

@@ -123,11 +123,10 @@ mod tests {
     // phone 138****5678; logs and conversation records never contain full identity numbers.
     #[test]
     fn identity_mobile_and_card_numbers_are_masked() {
-        let r =
-            redact("我的身份证号11010519491231002x，电话13812345678，卡号6222 0212 3456 7890 123");
+        let r = redact("证件号11010519491231002x，电话13812345678，卡号6222 0212 3456 7890 123");
         assert_eq!(
             r.text,
-            "我的身份证号1101**********002X，电话138****5678，卡号6222***********0123"
+            "证件号1101**********002X，电话138****5678，卡号6222***********0123"
         );
         assert_eq!(
             r.found,

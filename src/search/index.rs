@@ -530,7 +530,7 @@ fn common_term_weight(df: f32, docs: f32) -> f32 {
 const NAMED_BONUS: f32 = 0.5;
 
 /// Whether the question names a document: it holds at least four fifths of the title's terms
-/// (weighted by length). "居民身份证换领要带哪些材料" names 居民身份证换领; a question sharing
+/// (weighted by length). "居民身份证换领需带的材料" names 居民身份证换领; a question sharing
 /// a place and a topic word with a long policy heading does not.
 fn names_document(title: &HashSet<String>, terms: &[String]) -> bool {
     let total: usize = title.iter().map(|t| t.chars().count()).sum();

@@ -21,13 +21,13 @@ pub(super) const ELDER_COOKIE: &str = "xiaoban_elder";
 
 /// Quick questions: (label, question as a URL query value).
 const CHIPS: &[&str] = &[
-    "身份证过期了怎么换",
-    "生孩子要办哪些手续",
-    "想开个小饭馆要办什么证",
+    "身份证有效期满了怎么换",
+    "新生儿出生要办哪些事",
+    "开餐馆需要办什么证照",
     "异地就医怎么备案",
     "退休金怎么领",
-    "租房怎么提取公积金",
-    "二手房过户要带什么",
+    "租房提公积金怎么办理",
+    "二手房买卖怎么过户",
     "12345热线能办什么",
 ];
 

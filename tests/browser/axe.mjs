@@ -35,8 +35,8 @@ const CHROMIUM_ARGS = [
 ];
 const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 const MAX_WIDGET_BYTES = 50 * 1024;
-const FIRST_QUESTION = '身份证过期了怎么换';
-const SECOND_QUESTION = '那要多少钱？';
+const FIRST_QUESTION = '身份证有效期满了怎么换';
+const SECOND_QUESTION = '这个收多少钱？';
 const DOC_ID = 'id-card-renewal';
 // A phone-sized window: the widget is meant for WeChat mini-programs and H5 pages.
 const VIEWPORT = { width: 420, height: 860 };

@@ -140,7 +140,7 @@ try {
     const conv = await claimFirst(agent);
     await shot(agent, 'agent-conversation.png');
     await axeCheck(agent, 'agent-conversation');
-    const hello = '您好，我是人工客服，请问有什么可以帮您？';
+    const hello = '您好，我是值班客服，请问有什么可以帮您？';
     await reply(agent, hello);
     await citizen.waitForSelector(`p.agent:has-text("${hello}")`, { timeout: 10_000 });
     record('the agent\'s message reaches the citizen without a reload', true);
@@ -148,7 +148,7 @@ try {
     record('citizen (JS) is told the agent joined', joined.includes('已接入') || joined.includes('正在为您服务'), joined);
     await shot(citizen, 'citizen-js-agent-message.png');
 
-    await citizen.fill('#question', '我想问社保卡补办');
+    await citizen.fill('#question', '想问一下补领社保卡的事');
     await Promise.all([
       citizen.waitForResponse((r) => r.url().endsWith('/api/v1/chat/stream')),
       citizen.click('#ask button[type="submit"]'),
@@ -156,7 +156,7 @@ try {
     await citizen.waitForLoadState('load');
     await agent.goto(conv);
     const transcript = await agent.textContent('main');
-    record('the citizen\'s answer reaches the agent', transcript.includes('我想问社保卡补办'), '');
+    record('the citizen\'s answer reaches the agent', transcript.includes('想问一下补领社保卡的事'), '');
     await closeWith(agent, 'answered');
     await citizen.waitForFunction(() => (document.getElementById('handoff-status') || {}).textContent?.includes('人工服务已结束'), null, { timeout: 15_000 });
     record('citizen (JS) sees the conversation closed', true);
@@ -167,7 +167,7 @@ try {
   const plain = await newPage({ javaScriptEnabled: false });
   await step('citizen without JavaScript: forms, refresh link, callback', async () => {
     await plain.goto(url('/widget?elder=1'));
-    await plain.fill('#question', '我要人工客服');
+    await plain.fill('#question', '帮我接通客服');
     await Promise.all([plain.waitForNavigation(), plain.click('#ask button[type="submit"]')]);
     const waiting = await plain.textContent('#handoff-status');
     record('citizen (no JS) is told the place in the queue', waiting.includes('前面还有0位'), waiting);

@@ -194,7 +194,7 @@ pub(super) struct Chrome {
 
 pub(super) fn role_label(r: Role) -> &'static str {
     match r {
-        Role::Clerk => "窗口工作人员",
+        Role::Clerk => "窗口人员",
         Role::Supervisor => "主管",
         Role::Admin => "系统管理员",
         Role::Auditor => "审计员",
