@@ -245,6 +245,7 @@ impl Assistant {
                 .await?;
             reply.answer = match reply.reason.as_deref() {
                 Some("human") | None => offer.text,
+                Some("unclear") => format!("{}{}", answer::compose::UNCLEAR, offer.text),
                 Some(_) => format!("{}\n{}", reply.answer, offer.text),
             };
             handoff = Some(offer.status);
@@ -276,6 +277,22 @@ impl Assistant {
                         let _ = tx.send(Progress::Replace(reply.answer.clone()));
                     }
                 }
+            }
+        }
+        // A time limit in 工作日 gets the date it comes to if submitted today, counted on
+        // the service's working-day calendar.
+        if reply.outcome == Outcome::Answered
+            && let Some(handoffs) = &self.handoffs
+            && let Some(note) = crate::handoff::hours::due_note(
+                handoffs.calendar(),
+                handoffs.local_now().date(),
+                &reply.answer,
+            )
+        {
+            reply.answer.push('\n');
+            reply.answer.push_str(&note);
+            if streamed && let Some(tx) = &events {
+                let _ = tx.send(Progress::Delta(format!("\n{note}")));
             }
         }
         if !streamed && let Some(tx) = &events {
