@@ -251,6 +251,8 @@ impl Assistant {
             handoff = Some(offer.status);
         }
         let mut streamed = false;
+        // Generated text already sent that the checks refused: withdrawn below.
+        let mut withdrawn = false;
         if let (Some(ticket), Some(engine)) = (ticket, &self.engine) {
             let result = self
                 .generate(engine, ticket, &index, &question, &reply, events.clone())
@@ -273,9 +275,7 @@ impl Assistant {
                         reason = why.label(),
                         "generated answer replaced by the extractive one"
                     );
-                    if streamed && let Some(tx) = &events {
-                        let _ = tx.send(Progress::Replace(reply.answer.clone()));
-                    }
+                    withdrawn = streamed;
                 }
             }
         }
@@ -291,9 +291,15 @@ impl Assistant {
         {
             reply.answer.push('\n');
             reply.answer.push_str(&note);
-            if streamed && let Some(tx) = &events {
+            if streamed
+                && !withdrawn
+                && let Some(tx) = &events
+            {
                 let _ = tx.send(Progress::Delta(format!("\n{note}")));
             }
+        }
+        if withdrawn && let Some(tx) = &events {
+            let _ = tx.send(Progress::Replace(reply.answer.clone()));
         }
         if !streamed && let Some(tx) = &events {
             // An extractive reply is complete at once; it is sent line by line so that

@@ -519,6 +519,25 @@ impl Handoffs {
             .covers(chrono::Datelike::year(&self.local_now().date()))
     }
 
+    /// What the agent console shows of the live handoffs (`None`) or of one handoff, as a
+    /// short hash that changes when the page would: the console's live updates compare it
+    /// between looks. Not logged (the page fetched again on a change is). A handoff that
+    /// does not exist is `NotFound`.
+    pub async fn console_fingerprint(&self, id: Option<&str>) -> Result<String, HandoffError> {
+        use sha2::{Digest, Sha256};
+        let seen = self.store.console_fingerprint(id).await?;
+        if id.is_some() && seen.is_empty() {
+            return Err(HandoffError::NotFound);
+        }
+        let digest = Sha256::digest(seen.as_bytes());
+        Ok(digest[..12].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The conversation a handoff belongs to.
+    pub async fn session_of(&self, id: &str) -> Result<String, HandoffError> {
+        Ok(self.row(id).await?.session_id)
+    }
+
     /// Agents and supervisors a conversation may be passed to.
     pub async fn staff(&self) -> Result<Vec<String>> {
         self.store.conversation_staff().await
