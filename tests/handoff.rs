@@ -101,15 +101,7 @@ impl Desk {
         if let Some(s) = session {
             body["session_id"] = json!(s);
         }
-        let r = self
-            .http
-            .post(self.server.url("/api/v1/chat"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "chat");
-        r.json().await.unwrap()
+        common::chat(&self.http, &self.server, &body).await
     }
 
     async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {

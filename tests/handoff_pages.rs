@@ -457,16 +457,12 @@ async fn the_console_is_told_within_a_second_when_the_queue_or_a_conversation_ch
 
     let mut queue = b.get(&queue_events).await;
     assert_eq!(queue.status(), StatusCode::OK);
-    let http = common::client();
-    let v: serde_json::Value = http
-        .post(format!("{}/api/v1/chat", server.base))
-        .json(&serde_json::json!({"question": "转人工"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = common::chat(
+        &common::client(),
+        &server,
+        &serde_json::json!({"question": "转人工"}),
+    )
+    .await;
     assert_eq!(v["handoff"]["state"], "waiting", "{v}");
     let took = next_change(&mut queue, std::time::Duration::from_secs(3))
         .await
@@ -494,13 +490,12 @@ async fn the_console_is_told_within_a_second_when_the_queue_or_a_conversation_ch
     assert!(events.contains(&format!("handoff={id}")), "{events}");
     let mut conversation = b.get(&events).await;
     assert_eq!(conversation.status(), StatusCode::OK);
-    let r = http
-        .post(format!("{}/api/v1/chat", server.base))
-        .json(&serde_json::json!({"question": "我想问社保卡补办", "session_id": session}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    common::chat(
+        &common::client(),
+        &server,
+        &serde_json::json!({"question": "我想问社保卡补办", "session_id": session}),
+    )
+    .await;
     let took = next_change(&mut conversation, std::time::Duration::from_secs(3))
         .await
         .expect("the conversation's stream says it changed");
