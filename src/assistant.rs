@@ -11,6 +11,7 @@ use crate::answer::grounded::{self, Rejection};
 use crate::answer::{
     self, Citation, Conversation, Mode, Outcome, Question, QuestionError, Reply, Tuning,
 };
+use crate::handoff::hours::WorkingDays;
 use crate::handoff::{HandoffStatus, Handoffs};
 use crate::llm::Generation;
 use crate::llm::engine::Engine;
@@ -34,6 +35,9 @@ pub struct Assistant {
     /// an agent has the conversation the citizen's messages go to the agent. `None` (the
     /// command line): handoff replies only say how to reach a person.
     pub handoffs: Option<Arc<Handoffs>>,
+    /// The working-day calendar: an answer stating a time limit in 工作日 gets the date it is
+    /// due if submitted today. `None`: no such line.
+    pub working_days: Option<Arc<WorkingDays>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -282,12 +286,8 @@ impl Assistant {
         // A time limit in 工作日 gets the date it comes to if submitted today, counted on
         // the service's working-day calendar.
         if reply.outcome == Outcome::Answered
-            && let Some(handoffs) = &self.handoffs
-            && let Some(note) = crate::handoff::hours::due_note(
-                handoffs.calendar(),
-                handoffs.local_now().date(),
-                &reply.answer,
-            )
+            && let Some(days) = &self.working_days
+            && let Some(note) = days.due_note(&reply.answer)
         {
             reply.answer.push('\n');
             reply.answer.push_str(&note);

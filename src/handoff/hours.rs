@@ -112,6 +112,42 @@ impl Calendar {
     }
 }
 
+/// The working-day calendar with the service's time zone: what the service hours and the due
+/// dates of answers count on.
+#[derive(Debug, Clone)]
+pub struct WorkingDays {
+    pub calendar: Calendar,
+    pub offset: FixedOffset,
+}
+
+impl WorkingDays {
+    /// Reads `handoff.calendar` (a missing file counts Monday to Friday, with a warning; a
+    /// wrong one is an error naming the date) and `handoff.utc_offset`.
+    pub fn from_config(config: &crate::config::HandoffConfig) -> Result<WorkingDays> {
+        let calendar = if config.calendar.exists() {
+            Calendar::load(&config.calendar)?
+        } else {
+            tracing::warn!(
+                calendar = %config.calendar.display(),
+                "no working-day calendar: holidays are not known, Monday to Friday count as working days"
+            );
+            Calendar::default()
+        };
+        let offset = parse_offset(&config.utc_offset).map_err(anyhow::Error::msg)?;
+        Ok(WorkingDays { calendar, offset })
+    }
+
+    /// The date and time in the service's time zone.
+    pub fn now(&self) -> NaiveDateTime {
+        chrono::Utc::now().with_timezone(&self.offset).naive_local()
+    }
+
+    /// [`due_note`] for an answer given now.
+    pub fn due_note(&self, answer: &str) -> Option<String> {
+        due_note(&self.calendar, self.now().date(), answer)
+    }
+}
+
 /// A time limit in 工作日 as a passage states it (`5个工作日`, `20个工作日内`).
 static WORKDAY_LIMIT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(\d{1,3})\s*个工作日").expect("valid regex"));

@@ -401,8 +401,7 @@ fn clean_text(text: &str, max: usize) -> Result<String, HandoffError> {
 }
 
 impl Handoffs {
-    /// Reads the calendar (a missing file counts Monday to Friday, with a warning; a wrong
-    /// one is an error naming the date).
+    /// Reads the calendar (`WorkingDays::from_config`).
     pub fn new(
         store: Store,
         config: HandoffConfig,
@@ -410,16 +409,7 @@ impl Handoffs {
         cipher: crate::config::ScanCipher,
         metrics: Arc<Metrics>,
     ) -> Result<Handoffs> {
-        let calendar = if config.calendar.exists() {
-            Calendar::load(&config.calendar)?
-        } else {
-            tracing::warn!(
-                calendar = %config.calendar.display(),
-                "no working-day calendar: holidays are not known, Monday to Friday count as working days"
-            );
-            Calendar::default()
-        };
-        let offset = hours::parse_offset(&config.utc_offset).map_err(anyhow::Error::msg)?;
+        let hours::WorkingDays { calendar, offset } = hours::WorkingDays::from_config(&config)?;
         let handoffs = Handoffs {
             store,
             config,
@@ -506,6 +496,14 @@ impl Handoffs {
 
     pub fn local_now(&self) -> NaiveDateTime {
         chrono::Utc::now().with_timezone(&self.offset).naive_local()
+    }
+
+    /// The calendar and time zone the service counts on.
+    pub fn working_days(&self) -> hours::WorkingDays {
+        hours::WorkingDays {
+            calendar: self.calendar.clone(),
+            offset: self.offset,
+        }
     }
 
     /// Whether people answer now.
