@@ -1124,6 +1124,21 @@ async fn a_full_queue_offers_a_callback_instead_of_a_place() {
 async fn a_clarifying_question_that_leads_nowhere_twice_goes_to_a_person() {
     let d = start(None, Hours::Always).await;
     d.user("agent-q", Role::Agent).await;
+
+    // Nobody on duty: the same loop ends in the callback offer, and nothing claims a transfer.
+    let v = d.ask(None, "请问怎么办理").await;
+    assert_eq!(v["outcome"], "clarify", "{v}");
+    let alone = v["session_id"].as_str().unwrap().to_string();
+    let v = d.ask(Some(&alone), "嗯，就是那个事情").await;
+    assert_eq!(v["outcome"], "handoff", "{v}");
+    assert_eq!(v["handoff"]["state"], "callback", "{v}");
+    let answer = v["answer"].as_str().unwrap();
+    assert!(
+        answer.contains("没能弄清") && answer.contains("没有人工客服在线"),
+        "{answer}"
+    );
+    assert!(!answer.contains("正在排队"), "{answer}");
+
     let token = d.login("agent-q").await;
 
     // Asked back once, the citizen answers clearly: an ordinary answer, nobody is called.
