@@ -11,6 +11,7 @@ use crate::answer::grounded::{self, Rejection};
 use crate::answer::{
     self, Citation, Conversation, Mode, Outcome, Question, QuestionError, Reply, Tuning,
 };
+use crate::handoff::hours::WorkingDays;
 use crate::handoff::{HandoffStatus, Handoffs};
 use crate::llm::Generation;
 use crate::llm::engine::Engine;
@@ -34,6 +35,9 @@ pub struct Assistant {
     /// an agent has the conversation the citizen's messages go to the agent. `None` (the
     /// command line): handoff replies only say how to reach a person.
     pub handoffs: Option<Arc<Handoffs>>,
+    /// The working-day calendar: an answer stating a time limit in 工作日 gets the date it is
+    /// due if submitted today. `None`: no such line.
+    pub working_days: Option<Arc<WorkingDays>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -245,11 +249,14 @@ impl Assistant {
                 .await?;
             reply.answer = match reply.reason.as_deref() {
                 Some("human") | None => offer.text,
+                Some("unclear") => format!("{}{}", answer::compose::UNCLEAR, offer.text),
                 Some(_) => format!("{}\n{}", reply.answer, offer.text),
             };
             handoff = Some(offer.status);
         }
         let mut streamed = false;
+        // Generated text already sent that the checks refused: withdrawn below.
+        let mut withdrawn = false;
         if let (Some(ticket), Some(engine)) = (ticket, &self.engine) {
             let result = self
                 .generate(engine, ticket, &index, &question, &reply, events.clone())
@@ -272,11 +279,27 @@ impl Assistant {
                         reason = why.label(),
                         "generated answer replaced by the extractive one"
                     );
-                    if streamed && let Some(tx) = &events {
-                        let _ = tx.send(Progress::Replace(reply.answer.clone()));
-                    }
+                    withdrawn = streamed;
                 }
             }
+        }
+        // A time limit in 工作日 gets the date it comes to if submitted today, counted on
+        // the service's working-day calendar.
+        if reply.outcome == Outcome::Answered
+            && let Some(days) = &self.working_days
+            && let Some(note) = days.due_note(&reply.answer)
+        {
+            reply.answer.push('\n');
+            reply.answer.push_str(&note);
+            if streamed
+                && !withdrawn
+                && let Some(tx) = &events
+            {
+                let _ = tx.send(Progress::Delta(format!("\n{note}")));
+            }
+        }
+        if withdrawn && let Some(tx) = &events {
+            let _ = tx.send(Progress::Replace(reply.answer.clone()));
         }
         if !streamed && let Some(tx) = &events {
             // An extractive reply is complete at once; it is sent line by line so that

@@ -943,6 +943,9 @@ async fn cmd_ask(
         metrics: std::sync::Arc::new(xiaoban::metrics::Metrics::new()),
         engine,
         handoffs: None,
+        working_days: Some(std::sync::Arc::new(
+            xiaoban::handoff::hours::WorkingDays::from_config(&config.handoff)?,
+        )),
     };
     let begun = assistant
         .begin(session.as_deref(), &question)

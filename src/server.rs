@@ -137,6 +137,7 @@ pub async fn bind_with_reader(
             tuning: config.answer,
             metrics: metrics.clone(),
             engine,
+            working_days: Some(Arc::new(handoffs.working_days())),
             handoffs: Some(handoffs.clone()),
         },
         handoffs,

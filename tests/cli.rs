@@ -140,6 +140,11 @@ fn ask_prints_the_api_reply_and_continues_a_conversation() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["citations"][0]["doc_id"], "driving-licence-renewal");
+    // A time limit in 工作日 comes with its due date, as the API gives it.
+    let out = xiaoban(&["ask", "迁户口几天能办完", "--json"], tmp.path(), &kb);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let answer = v["answer"].as_str().unwrap();
+    assert!(answer.contains("前办结（5个工作日）"), "{answer}");
     let out = xiaoban(&["ask", "  ", "--json"], tmp.path(), &kb);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("问题不能为空"));

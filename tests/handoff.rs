@@ -101,15 +101,7 @@ impl Desk {
         if let Some(s) = session {
             body["session_id"] = json!(s);
         }
-        let r = self
-            .http
-            .post(self.server.url("/api/v1/chat"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "chat");
-        r.json().await.unwrap()
+        common::chat(&self.http, &self.server, &body).await
     }
 
     async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
@@ -1125,5 +1117,97 @@ async fn a_full_queue_offers_a_callback_instead_of_a_place() {
     assert!(!answer.contains("正在排队："), "{answer}");
     let (_, h) = d.get(None, "/healthz").await;
     assert_eq!(h["handoff"]["waiting"], 1, "{h}");
+    d.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_clarifying_question_that_leads_nowhere_twice_goes_to_a_person() {
+    let d = start(None, Hours::Always).await;
+    d.user("agent-q", Role::Agent).await;
+
+    // Nobody on duty: the same loop ends in the callback offer, and nothing claims a transfer.
+    let v = d.ask(None, "请问怎么办理").await;
+    assert_eq!(v["outcome"], "clarify", "{v}");
+    let alone = v["session_id"].as_str().unwrap().to_string();
+    let v = d.ask(Some(&alone), "嗯，就是那个事情").await;
+    assert_eq!(v["outcome"], "handoff", "{v}");
+    assert_eq!(v["handoff"]["state"], "callback", "{v}");
+    let answer = v["answer"].as_str().unwrap();
+    assert!(
+        answer.contains("没能弄清") && answer.contains("没有人工客服在线"),
+        "{answer}"
+    );
+    assert!(!answer.contains("正在排队"), "{answer}");
+
+    let token = d.login("agent-q").await;
+
+    // Asked back once, the citizen answers clearly: an ordinary answer, nobody is called.
+    let v = d.ask(None, "请问怎么办理").await;
+    assert_eq!(v["outcome"], "clarify", "{v}");
+    let clear = v["session_id"].as_str().unwrap().to_string();
+    let v = d.ask(Some(&clear), "换领身份证要交多少钱").await;
+    assert_eq!(v["outcome"], "answered", "{v}");
+    assert!(v.get("handoff").is_none_or(Value::is_null), "{v}");
+
+    // Asked back, and the answer is as vague again: handed to a person, with the reason said.
+    let v = d.ask(None, "请问怎么办理").await;
+    assert_eq!(v["outcome"], "clarify", "{v}");
+    let vague = v["session_id"].as_str().unwrap().to_string();
+    let v = d.ask(Some(&vague), "嗯，就是那个事情").await;
+    assert_eq!(v["outcome"], "handoff", "{v}");
+    assert_eq!(v["handoff"]["state"], "waiting", "{v}");
+    let answer = v["answer"].as_str().unwrap();
+    assert!(answer.contains("没能弄清"), "{answer}");
+    assert!(answer.contains("前面还有0位"), "{answer}");
+    let id = v["handoff"]["id"].as_str().unwrap().to_string();
+
+    // The record is in the agents' queue, with the reason, and only that conversation is.
+    let (st, list) = d.get(Some(&token), "/api/v1/handoffs?state=waiting").await;
+    assert_eq!(st, StatusCode::OK);
+    let waiting = list["handoffs"].as_array().expect("handoffs");
+    assert_eq!(waiting.len(), 1, "{list}");
+    assert_eq!(waiting[0]["id"], id.as_str(), "{list}");
+    assert_eq!(waiting[0]["reason"], "unclear", "{list}");
+    d.server.stop().await;
+}
+
+/// An answer whose passage states a time limit in 工作日 says by when it is due if submitted
+/// today, counted on the shipped calendar. The server reads its own clock, so the expected
+/// date is the calendar's for today in the service's time zone (either side of a midnight
+/// passing during the request).
+#[tokio::test]
+async fn a_time_limit_in_working_days_comes_with_the_date_it_is_due() {
+    use chrono::Datelike;
+    use xiaoban::handoff::hours::{Calendar, chinese_date, parse_offset};
+    let d = start(None, Hours::Always).await;
+    let cal = Calendar::load(std::path::Path::new("calendar/workdays.toml")).expect("calendar");
+    let offset = parse_offset(&d.server.config.handoff.utc_offset).expect("offset");
+    let today = || chrono::Utc::now().with_timezone(&offset).date_naive();
+    let before = today();
+    let v = d.ask(None, "迁户口几天能办完").await;
+    let after = today();
+    assert_eq!(v["outcome"], "answered", "{v}");
+    let answer = v["answer"].as_str().unwrap();
+    assert!(answer.contains("承诺办结时限：5个工作日"), "{answer}");
+    let said = |day: chrono::NaiveDate| {
+        let due = cal.add_workdays(day, 5);
+        let counted = if (day.year()..=due.year()).all(|y| cal.covers(y)) {
+            "按法定节假日和调休计算".to_string()
+        } else {
+            format!("按周一至周五计算（工作日历里还没有{}年", due.year())
+        };
+        answer.contains(&format!("在今天（{}）提交的，{counted}", chinese_date(day)))
+            && answer.contains(&format!("约在{}前办结（5个工作日）", chinese_date(due)))
+    };
+    assert!(said(before) || said(after), "{answer}");
+    assert!(answer.contains("以办理部门的告知为准"), "{answer}");
+    // The stored conversation carries the same line.
+    let sid = v["session_id"].as_str().unwrap();
+    let (_, m) = d.get(None, &format!("/api/v1/chat/{sid}/messages")).await;
+    assert!(m.to_string().contains("前办结（5个工作日）"), "{m}");
+    // An answer without a limit in working days gets no date.
+    let v = d.ask(None, "换领身份证要交多少钱").await;
+    assert_eq!(v["outcome"], "answered", "{v}");
+    assert!(!v["answer"].as_str().unwrap().contains("在今天（"), "{v}");
     d.server.stop().await;
 }

@@ -396,3 +396,115 @@ async fn every_console_route_answers_each_role_as_its_rule_says() {
     assert_eq!(PUBLIC.len(), 2);
     server.stop().await;
 }
+
+/// Reads the stream until a `change` event arrives or `limit` passes; returns how long it took.
+async fn next_change(
+    resp: &mut reqwest::Response,
+    limit: std::time::Duration,
+) -> Option<std::time::Duration> {
+    let started = std::time::Instant::now();
+    let mut buf = String::new();
+    loop {
+        let left = limit.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, resp.chunk()).await {
+            Ok(Ok(Some(c))) => buf.push_str(&String::from_utf8_lossy(&c)),
+            _ => return None,
+        }
+        if buf.contains("event: change") {
+            return Some(started.elapsed());
+        }
+    }
+}
+
+/// The console live with JavaScript: the page names its event stream (with the fingerprint it
+/// was rendered with) and carries its script allowed by hash; the stream says `change` when a
+/// citizen joins the queue and when the citizen writes in a claimed conversation, within a
+/// second; a page already out of date is told at once.
+#[tokio::test]
+async fn the_console_is_told_within_a_second_when_the_queue_or_a_conversation_changes() {
+    let (server, store) = start().await;
+    Accounts::new(store.clone())
+        .add_user("live-agent", Role::Agent, PASSWORD)
+        .await
+        .unwrap();
+    let (mut b, token) = signed_in(&server, "live-agent").await;
+    let home = b.get("/agent").await;
+    let csp = home
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let html = home.text().await.unwrap();
+    let live = regex::Regex::new(r#"data-live="([^"]+)""#).unwrap();
+    let queue_events =
+        live.captures(&html).expect("the queue names its stream")[1].replace("&amp;", "&");
+    assert!(
+        queue_events.starts_with("/agent/events?since="),
+        "{queue_events}"
+    );
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(
+        xiaoban::web::agent::AGENT_JS.as_bytes(),
+    ));
+    assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
+    assert!(html.contains(&format!(
+        "<script>{}</script>",
+        xiaoban::web::agent::AGENT_JS
+    )));
+
+    let mut queue = b.get(&queue_events).await;
+    assert_eq!(queue.status(), StatusCode::OK);
+    let v = common::chat(
+        &common::client(),
+        &server,
+        &serde_json::json!({"question": "转人工"}),
+    )
+    .await;
+    assert_eq!(v["handoff"]["state"], "waiting", "{v}");
+    let took = next_change(&mut queue, std::time::Duration::from_secs(3))
+        .await
+        .expect("the queue's stream says it changed");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    // The page rendered before the citizen came is out of date: its stream says so at once.
+    let mut stale = b.get(&queue_events).await;
+    assert!(
+        next_change(&mut stale, std::time::Duration::from_secs(1))
+            .await
+            .is_some()
+    );
+
+    let id = v["handoff"]["id"].as_str().unwrap().to_string();
+    let session = v["session_id"].as_str().unwrap().to_string();
+    let r = b
+        .post(&format!("/agent/handoffs/{id}/claim"), &[("csrf", &token)])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = b.page(&format!("/agent/handoffs/{id}")).await;
+    let events = live
+        .captures(&html)
+        .expect("the conversation names its stream")[1]
+        .replace("&amp;", "&");
+    assert!(events.contains(&format!("handoff={id}")), "{events}");
+    let mut conversation = b.get(&events).await;
+    assert_eq!(conversation.status(), StatusCode::OK);
+    common::chat(
+        &common::client(),
+        &server,
+        &serde_json::json!({"question": "社保卡弄丢了想补一张", "session_id": session}),
+    )
+    .await;
+    let took = next_change(&mut conversation, std::time::Duration::from_secs(3))
+        .await
+        .expect("the conversation's stream says it changed");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    // A handoff that does not exist has no stream.
+    let r = b
+        .get("/agent/events?handoff=0123456789abcdef0123456789abcdef")
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    drop((queue, stale, conversation));
+    server.stop().await;
+}

@@ -248,9 +248,18 @@ pub fn out_of_scope(reason: &str) -> String {
     )
 }
 
+/// Why a clarify loop that went nowhere goes to a person; the server follows it with what
+/// happens next (a place in the queue or the callback offer).
+pub const UNCLEAR: &str = "抱歉，追问之后我还是没能弄清您要办的事，所以请人工客服来帮您。";
+
+/// How a person is reached, said without a transfer under way (the command line, and before
+/// the server has made the handoff).
+const REACH_A_PERSON: &str = "人工服务时间内，工作人员会在这个对话里接待您；其他时间可以留下电话等工作人员回电，急事请拨打12345政务服务便民热线（7×24小时）。";
+
 pub fn handoff(reason: &str) -> String {
     match reason {
+        "unclear" => format!("{UNCLEAR}{REACH_A_PERSON}"),
         "case_status" => "查询个人办件进度需要核实您的身份，我无法在这里查询。请登录示例市政务服务网“我的办件”查看，或拨打12345政务服务便民热线，也可以点击“转人工”由工作人员为您查询。请不要在对话中发送完整身份证号码或密码。".to_string(),
-        _ => "好的，需要人工帮忙的话：人工服务时间内，工作人员会在这个对话里接待您；其他时间可以留下电话等工作人员回电，急事请拨打12345政务服务便民热线（7×24小时）。".to_string(),
+        _ => format!("好的，需要人工帮忙的话：{REACH_A_PERSON}"),
     }
 }

@@ -63,6 +63,10 @@ impl fmt::Debug for Question {
 pub struct Conversation {
     pub topic: Option<DocId>,
     pub pending: Option<Pending>,
+    /// The last reply asked the citizen back (outcome `clarify`): if the next one would too,
+    /// or finds nothing, the conversation goes to a person instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub asked_back: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,7 +188,30 @@ fn content_terms(found: &Retrieval) -> impl Iterator<Item = &String> {
 }
 
 /// Answers one question in a conversation, returning the reply and the conversation after it.
+/// A clarifying question that leads nowhere (the answer to it is asked back again, or finds
+/// nothing) hands the conversation to a person (reason `unclear`) rather than asking a third
+/// time.
 pub fn answer(
+    index: &KnowledgeIndex,
+    tuning: &Tuning,
+    question: &Question,
+    conv: &Conversation,
+    today: NaiveDate,
+) -> Result<(Reply, Conversation)> {
+    let (mut reply, mut next) = respond(index, tuning, question, conv, today)?;
+    let nowhere = reply.outcome == Outcome::Clarify || reply.reason.as_deref() == Some("no_match");
+    if conv.asked_back && nowhere {
+        let ranked = std::mem::take(&mut reply.ranked);
+        reply = routed(Outcome::Handoff, "unclear");
+        reply.ranked = ranked;
+        next = Conversation::default();
+    }
+    next.asked_back = reply.outcome == Outcome::Clarify;
+    Ok((reply, next))
+}
+
+/// One reply on its own, before the clarify loop is looked at.
+fn respond(
     index: &KnowledgeIndex,
     tuning: &Tuning,
     question: &Question,
@@ -409,6 +436,7 @@ fn about(
                 doc: doc.meta.id.clone(),
                 aspect,
             }),
+            asked_back: false,
         };
         return Ok((reply, conv));
     }
@@ -446,6 +474,7 @@ fn about(
     let conv = Conversation {
         topic: Some(doc.meta.id.clone()),
         pending: None,
+        asked_back: false,
     };
     Ok((reply, conv))
 }
@@ -682,6 +711,7 @@ fn clarify_vague(index: &KnowledgeIndex) -> (Reply, Conversation) {
             docs: events.iter().map(|d| d.meta.id.clone()).collect(),
             aspect: None,
         }),
+        asked_back: false,
     };
     (reply, conv)
 }
@@ -710,6 +740,7 @@ fn clarify_documents(
             docs: chosen.iter().map(|d| d.meta.id.clone()).collect(),
             aspect,
         }),
+        asked_back: false,
     };
     (reply, conv)
 }

@@ -5,11 +5,13 @@
 
 use anyhow::{Context, Result};
 use chrono::{Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 /// Holidays and make-up working days by year.
 #[derive(Debug, Clone, Default)]
@@ -108,6 +110,115 @@ impl Calendar {
         }
         d
     }
+}
+
+/// The working-day calendar with the service's time zone: what the service hours and the due
+/// dates of answers count on.
+#[derive(Debug, Clone)]
+pub struct WorkingDays {
+    pub calendar: Calendar,
+    pub offset: FixedOffset,
+}
+
+impl WorkingDays {
+    /// Reads `handoff.calendar` (a missing file counts Monday to Friday, with a warning; a
+    /// wrong one is an error naming the date) and `handoff.utc_offset`.
+    pub fn from_config(config: &crate::config::HandoffConfig) -> Result<WorkingDays> {
+        let calendar = if config.calendar.exists() {
+            Calendar::load(&config.calendar)?
+        } else {
+            tracing::warn!(
+                calendar = %config.calendar.display(),
+                "no working-day calendar: holidays are not known, Monday to Friday count as working days"
+            );
+            Calendar::default()
+        };
+        let offset = parse_offset(&config.utc_offset).map_err(anyhow::Error::msg)?;
+        Ok(WorkingDays { calendar, offset })
+    }
+
+    /// The date and time in the service's time zone.
+    pub fn now(&self) -> NaiveDateTime {
+        chrono::Utc::now().with_timezone(&self.offset).naive_local()
+    }
+
+    /// [`due_note`] for an answer given now.
+    pub fn due_note(&self, answer: &str) -> Option<String> {
+        due_note(&self.calendar, self.now().date(), answer)
+    }
+}
+
+/// A time limit in 工作日 as a passage states it (`5个工作日`, `20个工作日内`).
+static WORKDAY_LIMIT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d{1,3})\s*个工作日").expect("valid regex"));
+
+/// Most time limits of one line given a date.
+const MAX_LIMITS: usize = 3;
+
+/// The line an answer adds when it states a time limit in 工作日: the date by which it is due
+/// if submitted `today`, counted on the calendar. The limit is taken from a line about the
+/// time limit (时限, 办结), the promised one (承诺) first; a line with several limits gives a
+/// date for each. A year the calendar lacks is counted Monday to Friday, and the line says so.
+pub fn due_note(cal: &Calendar, today: NaiveDate, answer: &str) -> Option<String> {
+    let about_limit = |l: &&str| l.contains("时限") || l.contains("办结");
+    let limits = |l: &str| -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        for c in WORKDAY_LIMIT.captures_iter(l) {
+            if let Ok(n) = c[1].parse::<u32>()
+                && n > 0
+                && !out.contains(&n)
+            {
+                out.push(n);
+            }
+        }
+        out.truncate(MAX_LIMITS);
+        out
+    };
+    let lines: Vec<&str> = answer.lines().filter(about_limit).collect();
+    let days = lines
+        .iter()
+        .filter(|l| l.contains("承诺"))
+        .chain(lines.iter())
+        .map(|l| limits(l))
+        .find(|n| !n.is_empty())?;
+    let due: Vec<(u32, NaiveDate)> = days
+        .iter()
+        .map(|&n| (n, cal.add_workdays(today, n)))
+        .collect();
+    let last = due
+        .iter()
+        .map(|(_, d)| d.year())
+        .max()
+        .unwrap_or(today.year());
+    let missing: Vec<String> = (today.year()..=last)
+        .filter(|y| !cal.covers(*y))
+        .map(|y| format!("{y}年"))
+        .collect();
+    let counted = if missing.is_empty() {
+        "按法定节假日和调休计算".to_string()
+    } else {
+        format!(
+            "按周一至周五计算（工作日历里还没有{}的节假日和调休安排，没有算进去）",
+            missing.join("、")
+        )
+    };
+    let when = match due.as_slice() {
+        [(n, d)] => format!("约在{}前办结（{n}个工作日）", chinese_date(*d)),
+        many => many
+            .iter()
+            .map(|(n, d)| format!("{n}个工作日约到{}", chinese_date(*d)))
+            .collect::<Vec<_>>()
+            .join("，"),
+    };
+    Some(format!(
+        "在今天（{}）提交的，{counted}，{when}。这是按本系统的工作日历和今天的日期估算的，以办理部门的告知为准。",
+        chinese_date(today)
+    ))
+}
+
+/// 2026年10月13日.
+pub fn chinese_date(d: NaiveDate) -> String {
+    format!("{}年{}月{}日", d.year(), d.month(), d.day())
 }
 
 /// Which days the service is staffed.
@@ -341,10 +452,59 @@ mod tests {
     #[test]
     fn time_limits_count_working_days() {
         let cal = shipped();
-        // Five working days from Friday 30 September 2026: 1–7 October off, Saturday 10
+        // Five working days from Wednesday 30 September 2026: 1–7 October off, Saturday 10
         // October worked → 8, 9, 10, 12, 13 October.
         assert_eq!(cal.add_workdays(d("2026-09-30"), 5), d("2026-10-13"));
         assert_eq!(cal.add_workdays(d("2026-12-07"), 0), d("2026-12-07"));
+    }
+
+    #[test]
+    fn an_answer_stating_a_working_day_limit_gets_its_due_date() {
+        let cal = shipped();
+        // Submitted on Wednesday 30 September 2026: 1–7 October off, Saturday 10 October
+        // worked, so 5 working days end on Tuesday 13 October.
+        let answer = "办理时限：\n- 法定办结时限：20个工作日\n- 承诺办结时限：5个工作日";
+        assert_eq!(
+            due_note(&cal, d("2026-09-30"), answer).unwrap(),
+            "在今天（2026年9月30日）提交的，按法定节假日和调休计算，约在2026年10月13日前办结（5个工作日）。这是按本系统的工作日历和今天的日期估算的，以办理部门的告知为准。"
+        );
+        // Without a promised limit the stated one counts; a Sunday worked before 国庆
+        // (20 September) is one of the days: 18 (Fri) → 20, 21, 22, 23, 24 September.
+        let note = due_note(&cal, d("2026-09-18"), "一般诉求：5个工作日内办结并答复。").unwrap();
+        assert!(note.contains("约在2026年9月24日前办结"), "{note}");
+        // Two limits on the promised line: a date for each.
+        let note = due_note(
+            &cal,
+            d("2026-09-30"),
+            "承诺办结时限：首次签发1个工作日；补发、换发10个工作日",
+        )
+        .unwrap();
+        assert!(
+            note.contains("1个工作日约到2026年10月8日，10个工作日约到2026年10月20日"),
+            "{note}"
+        );
+        // Office hours and limits in calendar days say nothing to count.
+        assert_eq!(
+            due_note(&cal, d("2026-09-30"), "工作日 上午9:00—12:00"),
+            None
+        );
+        assert_eq!(due_note(&cal, d("2026-09-30"), "法定办结时限：60日"), None);
+        assert_eq!(
+            due_note(&cal, d("2026-09-30"), "咨询电话：12345，1个工作日内回复"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_due_date_in_a_year_without_its_notice_says_it_counts_weekdays() {
+        let cal = shipped();
+        // Friday 18 December 2026 + 20 working days runs into 2027, whose notice the calendar
+        // lacks: 1 January 2027 counts as a working day, and the note says so.
+        let note = due_note(&cal, d("2026-12-18"), "承诺办结时限：20个工作日").unwrap();
+        assert!(note.contains("约在2027年1月15日前办结"), "{note}");
+        assert!(note.contains("按周一至周五计算"), "{note}");
+        assert!(note.contains("还没有2027年的节假日"), "{note}");
+        assert!(!note.contains("按法定节假日和调休计算"), "{note}");
     }
 
     #[test]

@@ -401,8 +401,7 @@ fn clean_text(text: &str, max: usize) -> Result<String, HandoffError> {
 }
 
 impl Handoffs {
-    /// Reads the calendar (a missing file counts Monday to Friday, with a warning; a wrong
-    /// one is an error naming the date).
+    /// Reads the calendar (`WorkingDays::from_config`).
     pub fn new(
         store: Store,
         config: HandoffConfig,
@@ -410,16 +409,7 @@ impl Handoffs {
         cipher: crate::config::ScanCipher,
         metrics: Arc<Metrics>,
     ) -> Result<Handoffs> {
-        let calendar = if config.calendar.exists() {
-            Calendar::load(&config.calendar)?
-        } else {
-            tracing::warn!(
-                calendar = %config.calendar.display(),
-                "no working-day calendar: holidays are not known, Monday to Friday count as working days"
-            );
-            Calendar::default()
-        };
-        let offset = hours::parse_offset(&config.utc_offset).map_err(anyhow::Error::msg)?;
+        let hours::WorkingDays { calendar, offset } = hours::WorkingDays::from_config(&config)?;
         let handoffs = Handoffs {
             store,
             config,
@@ -508,6 +498,14 @@ impl Handoffs {
         chrono::Utc::now().with_timezone(&self.offset).naive_local()
     }
 
+    /// The calendar and time zone the service counts on.
+    pub fn working_days(&self) -> hours::WorkingDays {
+        hours::WorkingDays {
+            calendar: self.calendar.clone(),
+            offset: self.offset,
+        }
+    }
+
     /// Whether people answer now.
     pub fn open_now(&self) -> bool {
         self.config.hours.open_at(&self.calendar, self.local_now())
@@ -517,6 +515,25 @@ impl Handoffs {
     pub fn calendar_covers_today(&self) -> bool {
         self.calendar
             .covers(chrono::Datelike::year(&self.local_now().date()))
+    }
+
+    /// What the agent console shows of the live handoffs (`None`) or of one handoff, as a
+    /// short hash that changes when the page would: the console's live updates compare it
+    /// between looks. Not logged (the page fetched again on a change is). A handoff that
+    /// does not exist is `NotFound`.
+    pub async fn console_fingerprint(&self, id: Option<&str>) -> Result<String, HandoffError> {
+        use sha2::{Digest, Sha256};
+        let seen = self.store.console_fingerprint(id).await?;
+        if id.is_some() && seen.is_empty() {
+            return Err(HandoffError::NotFound);
+        }
+        let digest = Sha256::digest(seen.as_bytes());
+        Ok(digest[..12].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The conversation a handoff belongs to.
+    pub async fn session_of(&self, id: &str) -> Result<String, HandoffError> {
+        Ok(self.row(id).await?.session_id)
     }
 
     /// Agents and supervisors a conversation may be passed to.

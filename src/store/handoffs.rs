@@ -396,6 +396,38 @@ impl Store {
         Ok(row.try_get("last")?)
     }
 
+    /// What the agent console shows of the live handoffs (or of handoff `id`, in any state),
+    /// reduced to what changes it: id, state, agent, resolution and the conversation's last
+    /// line number, in queue order. One query, however long the queue.
+    pub async fn console_fingerprint(&self, id: Option<&str>) -> Result<String> {
+        let which = if id.is_some() {
+            "h.id = $1"
+        } else {
+            "(h.state = 'waiting' OR h.state = 'active') AND $1 = ''"
+        };
+        let sql = format!(
+            "SELECT h.id, h.state, COALESCE(h.agent, '') AS agent, COALESCE(h.resolution, '') AS resolution,
+                    CAST(COALESCE((SELECT MAX(c.seq) FROM chat_lines c WHERE c.session_id = h.session_id), 0) AS BIGINT) AS last
+             FROM handoffs h WHERE {which} ORDER BY h.queued_at, h.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = String::new();
+        for r in &rows {
+            out.push_str(&format!(
+                "{}:{}:{}:{}:{};",
+                r.try_get::<String, _>("id")?,
+                r.try_get::<String, _>("state")?,
+                r.try_get::<String, _>("agent")?,
+                r.try_get::<String, _>("resolution")?,
+                r.try_get::<i64, _>("last")?
+            ));
+        }
+        Ok(out)
+    }
+
     /// Lines of a conversation after number `after`, in order, at most `limit`.
     pub async fn lines(&self, session_id: &str, after: i64, limit: i64) -> Result<Vec<LineRow>> {
         let rows = sqlx::query(

@@ -161,21 +161,25 @@ async fn not_found() -> problem::Problem {
 }
 
 /// The one Content-Security-Policy of every HTML page: nothing from elsewhere, styles inline,
-/// and of scripts only the two the pages carry inline (the widget's and the clerk page's),
-/// each allowed by its hash.
+/// and of scripts only the three the pages carry inline (the widget's, the clerk page's and
+/// the agent console's), each allowed by its hash.
 static CONTENT_SECURITY_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
     use base64::Engine as _;
     use sha2::{Digest, Sha256};
-    let hashes: Vec<String> = [pages::JS, include_str!("../../templates/clerk.js")]
-        .iter()
-        .map(|js| {
-            let digest = Sha256::digest(js.as_bytes());
-            format!(
-                "'sha256-{}'",
-                base64::engine::general_purpose::STANDARD.encode(digest)
-            )
-        })
-        .collect();
+    let hashes: Vec<String> = [
+        pages::JS,
+        include_str!("../../templates/clerk.js"),
+        agent::AGENT_JS,
+    ]
+    .iter()
+    .map(|js| {
+        let digest = Sha256::digest(js.as_bytes());
+        format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        )
+    })
+    .collect();
     HeaderValue::from_str(&format!(
         "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src {}; \
          connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",

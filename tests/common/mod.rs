@@ -133,6 +133,23 @@ pub async fn start(database_url: Option<String>) -> TestServer {
     start_with(config, data).await
 }
 
+/// A citizen's question (`{"question", "session_id"?}`) through `POST /api/v1/chat`, which must
+/// answer 200; the reply.
+pub async fn chat(
+    http: &reqwest::Client,
+    server: &TestServer,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    let r = http
+        .post(server.url("/api/v1/chat"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "chat");
+    r.json().await.unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -48,6 +48,12 @@ pub async fn conversation(
     Path(id): Path<String>,
 ) -> Response {
     let s = &signed.staff;
+    // Taken before the conversation is read: a change in between makes the page fetch itself
+    // again.
+    let seen = match state.handoffs.console_fingerprint(Some(&id)).await {
+        Ok(f) => f,
+        Err(e) => return refused(&headers, s, e, &state),
+    };
     let d = match state.handoffs.detail(&s.who, &id).await {
         Ok(d) => d,
         Err(e) => return refused(&headers, s, e, &state),
@@ -87,7 +93,10 @@ pub async fn conversation(
         .collect();
     page(
         &ConversationPage {
-            chrome: chrome(&headers, &format!("/agent/handoffs/{id}"), Some(s)),
+            chrome: Chrome {
+                live: Some(format!("/agent/events?handoff={id}&since={seen}")),
+                ..chrome(&headers, &format!("/agent/handoffs/{id}"), Some(s))
+            },
             state_label: match sum.state {
                 HandoffState::Waiting => "排队中",
                 HandoffState::Active => "接待中",

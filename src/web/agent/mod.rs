@@ -33,10 +33,14 @@ use std::sync::Arc;
 
 mod callbacks;
 mod conversation;
+mod live;
 pub use callbacks::*;
 pub use conversation::*;
+pub use live::*;
 
 const CLERK_CSS: &str = include_str!("../../../templates/clerk.css");
+/// The console's one script (live updates); allowed by its hash in `web::security_headers`.
+pub const AGENT_JS: &str = include_str!("../../../templates/agent.js");
 pub const SESSION_COOKIE: &str = "xiaoban_agent";
 pub const LOGIN_COOKIE: &str = "xiaoban_agent_login";
 const ALL_ROLES: &[Role] = &Role::ALL;
@@ -48,6 +52,7 @@ pub const PUBLIC: &[(&str, &str)] = &[("GET", "/agent"), ("POST", "/agent/login"
 pub const RULES: &[(&str, &str, &[Role])] = &[
     ("POST", "/agent/logout", ALL_ROLES),
     ("POST", "/agent/duty", AGENT_ROLES),
+    ("GET", "/agent/events", AGENT_ROLES),
     ("GET", "/agent/handoffs/{handoff_id}", AGENT_ROLES),
     ("POST", "/agent/handoffs/{handoff_id}/claim", AGENT_ROLES),
     ("POST", "/agent/handoffs/{handoff_id}/messages", AGENT_ROLES),
@@ -73,6 +78,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(ruled("/agent/login"), post(login))
         .route(ruled("/agent/logout"), post(logout))
         .route(ruled("/agent/duty"), post(duty))
+        .route(ruled("/agent/events"), get(events))
         .route(ruled("/agent/handoffs/{handoff_id}"), get(conversation))
         .route(ruled("/agent/handoffs/{handoff_id}/claim"), post(claim))
         .route(ruled("/agent/handoffs/{handoff_id}/messages"), post(say))
@@ -106,6 +112,9 @@ struct Chrome {
     user: Option<String>,
     role_label: &'static str,
     csrf: String,
+    js: &'static str,
+    /// For a page that updates itself with JavaScript: the stream that says when it changed.
+    live: Option<String>,
 }
 
 fn chrome(headers: &HeaderMap, path: &str, staff: Option<&Staff>) -> Chrome {
@@ -122,6 +131,8 @@ fn chrome(headers: &HeaderMap, path: &str, staff: Option<&Staff>) -> Chrome {
             _ => "无人工客服权限",
         }),
         csrf: staff.map(|s| csrf_token(&s.token)).unwrap_or_default(),
+        js: AGENT_JS,
+        live: None,
     }
 }
 
@@ -393,6 +404,7 @@ fn reason_label(r: &str) -> &'static str {
     match r {
         "human" => "要求人工",
         "case_status" => "查询本人办件",
+        "unclear" => "两次追问仍没弄清",
         _ => "其他",
     }
 }
@@ -456,6 +468,11 @@ pub async fn home(
         );
     }
     let h = &state.handoffs;
+    // Taken before the lists: a change in between makes the page fetch itself again.
+    let seen = match h.console_fingerprint(None).await {
+        Ok(f) => f,
+        Err(e) => return refused(&headers, &s, e, &state),
+    };
     let waiting = match h.list(&s.who, HandoffState::Waiting).await {
         Ok(v) => v,
         Err(e) => return refused(&headers, &s, e, &state),
@@ -476,7 +493,10 @@ pub async fn home(
     };
     page(
         &HomePage {
-            chrome: chrome(&headers, "/agent", Some(&s)),
+            chrome: Chrome {
+                live: Some(format!("/agent/events?since={seen}")),
+                ..chrome(&headers, "/agent", Some(&s))
+            },
             away,
             hours: h.hours().describe(),
             open_now: h.open_now(),

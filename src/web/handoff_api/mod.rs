@@ -384,6 +384,32 @@ impl Watch {
     }
 }
 
+/// Waits until this node hears of a change to the conversation `session` (any conversation
+/// when `None`) or to places in the queue, or `EVENT_FALLBACK` passes. A change on this node
+/// wakes at once; another node's within one poll of the node's watcher
+/// (`Handoffs::wake_changed`).
+pub(super) async fn wait_for_change(
+    wake: &mut tokio::sync::broadcast::Receiver<String>,
+    session: Option<&str>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let _ = tokio::time::timeout(EVENT_FALLBACK, async {
+        loop {
+            match wake.recv().await {
+                Ok(s) if session.is_none_or(|me| s == me) || s == crate::handoff::EVERYONE => {
+                    break;
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => break,
+                Err(RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    })
+    .await;
+    // Several changes heard together are one look.
+    while wake.try_recv().is_ok() {}
+}
+
 /// What happens in the conversation's handoff, as server-sent events: `state` first, then
 /// `queue` when the place in the queue changes, `joined` when an agent takes the
 /// conversation (or it is passed on), `message` for each agent message (event id = message
@@ -442,22 +468,7 @@ pub async fn events(
                     return None;
                 }
                 if watch.started {
-                    // A change on this node wakes the stream at once; another node's within
-                    // one poll of the node's watcher (`Handoffs::wake_changed`).
-                    let me = watch.session.as_str().to_string();
-                    let _ = tokio::time::timeout(EVENT_FALLBACK, async {
-                        loop {
-                            match wake.recv().await {
-                                Ok(s) if s == me || s == crate::handoff::EVERYONE => break,
-                                Ok(_) => {}
-                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
-                                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                                    std::future::pending::<()>().await
-                                }
-                            }
-                        }
-                    })
-                    .await;
+                    wait_for_change(&mut wake, Some(watch.session.as_str())).await;
                 }
                 match watch.look().await {
                     Ok(evs) => queue.extend(evs),
