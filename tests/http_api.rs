@@ -127,6 +127,12 @@ async fn bad_requests_are_problem_reports_in_chinese() {
     assert_eq!(status, 422);
     assert_eq!(v["type"], "/problems/question-too-long");
     assert!(v["detail"].as_str().unwrap().contains("500"));
+    // Counted as sent, as the OpenAPI document's maxLength says: a line break after 500
+    // characters makes 501.
+    let padded = format!("{}\n", "问".repeat(500));
+    let (status, _, v) = post(&c, s.url("/api/v1/chat"), json!({"question": padded})).await;
+    assert_eq!(status, 422);
+    assert_eq!(v["type"], "/problems/question-too-long");
 
     let (status, _, v) = post(
         &c,
@@ -278,6 +284,14 @@ async fn feedback_is_recorded_per_reply() {
             &c,
             s.url("/api/v1/feedback"),
             json!({"reply_id": reply, "helpful": true, "comment": "长".repeat(1001)}),
+        )
+        .await;
+        assert_eq!(status, 422);
+        // As sent, white space included (the document's maxLength 1000).
+        let (status, _, _) = post(
+            &c,
+            s.url("/api/v1/feedback"),
+            json!({"reply_id": reply, "helpful": true, "comment": format!("{} ", "长".repeat(1000))}),
         )
         .await;
         assert_eq!(status, 422);

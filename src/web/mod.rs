@@ -28,7 +28,7 @@ use std::sync::{Arc, LazyLock};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
-use verify_api::BearerAuth;
+use verify_api::{BatchForm, BearerAuth};
 
 pub struct AppState {
     pub assistant: Assistant,
@@ -53,7 +53,7 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&BearerAuth, &CommonResponses),
+    modifiers(&BearerAuth, &BatchForm, &CommonResponses),
     info(
         title = "Xiaoban 小办 API",
         description = "政务服务智能助手的问答接口。Errors are application/problem+json (RFC 9457)."
