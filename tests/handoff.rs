@@ -83,17 +83,7 @@ impl Desk {
     }
 
     async fn login(&self, name: &str) -> String {
-        let v: Value = self
-            .http
-            .post(self.server.url("/api/v1/auth/login"))
-            .json(&json!({"username": name, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["token"].as_str().expect("token").to_string()
+        common::api_token(&self.http, &self.server.base, name, PASSWORD).await
     }
 
     async fn ask(&self, session: Option<&str>, question: &str) -> Value {
@@ -133,16 +123,7 @@ impl Desk {
     }
 
     async fn metric(&self, name: &str) -> f64 {
-        let text = self
-            .http
-            .get(self.server.url("/metrics"))
-            .bearer_auth("test-metrics-token")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = common::metrics(&self.http, &self.server.url("/metrics")).await;
         text.lines()
             .find_map(|l| {
                 l.strip_prefix(name)
@@ -844,15 +825,7 @@ async fn out_of_hours_a_callback_is_left_sealed_masked_exported_and_never_logged
     for a in ["callback_reveal", "export", "callback_update"] {
         assert!(actions.contains(&a), "{a} not in {actions:?}");
     }
-    let callbacks_metric = http
-        .get(node.url("/metrics"))
-        .bearer_auth("test-metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let callbacks_metric = common::metrics(&http, &node.url("/metrics")).await;
     assert!(
         callbacks_metric.contains("xiaoban_handoff_callbacks_total 1"),
         "{callbacks_metric}"

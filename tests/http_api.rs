@@ -185,15 +185,7 @@ async fn bad_requests_are_problem_reports_in_chinese() {
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 
-    let m = c
-        .get(s.url("/metrics"))
-        .bearer_auth("test-metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = common::metrics(&c, &s.url("/metrics")).await;
     assert!(
         m.contains("xiaoban_http_problems_total{status=\"422\",kind=\"empty-question\"} 1"),
         "{m}"
@@ -295,15 +287,7 @@ async fn feedback_is_recorded_per_reply() {
         )
         .await;
         assert_eq!(status, 422);
-        let m = c
-            .get(s.url("/metrics"))
-            .bearer_auth("test-metrics-token")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = common::metrics(&c, &s.url("/metrics")).await;
         assert!(
             m.contains("xiaoban_feedback_total{helpful=\"false\"} 1"),
             "{m}"
@@ -333,15 +317,7 @@ async fn health_metrics_and_openapi() {
     assert!(h["documents"].as_u64().unwrap() >= 45);
     assert!(h["passages"].as_u64().unwrap() > h["documents"].as_u64().unwrap());
     assert_eq!(h["answer_mode"], "extractive");
-    let m = c
-        .get(s.url("/metrics"))
-        .bearer_auth("test-metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = common::metrics(&c, &s.url("/metrics")).await;
     assert!(m.contains("xiaoban_index_documents"));
     let doc: Value = c
         .get(s.url("/api/openapi.json"))

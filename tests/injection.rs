@@ -172,19 +172,9 @@ impl Generator for Obeying {
 }
 
 async fn fallbacks(c: &reqwest::Client, base: &str, reason: &str) -> u64 {
-    let text = c
-        .get(format!("{base}/metrics"))
-        .bearer_auth("test-metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let key = format!("xiaoban_generation_fallbacks_total{{reason=\"{reason}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .map_or(0, |v| v.trim().parse().unwrap())
+    let text = common::metrics(c, &format!("{base}/metrics")).await;
+    let series = format!("xiaoban_generation_fallbacks_total{{reason=\"{reason}\"}}");
+    common::metric(&text, &series) as u64
 }
 
 #[tokio::test]

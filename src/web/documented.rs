@@ -45,14 +45,19 @@ fn class(negated: bool, ranges: &[(char, char)]) -> String {
     out
 }
 
-/// A text the server takes if it holds anything but white space and is at most `max`
-/// characters long as sent.
-pub fn not_blank(max: usize, description: &str) -> Object {
+/// A string of at most `max` characters as sent.
+fn text(max: usize, description: &str) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .description(Some(description))
-        .min_length(Some(1))
         .max_length(Some(max))
+}
+
+/// A text the server takes if it holds anything but white space and is at most `max`
+/// characters long as sent.
+pub fn not_blank(max: usize, description: &str) -> Object {
+    text(max, description)
+        .min_length(Some(1))
         .pattern(Some(class(true, WHITESPACE)))
         .build()
 }
@@ -60,21 +65,14 @@ pub fn not_blank(max: usize, description: &str) -> Object {
 /// A text of at most `max` characters as sent, without control characters (line breaks and
 /// tabs included).
 pub fn no_controls(max: usize, description: &str) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some(description))
-        .max_length(Some(max))
+    text(max, description)
         .pattern(Some(format!("^{}*$", class(true, CONTROL))))
         .build()
 }
 
 /// A text of at most `max` characters as sent.
 pub fn at_most(max: usize, description: &str) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some(description))
-        .max_length(Some(max))
-        .build()
+    text(max, description).build()
 }
 
 /// `schema`, or null (for an optional field).

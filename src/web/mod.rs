@@ -13,6 +13,7 @@ pub mod pages;
 pub mod problem;
 pub mod request_log;
 pub mod session;
+pub mod sign_in;
 pub mod verify_api;
 
 use crate::assistant::Assistant;
