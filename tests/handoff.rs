@@ -570,15 +570,7 @@ async fn out_of_hours_a_callback_is_left_sealed_masked_exported_and_never_logged
     let http = common_nodes::client();
     let agent = common_nodes::token(&http, &node, "agent-night").await;
 
-    let v: Value = http
-        .post(node.url("/api/v1/chat"))
-        .json(&json!({"question": "可以让工作人员给我回个电话吗"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = common::ask(&http, &node.base, "可以让工作人员给我回个电话吗").await;
     assert_eq!(v["outcome"], "handoff", "{v}");
     assert_eq!(v["handoff"]["state"], "callback", "{v}");
     let answer = v["answer"].as_str().unwrap();

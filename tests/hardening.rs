@@ -9,7 +9,7 @@ use crate::common;
 use base64::Engine as _;
 use common::{client, config, start_with};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use xiaoban::account::{Accounts, Role};
 use xiaoban::config::Config;
@@ -212,15 +212,7 @@ async fn feedback_has_a_rate_per_address() {
     cfg.limits.feedback_burst_per_address = 2;
     let s = start_with(cfg, data).await;
     let c = client();
-    let reply: Value = c
-        .post(s.url("/api/v1/chat"))
-        .json(&json!({"question": "身份证到期换领怎么办理"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = common::ask(&c, &s.base, "身份证到期换领怎么办理").await;
     let id = reply["reply_id"].as_str().unwrap();
     for _ in 0..2 {
         let r = c

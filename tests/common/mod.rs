@@ -203,3 +203,16 @@ pub async fn api_token(c: &reqwest::Client, base: &str, name: &str, password: &s
         .unwrap();
     v["token"].as_str().expect("a token").to_string()
 }
+
+/// `POST /api/v1/chat` of the server at `base` with a new conversation's `question`; the
+/// reply (200).
+pub async fn ask(c: &reqwest::Client, base: &str, question: &str) -> serde_json::Value {
+    let r = c
+        .post(format!("{base}/api/v1/chat"))
+        .json(&serde_json::json!({ "question": question }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{question}");
+    r.json().await.unwrap()
+}
