@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # schemathesis against the OpenAPI document the server serves (/api/openapi.json): every
-# operation, with a clerk's bearer token so the protected routes are exercised past the
-# sign-in check. Fails on any server error, any response whose status code, content type or
-# body contradicts the document.
+# operation, every check (positive and negative data acceptance included), with a supervisor's
+# bearer token so the protected routes are exercised past the sign-in check. Fails on any
+# server error, any response whose status code, content type or body contradicts the
+# document, any valid request the server refuses and any invalid one it accepts.
 #
 #   scripts/schemathesis.sh [MAX_EXAMPLES]      (default 30 per operation)
 #
 # Builds the debug binary, starts it on a free loopback port with a fresh data folder (no
-# language model; the OCR models from models/ when they are there), adds a clerk, signs in,
+# language model; the OCR models from models/ when they are there), adds a supervisor, signs in,
 # and installs schemathesis (pinned) into a venv under target/ on first use. The report (JUnit
 # and the failures as pytest reproducers) goes to target/schemathesis/.
 set -euo pipefail
@@ -33,8 +34,10 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 base="http://127.0.0.1:$port"
 
 # Rates off so that the generated requests reach the answer pipeline rather than 429 (the
-# limits have their own tests); everything else as shipped.
-cat >"$data/xiaoban.toml" <<'TOML'
+# limits have their own tests); a metrics token, so that /metrics is exercised past its
+# check; everything else as shipped.
+metrics_token="metrics-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+cat >"$data/xiaoban.toml" <<TOML
 fetch_models_on_start = false
 [generation]
 backend = "off"
@@ -43,6 +46,27 @@ questions_per_minute_per_address = 0
 questions_per_minute_per_session = 0
 uploads_per_minute_per_account = 0
 feedback_per_minute_per_address = 0
+[metrics]
+token = "$metrics_token"
+TOML
+
+# Who sends what: the session's token everywhere, the metrics token to /metrics. The upload
+# operations may also answer 415 to data the document calls valid: whether the bytes are an
+# image of a supported format no JSON Schema can state (their base64, size and count it
+# does). Every other refusal of valid data stays a finding. They refuse too many images
+# (over maxItems) with 413, as they do too large ones.
+cat >"$out/schemathesis.toml" <<'TOML'
+headers = { Authorization = "Bearer ${XIAOBAN_ST_TOKEN}" }
+
+[[operations]]
+include-path = "/metrics"
+headers = { Authorization = "Bearer ${XIAOBAN_ST_METRICS_TOKEN}" }
+
+[[operations]]
+include-path-regex = "^/api/v1/verify(/batch)?$"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "415", "429", "5xx"]
+checks.negative_data_rejection.expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]
 TOML
 
 server_pid=""
@@ -57,7 +81,7 @@ trap cleanup EXIT
 
 flags=(--config "$data/xiaoban.toml" --data-dir "$data")
 password="schemathesis-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
-echo "$password" | "$bin" "${flags[@]}" user add st-clerk --role clerk >/dev/null
+echo "$password" | "$bin" "${flags[@]}" user add st-supervisor --role supervisor >/dev/null
 
 "$bin" "${flags[@]}" serve --listen "127.0.0.1:$port" --log-format json >"$out/server.log" 2>&1 &
 server_pid=$!
@@ -70,14 +94,13 @@ curl -fsS "$base/healthz" >/dev/null
 
 login() {
   curl -fsS -H 'Content-Type: application/json' \
-    -d "{\"username\":\"st-clerk\",\"password\":\"$password\"}" "$base/api/v1/auth/login" |
+    -d "{\"username\":\"st-supervisor\",\"password\":\"$password\"}" "$base/api/v1/auth/login" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
 }
 token="$(login)"
 
-checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
 common=(
-  --checks "$checks"
+  --checks all
   --max-examples "$max_examples"
   --seed 20261129
   --workers 2
@@ -88,15 +111,16 @@ common=(
 
 status=0
 st="$PWD/$venv/bin/st"
+export XIAOBAN_ST_METRICS_TOKEN="$metrics_token"
 # Sign-out ends the session whose token it is given, so it runs last, on its own token.
 # (Run from $out: schemathesis keeps its example database in the working directory.)
-(cd "$out" && "$st" run "$base/api/openapi.json" "${common[@]}" \
-  -H "Authorization: Bearer $token" \
+(cd "$out" && XIAOBAN_ST_TOKEN="$token" "$st" --config-file schemathesis.toml \
+  run "$base/api/openapi.json" "${common[@]}" \
   --exclude-path /api/v1/auth/logout \
   --report junit,pytest --report-dir main) 2>&1 | tee "$out/main.log" || status=$?
 token="$(login)"
-(cd "$out" && "$st" run "$base/api/openapi.json" "${common[@]}" \
-  -H "Authorization: Bearer $token" \
+(cd "$out" && XIAOBAN_ST_TOKEN="$token" "$st" --config-file schemathesis.toml \
+  run "$base/api/openapi.json" "${common[@]}" \
   --include-path /api/v1/auth/logout \
   --report junit,pytest --report-dir logout) 2>&1 | tee "$out/logout.log" || status=$?
 

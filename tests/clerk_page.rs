@@ -872,16 +872,7 @@ async fn corrections_are_sealed_and_recorded_and_exports_carry_them() {
 
 /// A bearer token for the API, signed in as `name`.
 async fn api_token(desk: &Desk, name: &str) -> String {
-    let v: Value = common::client()
-        .post(desk.server.url("/api/v1/auth/login"))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["token"].as_str().unwrap().to_string()
+    common::api_token(&common::client(), &desk.server.base, name, PASSWORD).await
 }
 
 async fn api_get(desk: &Desk, token: &str, path: &str) -> Value {

@@ -213,17 +213,6 @@ async fn post_json(c: &reqwest::Client, url: String, body: Value) -> Value {
         .unwrap()
 }
 
-async fn metrics(c: &reqwest::Client, url: String) -> String {
-    c.get(url)
-        .bearer_auth("test-metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn faithful_answers_are_kept_with_their_citations_and_only_answers_are_generated() {
     let data = tempfile::tempdir().unwrap();
@@ -276,7 +265,7 @@ async fn faithful_answers_are_kept_with_their_citations_and_only_answers_are_gen
     let h: Value = get_json(&c, s.url("/healthz")).await;
     assert_eq!(h["answer_mode"], "generative");
     assert_eq!(h["generation"]["available"], true);
-    let m = metrics(&c, s.url("/metrics")).await;
+    let m = common::metrics(&c, &s.url("/metrics")).await;
     assert!(
         m.contains("xiaoban_chat_replies_total{outcome=\"answered\",mode=\"generative\"} 2"),
         "{m}"
@@ -328,7 +317,7 @@ async fn answers_that_fail_the_checks_are_replaced_by_the_extractive_answer() {
         )
         .await;
         assert_eq!(v["mode"], "extractive");
-        let m = metrics(&c, s.url("/metrics")).await;
+        let m = common::metrics(&c, &s.url("/metrics")).await;
         assert!(
             m.contains(&format!(
                 "xiaoban_generation_fallbacks_total{{reason=\"{reason}\"}} 2"
@@ -400,7 +389,7 @@ async fn a_full_queue_refuses_with_retry_after_and_waiters_learn_their_position(
     let rest = second.all().await;
     assert_eq!(rest.last().unwrap().0, "done");
     assert_eq!(rest.last().unwrap().1["mode"], "generative");
-    let m = metrics(&c, s.url("/metrics")).await;
+    let m = common::metrics(&c, &s.url("/metrics")).await;
     assert!(m.contains("xiaoban_generation_refused_total 1"), "{m}");
     assert!(
         m.contains("xiaoban_generation_queue_seconds_count 2"),
@@ -422,7 +411,7 @@ async fn a_client_that_disconnects_cancels_its_generation() {
     drop(events);
     let waited = Instant::now();
     loop {
-        let m = metrics(&c, s.url("/metrics")).await;
+        let m = common::metrics(&c, &s.url("/metrics")).await;
         if endless.cancelled.load(Ordering::SeqCst)
             && m.contains("xiaoban_generation_fallbacks_total{reason=\"cancelled\"} 1")
         {
@@ -525,7 +514,7 @@ async fn the_tiny_candle_model_streams_through_the_api() {
     assert!(events.iter().any(|(n, _)| n == "replace"), "{events:?}");
     let done = &events.last().unwrap().1;
     assert_eq!(done["mode"], "extractive");
-    let m = metrics(&c, s.url("/metrics")).await;
+    let m = common::metrics(&c, &s.url("/metrics")).await;
     assert!(
         m.contains("xiaoban_generation_fallbacks_total{reason=\"incomplete\"} 1"),
         "{m}"

@@ -83,17 +83,7 @@ impl Desk {
     }
 
     async fn login(&self, name: &str) -> String {
-        let v: Value = self
-            .http
-            .post(self.server.url("/api/v1/auth/login"))
-            .json(&json!({"username": name, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["token"].as_str().expect("token").to_string()
+        common::api_token(&self.http, &self.server.base, name, PASSWORD).await
     }
 
     async fn ask(&self, session: Option<&str>, question: &str) -> Value {
@@ -101,7 +91,7 @@ impl Desk {
         if let Some(s) = session {
             body["session_id"] = json!(s);
         }
-        common::chat(&self.http, &self.server, &body).await
+        common::chat(&self.http, &self.server.base, &body).await
     }
 
     async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
@@ -125,16 +115,7 @@ impl Desk {
     }
 
     async fn metric(&self, name: &str) -> f64 {
-        let text = self
-            .http
-            .get(self.server.url("/metrics"))
-            .bearer_auth("test-metrics-token")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = common::metrics(&self.http, &self.server.url("/metrics")).await;
         text.lines()
             .find_map(|l| {
                 l.strip_prefix(name)
@@ -581,15 +562,7 @@ async fn out_of_hours_a_callback_is_left_sealed_masked_exported_and_never_logged
     let http = common_nodes::client();
     let agent = common_nodes::token(&http, &node, "agent-night").await;
 
-    let v: Value = http
-        .post(node.url("/api/v1/chat"))
-        .json(&json!({"question": "麻烦叫客服人员打电话联系我"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = common::ask(&http, &node.base, "麻烦叫客服人员打电话联系我").await;
     assert_eq!(v["outcome"], "handoff", "{v}");
     assert_eq!(v["handoff"]["state"], "callback", "{v}");
     let answer = v["answer"].as_str().unwrap();
@@ -836,15 +809,7 @@ async fn out_of_hours_a_callback_is_left_sealed_masked_exported_and_never_logged
     for a in ["callback_reveal", "export", "callback_update"] {
         assert!(actions.contains(&a), "{a} not in {actions:?}");
     }
-    let callbacks_metric = http
-        .get(node.url("/metrics"))
-        .bearer_auth("test-metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let callbacks_metric = common::metrics(&http, &node.url("/metrics")).await;
     assert!(
         callbacks_metric.contains("xiaoban_handoff_callbacks_total 1"),
         "{callbacks_metric}"

@@ -459,7 +459,7 @@ async fn the_console_is_told_within_a_second_when_the_queue_or_a_conversation_ch
     assert_eq!(queue.status(), StatusCode::OK);
     let v = common::chat(
         &common::client(),
-        &server,
+        &server.base,
         &serde_json::json!({"question": "转人工"}),
     )
     .await;
@@ -492,7 +492,7 @@ async fn the_console_is_told_within_a_second_when_the_queue_or_a_conversation_ch
     assert_eq!(conversation.status(), StatusCode::OK);
     common::chat(
         &common::client(),
-        &server,
+        &server.base,
         &serde_json::json!({"question": "社保卡弄丢了想补一张", "session_id": session}),
     )
     .await;

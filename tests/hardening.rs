@@ -9,14 +9,13 @@ use crate::common;
 use base64::Engine as _;
 use common::{client, config, start_with};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use xiaoban::account::{Accounts, Role};
 use xiaoban::config::Config;
 use xiaoban::store::Store;
 
 const PASSWORD: &str = "right password 1";
-const METRICS_TOKEN: &str = "test-metrics-token";
 
 async fn add_user(config: &Config, name: &str, role: Role) {
     let store = Store::connect(&config.database_url()).await.unwrap();
@@ -44,42 +43,8 @@ async fn sign_in(
 
 /// `xiaoban_password_checks_total` of the server at `base`.
 pub async fn password_checks(c: &reqwest::Client, base: &str) -> u64 {
-    let text = c
-        .get(format!("{base}/metrics"))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("xiaoban_password_checks_total "))
-        .map_or(0, |v| v.trim().parse().expect("a count"))
-}
-
-async fn assert_problem(r: reqwest::Response, status: StatusCode, kind: &str) -> Option<u64> {
-    assert_eq!(r.status(), status);
-    assert_eq!(
-        r.headers()["content-type"].to_str().unwrap(),
-        "application/problem+json"
-    );
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().parse().unwrap());
-    let p: Value = r.json().await.unwrap();
-    assert_eq!(p["type"], format!("/problems/{kind}"), "{p}");
-    assert_eq!(p["status"], status.as_u16());
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap()
-            .chars()
-            .any(|c| c > '\u{2e80}'),
-        "{p}"
-    );
-    retry
+    let text = common::metrics(c, &format!("{base}/metrics")).await;
+    common::metric(&text, "xiaoban_password_checks_total") as u64
 }
 
 /// `n` wrong sign-ins for `name` at once; their statuses.
@@ -120,7 +85,7 @@ pub async fn a_flood_checks_at_most_five_passwords(c: &reqwest::Client, bases: &
     assert!(second.iter().all(|s| *s == 429), "{second:?}");
     // Locked: even the right password is refused, without being checked.
     let r = sign_in(c, &bases[0], "flooded", PASSWORD, None).await;
-    let wait = assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "too-many-attempts").await;
+    let wait = common::problem(r, StatusCode::TOO_MANY_REQUESTS, "too-many-attempts").await;
     assert!(wait.is_some_and(|w| w > 800), "{wait:?}");
     let mut after = 0;
     for b in bases {
@@ -161,7 +126,8 @@ async fn password_checks_beyond_the_bound_are_refused_with_503() {
             401 => {}
             503 => {
                 busy += 1;
-                let wait = assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "sign-in-busy").await;
+                let wait =
+                    common::problem(r, StatusCode::SERVICE_UNAVAILABLE, "sign-in-busy").await;
                 assert_eq!(wait, Some(5));
             }
             other => panic!("{other}"),
@@ -189,7 +155,7 @@ async fn sign_in_failures_are_remembered_across_a_restart() {
     let TestServerParts { data } = stop_keeping_data(s).await;
     let s = start_with(cfg, data).await;
     let r = sign_in(&c, &s.base, "restarted", PASSWORD, None).await;
-    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "too-many-attempts").await;
+    common::problem(r, StatusCode::TOO_MANY_REQUESTS, "too-many-attempts").await;
     s.stop().await;
 }
 
@@ -246,15 +212,7 @@ async fn feedback_has_a_rate_per_address() {
     cfg.limits.feedback_burst_per_address = 2;
     let s = start_with(cfg, data).await;
     let c = client();
-    let reply: Value = c
-        .post(s.url("/api/v1/chat"))
-        .json(&json!({"question": "身份证到期换领怎么办理"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = common::ask(&c, &s.base, "身份证到期换领怎么办理").await;
     let id = reply["reply_id"].as_str().unwrap();
     for _ in 0..2 {
         let r = c
@@ -271,7 +229,7 @@ async fn feedback_has_a_rate_per_address() {
         .send()
         .await
         .unwrap();
-    let wait = assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "too-much-feedback").await;
+    let wait = common::problem(r, StatusCode::TOO_MANY_REQUESTS, "too-much-feedback").await;
     assert!(wait.is_some_and(|w| (1..=61).contains(&w)), "{wait:?}");
     // The widget's buttons share the address's bucket.
     let r = c
@@ -280,16 +238,8 @@ async fn feedback_has_a_rate_per_address() {
         .send()
         .await
         .unwrap();
-    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "too-much-feedback").await;
-    let m = c
-        .get(s.url("/metrics"))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    common::problem(r, StatusCode::TOO_MANY_REQUESTS, "too-much-feedback").await;
+    let m = common::metrics(&c, &s.url("/metrics")).await;
     assert!(
         m.contains("xiaoban_limit_rejections_total{limit=\"feedback_rate\"} 2"),
         "{m}"
@@ -305,7 +255,7 @@ async fn metrics_are_refused_without_a_configured_token() {
     let s = start_with(cfg, data).await;
     let c = client();
     let r = c.get(s.url("/metrics")).send().await.unwrap();
-    assert_problem(r, StatusCode::FORBIDDEN, "metrics-not-public").await;
+    common::problem(r, StatusCode::FORBIDDEN, "metrics-not-public").await;
     let r = c
         .get(s.url("/metrics"))
         .bearer_auth("anything")
@@ -325,14 +275,14 @@ async fn metrics_answer_the_configured_token_only() {
     let c = client();
     let r = c.get(s.url("/metrics")).send().await.unwrap();
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
-    assert_problem(r, StatusCode::UNAUTHORIZED, "metrics-token").await;
+    common::problem(r, StatusCode::UNAUTHORIZED, "metrics-token").await;
     let r = c
         .get(s.url("/metrics"))
         .bearer_auth("scraper-secreT")
         .send()
         .await
         .unwrap();
-    assert_problem(r, StatusCode::UNAUTHORIZED, "metrics-token").await;
+    common::problem(r, StatusCode::UNAUTHORIZED, "metrics-token").await;
     let r = c
         .get(s.url("/metrics"))
         .bearer_auth("scraper-secret")
@@ -371,9 +321,9 @@ async fn metrics_on_their_own_address_need_no_token_and_leave_the_main_one() {
     assert!(r.text().await.unwrap().contains("xiaoban_index_documents"));
     // Only /metrics there.
     let r = c.get(format!("{metrics}/healthz")).send().await.unwrap();
-    assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
+    common::problem(r, StatusCode::NOT_FOUND, "not-found").await;
     let r = c.get(format!("{main}/metrics")).send().await.unwrap();
-    assert_problem(r, StatusCode::FORBIDDEN, "metrics-not-public").await;
+    common::problem(r, StatusCode::FORBIDDEN, "metrics-not-public").await;
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
     drop(data);
@@ -393,7 +343,7 @@ async fn errors_axum_answers_itself_are_problem_reports() {
         .send()
         .await
         .unwrap();
-    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large").await;
+    common::problem(r, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large").await;
     // The same body streamed without a length: refused while it is read.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
         .as_bytes()
@@ -407,7 +357,7 @@ async fn errors_axum_answers_itself_are_problem_reports() {
         .send()
         .await
         .unwrap();
-    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large").await;
+    common::problem(r, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large").await;
     // A form page over the limit.
     let r = c
         .post(s.url("/widget"))
@@ -415,10 +365,10 @@ async fn errors_axum_answers_itself_are_problem_reports() {
         .send()
         .await
         .unwrap();
-    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large").await;
+    common::problem(r, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large").await;
     let r = c.delete(s.url("/api/v1/chat")).send().await.unwrap();
     assert!(r.headers().contains_key("allow"));
-    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed").await;
+    common::problem(r, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed").await;
     s.stop().await;
 }
 

@@ -127,6 +127,12 @@ async fn bad_requests_are_problem_reports_in_chinese() {
     assert_eq!(status, 422);
     assert_eq!(v["type"], "/problems/question-too-long");
     assert!(v["detail"].as_str().unwrap().contains("500"));
+    // Counted as sent, as the OpenAPI document's maxLength says: a line break after 500
+    // characters makes 501.
+    let padded = format!("{}\n", "问".repeat(500));
+    let (status, _, v) = post(&c, s.url("/api/v1/chat"), json!({"question": padded})).await;
+    assert_eq!(status, 422);
+    assert_eq!(v["type"], "/problems/question-too-long");
 
     let (status, _, v) = post(
         &c,
@@ -179,15 +185,7 @@ async fn bad_requests_are_problem_reports_in_chinese() {
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 
-    let m = c
-        .get(s.url("/metrics"))
-        .bearer_auth("test-metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = common::metrics(&c, &s.url("/metrics")).await;
     assert!(
         m.contains("xiaoban_http_problems_total{status=\"422\",kind=\"empty-question\"} 1"),
         "{m}"
@@ -281,15 +279,15 @@ async fn feedback_is_recorded_per_reply() {
         )
         .await;
         assert_eq!(status, 422);
-        let m = c
-            .get(s.url("/metrics"))
-            .bearer_auth("test-metrics-token")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        // As sent, white space included (the document's maxLength 1000).
+        let (status, _, _) = post(
+            &c,
+            s.url("/api/v1/feedback"),
+            json!({"reply_id": reply, "helpful": true, "comment": format!("{} ", "长".repeat(1000))}),
+        )
+        .await;
+        assert_eq!(status, 422);
+        let m = common::metrics(&c, &s.url("/metrics")).await;
         assert!(
             m.contains("xiaoban_feedback_total{helpful=\"false\"} 1"),
             "{m}"
@@ -319,15 +317,7 @@ async fn health_metrics_and_openapi() {
     assert!(h["documents"].as_u64().unwrap() >= 45);
     assert!(h["passages"].as_u64().unwrap() > h["documents"].as_u64().unwrap());
     assert_eq!(h["answer_mode"], "extractive");
-    let m = c
-        .get(s.url("/metrics"))
-        .bearer_auth("test-metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = common::metrics(&c, &s.url("/metrics")).await;
     assert!(m.contains("xiaoban_index_documents"));
     let doc: Value = c
         .get(s.url("/api/openapi.json"))

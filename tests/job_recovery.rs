@@ -239,34 +239,21 @@ async fn sign_in(server: &common::TestServer, store: &Store, name: &str) -> Stri
         .add_user(name, Role::Clerk, common_nodes::PASSWORD)
         .await
         .unwrap();
-    let v: Value = common::client()
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({"username": name, "password": common_nodes::PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["token"].as_str().unwrap().to_string()
+    common::api_token(
+        &common::client(),
+        &server.base,
+        name,
+        common_nodes::PASSWORD,
+    )
+    .await
 }
 
 /// `xiaoban_verify_jobs_recovered_total` by outcome, from the server's /metrics.
 async fn recovered(server: &common::TestServer) -> (u64, u64) {
-    let text = common::client()
-        .get(server.url("/metrics"))
-        .bearer_auth("test-metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::metrics(&common::client(), &server.url("/metrics")).await;
     let count = |outcome: &str| {
-        let series = format!("xiaoban_verify_jobs_recovered_total{{outcome=\"{outcome}\"}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(series.as_str()))
-            .map_or(0, |n| n.trim().parse().unwrap())
+        let series = format!("xiaoban_verify_jobs_recovered_total{{outcome=\"{outcome}\"}}");
+        common::metric(&text, &series) as u64
     };
     (count("retried"), count("failed"))
 }

@@ -277,16 +277,7 @@ async fn a_running_server_follows_the_rotation_without_a_restart() {
         .await
         .unwrap();
     let http = common::client();
-    let login: Value = http
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({"username": "clerk-r", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_string();
+    let token = common::api_token(&http, &server.base, "clerk-r", PASSWORD).await;
     let upload = |marker: &'static str| {
         let http = http.clone();
         let url = server.url("/api/v1/verify");

@@ -43,45 +43,9 @@ async fn chat(
 
 /// The value of `xiaoban_limit_rejections_total{limit="…"}`, 0 when absent.
 async fn rejections(c: &reqwest::Client, base: &str, limit: &str) -> u64 {
-    let text = c
-        .get(format!("{base}/metrics"))
-        .bearer_auth("test-metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let key = format!("xiaoban_limit_rejections_total{{limit=\"{limit}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .map_or(0, |v| v.trim().parse().expect("a count"))
-}
-
-/// Checks a refusal: status, problem+json, kind, a Chinese detail; returns Retry-After.
-async fn refused(r: reqwest::Response, status: StatusCode, kind: &str) -> Option<u64> {
-    assert_eq!(r.status(), status);
-    assert_eq!(
-        r.headers()[reqwest::header::CONTENT_TYPE],
-        "application/problem+json"
-    );
-    let retry = r
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .map(|v| v.to_str().unwrap().parse::<u64>().expect("seconds"));
-    let p: Value = r.json().await.unwrap();
-    assert_eq!(p["type"], format!("/problems/{kind}"), "{p}");
-    assert_eq!(p["status"], status.as_u16());
-    assert!(!p["title"].as_str().unwrap().is_empty());
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap()
-            .chars()
-            .any(|c| c > '\u{2e80}'),
-        "Chinese detail: {p}"
-    );
-    retry
+    let text = common::metrics(c, &format!("{base}/metrics")).await;
+    let series = format!("xiaoban_limit_rejections_total{{limit=\"{limit}\"}}");
+    common::metric(&text, &series) as u64
 }
 
 #[tokio::test]
@@ -111,7 +75,7 @@ async fn questions_per_address_are_rate_limited_with_retry_after() {
         None,
     )
     .await;
-    let wait = refused(r, StatusCode::TOO_MANY_REQUESTS, "too-many-questions")
+    let wait = common::problem(r, StatusCode::TOO_MANY_REQUESTS, "too-many-questions")
         .await
         .expect("Retry-After");
     assert!((1..=61).contains(&wait), "{wait}");
@@ -123,7 +87,7 @@ async fn questions_per_address_are_rate_limited_with_retry_after() {
         None,
     )
     .await;
-    refused(r, StatusCode::TOO_MANY_REQUESTS, "too-many-questions").await;
+    common::problem(r, StatusCode::TOO_MANY_REQUESTS, "too-many-questions").await;
     assert_eq!(rejections(&c, &s.base, "address_rate").await, 2);
 
     // The widget without JavaScript shows the message in the page, with the same status.
@@ -171,7 +135,7 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         StatusCode::OK
     );
     let r = chat(&c, url.clone(), q.clone(), Some("198.51.100.2")).await;
-    refused(r, StatusCode::TOO_MANY_REQUESTS, "too-many-questions").await;
+    common::problem(r, StatusCode::TOO_MANY_REQUESTS, "too-many-questions").await;
     s.stop().await;
 
     // Behind a trusted proxy (loopback here), each forwarded client has its own bucket, and
@@ -195,7 +159,7 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         Some("203.0.113.7, 198.51.100.1"),
     )
     .await;
-    refused(r, StatusCode::TOO_MANY_REQUESTS, "too-many-questions").await;
+    common::problem(r, StatusCode::TOO_MANY_REQUESTS, "too-many-questions").await;
     assert_eq!(rejections(&c, &s.base, "address_rate").await, 1);
     s.stop().await;
 }
@@ -233,7 +197,7 @@ async fn questions_per_conversation_are_rate_limited() {
         None,
     )
     .await;
-    let wait = refused(
+    let wait = common::problem(
         r,
         StatusCode::TOO_MANY_REQUESTS,
         "too-many-questions-in-conversation",
@@ -256,7 +220,7 @@ async fn a_too_long_question_is_refused_and_counted() {
     let c = client();
     let long = "问".repeat(501);
     let r = chat(&c, s.url("/api/v1/chat"), json!({"question": long}), None).await;
-    refused(r, StatusCode::UNPROCESSABLE_ENTITY, "question-too-long").await;
+    common::problem(r, StatusCode::UNPROCESSABLE_ENTITY, "question-too-long").await;
     let r = c
         .post(s.url("/widget"))
         .form(&[("question", long.as_str()), ("s", "")])
@@ -301,11 +265,11 @@ async fn a_full_conversation_asks_for_a_new_one() {
         );
         let r = chat(&c, url.clone(), next.clone(), None).await;
         assert_eq!(
-            refused(r, StatusCode::PAYLOAD_TOO_LARGE, "conversation-full").await,
+            common::problem(r, StatusCode::PAYLOAD_TOO_LARGE, "conversation-full").await,
             None
         );
         let r = chat(&c, s.url("/api/v1/chat/stream"), next.clone(), None).await;
-        refused(r, StatusCode::PAYLOAD_TOO_LARGE, "conversation-full").await;
+        common::problem(r, StatusCode::PAYLOAD_TOO_LARGE, "conversation-full").await;
         // The widget says so in the page, and its form starts a new conversation.
         let r = c
             .post(s.url("/widget"))
@@ -346,7 +310,7 @@ async fn a_full_conversation_asks_for_a_new_one() {
         assert!(first["answer"].as_str().unwrap().chars().count() > 200);
         let next = json!({"question": "需带哪些证件", "session_id": first["session_id"]});
         let r = chat(&c, url, next, None).await;
-        refused(r, StatusCode::PAYLOAD_TOO_LARGE, "conversation-full").await;
+        common::problem(r, StatusCode::PAYLOAD_TOO_LARGE, "conversation-full").await;
         s.stop().await;
     }
 }
@@ -433,7 +397,7 @@ async fn concurrent_streams_are_capped_per_address_and_in_all() {
         Some("198.51.100.1"),
     )
     .await;
-    let wait = refused(r, StatusCode::SERVICE_UNAVAILABLE, "too-many-streams").await;
+    let wait = common::problem(r, StatusCode::SERVICE_UNAVAILABLE, "too-many-streams").await;
     assert!(wait.is_some_and(|w| w > 0));
     assert_eq!(rejections(&c, &s.base, "streams_per_address").await, 1);
     // The plain chat route is not a stream.
@@ -454,7 +418,7 @@ async fn concurrent_streams_are_capped_per_address_and_in_all() {
         Some("198.51.100.3"),
     )
     .await;
-    refused(r, StatusCode::SERVICE_UNAVAILABLE, "too-many-streams").await;
+    common::problem(r, StatusCode::SERVICE_UNAVAILABLE, "too-many-streams").await;
     assert_eq!(rejections(&c, &s.base, "streams").await, 1);
 
     // A stream that ends gives its place back.
@@ -553,7 +517,7 @@ async fn uploads_per_account_are_rate_limited() {
     };
     assert_eq!(batch(a.clone(), 3).await.status(), StatusCode::ACCEPTED);
     let r = batch(a.clone(), 1).await;
-    refused(r, StatusCode::TOO_MANY_REQUESTS, "too-many-uploads")
+    common::problem(r, StatusCode::TOO_MANY_REQUESTS, "too-many-uploads")
         .await
         .expect("Retry-After");
     let r = c
@@ -563,11 +527,11 @@ async fn uploads_per_account_are_rate_limited() {
         .send()
         .await
         .unwrap();
-    refused(r, StatusCode::TOO_MANY_REQUESTS, "too-many-uploads").await;
+    common::problem(r, StatusCode::TOO_MANY_REQUESTS, "too-many-uploads").await;
     // Another clerk has a bucket of their own; a batch larger than the burst never passes.
     assert_eq!(batch(b.clone(), 1).await.status(), StatusCode::ACCEPTED);
     let r = batch(b, 4).await;
-    refused(r, StatusCode::TOO_MANY_REQUESTS, "too-many-uploads").await;
+    common::problem(r, StatusCode::TOO_MANY_REQUESTS, "too-many-uploads").await;
     assert_eq!(rejections(&c, &s.base, "upload_rate").await, 3);
     s.stop().await;
 }

@@ -124,15 +124,7 @@ async fn every_metric_is_documented_under_its_exported_name() {
         .send()
         .await
         .unwrap();
-    let text = http
-        .get(server.url("/metrics"))
-        .bearer_auth("test-metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::metrics(&http, &server.url("/metrics")).await;
     server.stop().await;
     // Counters are exported with `_total`; the others under their own name.
     let exported: BTreeMap<String, String> = text

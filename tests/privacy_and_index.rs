@@ -183,15 +183,7 @@ async fn a_rebuilt_index_is_picked_up_without_restart_and_no_request_fails() {
     let after = ask("犬只登记怎么办理").await;
     assert_eq!(after["outcome"], "answered", "{after}");
     assert_eq!(after["citations"][0]["doc_id"], "dog-registration");
-    let m = c
-        .get(s.url("/metrics"))
-        .bearer_auth("test-metrics-token")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = common::metrics(&c, &s.url("/metrics")).await;
     assert!(m.contains("xiaoban_index_swaps_total 1"), "{m}");
     s.stop().await;
 }

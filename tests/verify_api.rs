@@ -1490,11 +1490,17 @@ async fn corrections_over_the_api_are_checked_again_and_confirmed_by_a_second_pe
         )
         .await;
         assert!(p["detail"].as_str().unwrap().contains("YYYY-MM-DD"), "{p}");
-        problem(
-            desk.correct(&clerk, &job, "name", "张\u{7}三").await,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        // Control characters are refused wherever they stand, as the OpenAPI document's
+        // pattern says: a line break at the end too, which trimming would have hidden.
+        for value in ["张\u{7}三", "张三\n", "\t张三", "张三\u{85}"] {
+            let p = problem(
+                desk.correct(&clerk, &job, "name", value).await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+            assert_eq!(p["type"], "/problems/invalid-field-value", "{value:?}");
+            assert!(p["detail"].as_str().unwrap().contains("控制字符"), "{p}");
+        }
         problem(
             desk.correct(&clerk, &job, "name", &"张".repeat(2001)).await,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1571,7 +1577,25 @@ async fn corrections_over_the_api_are_checked_again_and_confirmed_by_a_second_pe
         problem(desk.confirm(&clerk, &job, 1).await, StatusCode::FORBIDDEN).await;
         let p = problem(desk.confirm(&sup, &job, 0).await, StatusCode::CONFLICT).await;
         assert_eq!(p["type"], "/problems/corrections-changed");
-        let r = desk.confirm(&sup, &job, 1).await;
+        // The count is a JSON number without a fraction, however written: 1.5 is refused,
+        // 1.0 is 1 (the document's `integer` takes both spellings).
+        let confirm_raw = |count: &'static str| {
+            desk.http
+                .post(desk.server.url(&format!("/api/v1/verify/{job}/confirm")))
+                .bearer_auth(&sup)
+                .header("content-type", "application/json")
+                .body(format!("{{\"corrections\": {count}}}"))
+                .send()
+        };
+        let p = problem(
+            confirm_raw("1.5").await.unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(p["type"], "/problems/invalid-body");
+        let p = problem(confirm_raw("1e30").await.unwrap(), StatusCode::CONFLICT).await;
+        assert_eq!(p["type"], "/problems/corrections-changed");
+        let r = confirm_raw("1.0").await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let confirmed: Value = r.json().await.unwrap();
         assert_ne!(confirmed["job"]["verdict"], "fail", "{confirmed}");

@@ -101,16 +101,7 @@ async fn a_rendered_identity_card_is_read_checked_and_stored_masked() {
             .add_user(&name, Role::Clerk, "a long password")
             .await
             .unwrap();
-        let login: Value = http
-            .post(server.url("/api/v1/auth/login"))
-            .json(&serde_json::json!({"username": name, "password": "a long password"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = login["token"].as_str().unwrap();
+        let token = &common::api_token(&http, &server.base, &name, "a long password").await;
 
         let number = id_number("11010519900101123");
         let form = Form::new().part(

@@ -23,7 +23,8 @@ use std::fmt;
 /// Longest question accepted, in characters.
 pub const MAX_QUESTION_CHARS: usize = 500;
 
-/// A citizen's question: not empty, at most `MAX_QUESTION_CHARS` characters.
+/// A citizen's question: not white space alone, at most `MAX_QUESTION_CHARS` characters as
+/// sent (the OpenAPI document states the same two rules); kept trimmed.
 #[derive(Clone)]
 pub struct Question(String);
 
@@ -38,8 +39,8 @@ pub enum QuestionError {
 impl Question {
     pub fn parse(text: &str) -> Result<Question, QuestionError> {
         let t = text.trim();
-        let n = t.chars().count();
-        if n == 0 {
+        let n = text.chars().count();
+        if t.is_empty() {
             Err(QuestionError::Empty)
         } else if n > MAX_QUESTION_CHARS {
             Err(QuestionError::TooLong(n))
@@ -758,6 +759,13 @@ mod tests {
             QuestionError::TooLong(501)
         );
         assert!(Question::parse(&"问".repeat(500)).is_ok());
+        // Counted as sent, as the OpenAPI document says (maxLength 500): white space around
+        // the question counts too, and is trimmed from what is kept.
+        assert_eq!(
+            Question::parse(&format!("{} ", "问".repeat(500))).unwrap_err(),
+            QuestionError::TooLong(501)
+        );
+        assert_eq!(Question::parse(" 问 ").unwrap().as_str(), "问");
         assert_eq!(
             format!("{:?}", Question::parse("我的号码").unwrap()),
             "Question(4 chars)"

@@ -172,10 +172,12 @@ impl Desk {
         field: &str,
         value: &str,
     ) -> Result<(), DeskError> {
-        let value = value.trim();
+        // As sent, as the OpenAPI document states them: a line break is refused even at the
+        // end, where trimming would have hidden it.
         if value.chars().count() > MAX_FIELD_CHARS || value.chars().any(char::is_control) {
             return Err(DeskError::BadValue(MAX_FIELD_CHARS));
         }
+        let value = value.trim();
         check_date(field, value)?;
         let forms = Forms::load(&self.config.forms_dir)
             .map_err(|e| DeskError::Internal(anyhow::anyhow!("form mappings: {e}")))?;

@@ -388,13 +388,14 @@ pub fn callback_aad(ticket: &str) -> Vec<u8> {
     format!("xiaoban:callback:{ticket}:phone").into_bytes()
 }
 
-/// Checks and masks a message typed in a live conversation.
+/// Checks and masks a message typed in a live conversation: not white space alone, at most
+/// `max` characters as sent (as the OpenAPI document says).
 fn clean_text(text: &str, max: usize) -> Result<String, HandoffError> {
     let t = text.trim();
     if t.is_empty() {
         return Err(HandoffError::EmptyText);
     }
-    if t.chars().count() > max {
+    if text.chars().count() > max {
         return Err(HandoffError::TooLong(max));
     }
     Ok(redact(t).text)
@@ -764,11 +765,10 @@ impl Handoffs {
             })
             .ok_or(HandoffError::NoCallbackOffered)?;
         let phone = PhoneNumber::parse(phone).ok_or(HandoffError::BadPhone)?;
-        let note = note.trim();
         if note.chars().count() > MAX_NOTE {
             return Err(HandoffError::TooLong(MAX_NOTE));
         }
-        let note = redact(note).text;
+        let note = redact(note.trim()).text;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let sealed = self
             .sealer

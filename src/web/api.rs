@@ -59,10 +59,17 @@ where
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatRequest {
-    /// The question, 1–500 characters.
+    #[schema(schema_with = question_schema)]
     pub question: String,
     /// The conversation to continue; omit to start a new one.
     pub session_id: Option<String>,
+}
+
+fn question_schema() -> utoipa::openapi::Object {
+    super::documented::not_blank(
+        crate::answer::MAX_QUESTION_CHARS,
+        "The question: at most 500 characters as sent, not white space alone.",
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -321,8 +328,19 @@ pub struct FeedbackRequest {
     /// The `reply_id` of the reply.
     pub reply_id: String,
     pub helpful: bool,
-    /// Optional comment, at most 1000 characters.
+    #[schema(schema_with = comment_schema)]
     pub comment: Option<String>,
+}
+
+/// The longest feedback comment, in characters as sent.
+pub const MAX_COMMENT_CHARS: usize = 1000;
+
+fn comment_schema() -> utoipa::openapi::Object {
+    use super::documented::{at_most, or_null};
+    or_null(at_most(
+        MAX_COMMENT_CHARS,
+        "Optional comment, at most 1000 characters as sent.",
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -366,8 +384,7 @@ pub(super) async fn record_feedback(
         .limits
         .admit_feedback(address)
         .inspect_err(|p| state.note_problem(p))?;
-    let comment = comment.map(str::trim).filter(|c| !c.is_empty());
-    if comment.is_some_and(|c| c.chars().count() > 1000) {
+    if comment.is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS) {
         let p = Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "comment-too-long",
@@ -377,7 +394,10 @@ pub(super) async fn record_feedback(
         state.note_problem(&p);
         return Err(p);
     }
-    let comment = comment.map(|c| crate::privacy::redact(c).text);
+    let comment = comment
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| crate::privacy::redact(c).text);
     match state
         .assistant
         .store

@@ -14,7 +14,7 @@ use axum::extract::{Multipart, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 pub(super) fn desk_problem(state: &AppState, e: DeskError) -> Denied {
     let (status, kind, title) = match &e {
@@ -178,6 +178,9 @@ pub(super) fn is_multipart(req: &Request) -> bool {
         .is_some_and(|v| v.starts_with("multipart/form-data"))
 }
 
+/// The scan sides by their names in a query (`side=`), front the default.
+pub const SIDES: [(&str, Side); 2] = [("front", Side::Front), ("back", Side::Back)];
+
 /// One side of a job's scan as a response (logged as `view_scan`), for the API and the page.
 pub(super) async fn scan_response(
     state: &AppState,
@@ -186,15 +189,17 @@ pub(super) async fn scan_response(
     side: Option<&str>,
 ) -> Result<Response, Denied> {
     let side = match side {
-        None | Some("front") => Side::Front,
-        Some("back") => Side::Back,
-        Some(_) => {
-            return Err(bad_body(
-                state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "side 只能是 front 或 back。",
-            ));
-        }
+        None => Side::Front,
+        Some(s) => SIDES
+            .into_iter()
+            .find_map(|(name, side)| (name == s).then_some(side))
+            .ok_or_else(|| {
+                bad_body(
+                    state,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "side 只能是 front 或 back。",
+                )
+            })?,
     };
     let (image, kind) = state
         .desk
@@ -208,12 +213,20 @@ pub(super) async fn scan_response(
     Ok(resp)
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PrefillQuery {
     /// One form's mapping name (`forms/NAME.toml`); every form when absent.
     pub form: Option<String>,
-    /// `json` (default) or `csv`.
+    #[param(schema_with = format_schema)]
     pub format: Option<String>,
+}
+
+fn format_schema() -> utoipa::openapi::Object {
+    super::documented::one_of(
+        ExportFormat::ALL.map(|(name, _)| name),
+        "json (default) or csv",
+    )
 }
 
 /// How a pre-fill record is downloaded.
@@ -224,11 +237,16 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    /// By their names in a query (`format=`).
+    pub const ALL: [(&str, ExportFormat); 2] =
+        [("json", ExportFormat::Json), ("csv", ExportFormat::Csv)];
+
     pub fn parse(s: Option<&str>) -> Option<ExportFormat> {
         match s {
-            None | Some("json") => Some(ExportFormat::Json),
-            Some("csv") => Some(ExportFormat::Csv),
-            Some(_) => None,
+            None => Some(ExportFormat::Json),
+            Some(s) => ExportFormat::ALL
+                .into_iter()
+                .find_map(|(name, f)| (name == s).then_some(f)),
         }
     }
 }

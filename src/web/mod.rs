@@ -13,6 +13,7 @@ pub mod pages;
 pub mod problem;
 pub mod request_log;
 pub mod session;
+pub mod sign_in;
 pub mod verify_api;
 
 use crate::assistant::Assistant;
@@ -28,7 +29,7 @@ use std::sync::{Arc, LazyLock};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
-use verify_api::BearerAuth;
+use verify_api::{BatchForm, BearerAuth};
 
 pub struct AppState {
     pub assistant: Assistant,
@@ -53,7 +54,7 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&BearerAuth, &CommonResponses),
+    modifiers(&BearerAuth, &BatchForm, &CommonResponses),
     info(
         title = "Xiaoban 小办 API",
         description = "政务服务智能助手的问答接口。Errors are application/problem+json (RFC 9457)."

@@ -37,10 +37,32 @@ pub trait Console: Send + Sync + 'static {
     /// The console's home (the sign-in form when signed out), e.g. `/clerk`.
     const HOME: &'static str;
     const SESSION_COOKIE: &'static str;
+    /// The sign-in form's cookie, holding its double-submit token (`web::sign_in`).
+    const LOGIN_COOKIE: &'static str;
+    /// The console's name in messages, e.g. 核验台.
+    const NAME: &'static str;
     /// Method, route template, roles allowed.
     const RULES: &'static [(&'static str, &'static str, &'static [Role])];
     /// The page saying why a request was refused. `path` is the page to come back to.
     fn refused(headers: &HeaderMap, path: &str, staff: Option<&Staff>, why: Refusal) -> Response;
+    /// A page with a title and a message.
+    fn message(
+        headers: &HeaderMap,
+        staff: Option<&Staff>,
+        status: StatusCode,
+        title: &str,
+        text: &str,
+    ) -> Response;
+    /// The sign-in form with its token, the name as typed and why the last attempt failed
+    /// (`uri`: the page's own address, for its display switches).
+    fn login_page(
+        headers: &HeaderMap,
+        uri: Option<&axum::http::Uri>,
+        status: StatusCode,
+        csrf: &str,
+        username: &str,
+        error: Option<String>,
+    ) -> Response;
 }
 
 /// Why [`SignedIn`] refused a request.
@@ -137,6 +159,19 @@ impl<F: CsrfForm> Body for F {
         } else {
             Err(Refusal::Csrf)
         }
+    }
+}
+
+/// A form carrying nothing but its CSRF token (sign-out, claim, reveal…).
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+impl CsrfForm for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }
 

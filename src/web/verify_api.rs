@@ -6,8 +6,8 @@ use super::AppState;
 use super::api::ApiJson;
 use super::auth_api::{Denied, require};
 use super::desk::{
-    AccessLogQuery, PrefillQuery, bad_body, desk_problem, export, front_and_back, is_multipart,
-    parts, read_access_log, scan_response,
+    AccessLogQuery, PrefillQuery, SIDES, bad_body, desk_problem, export, front_and_back,
+    is_multipart, parts, read_access_log, scan_response,
 };
 use super::problem::Problem;
 use crate::account::{Principal, Role};
@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// Every route of this module with the roles allowed on it (the route × role test reads it).
 pub const RULES: &[(&str, &str, &[Role])] = &[
@@ -42,6 +42,54 @@ pub const RULES: &[(&str, &str, &[Role])] = &[
     ("GET", "/api/v1/verify/batch/{batch_id}", VERIFY_ROLES),
     ("GET", "/api/v1/access-log", ACCESS_LOG_ROLES),
 ];
+
+/// The body of `POST /api/v1/verify/batch`, which the path macro cannot state: a form whose
+/// every part is one document's front image, 1 to [`MAX_BATCH`] of them.
+pub struct BatchForm;
+
+impl utoipa::Modify for BatchForm {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::request_body::RequestBodyBuilder;
+        use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Type};
+        use utoipa::openapi::{ContentBuilder, KnownFormat, RefOr, Required, SchemaFormat};
+        let Some(op) = openapi
+            .paths
+            .paths
+            .get_mut("/api/v1/verify/batch")
+            .and_then(|item| item.post.as_mut())
+        else {
+            return;
+        };
+        let image = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .min_length(Some(1));
+        let images = ArrayBuilder::new()
+            .items(image)
+            .min_items(Some(1))
+            .max_items(Some(MAX_BATCH))
+            .description(Some(
+                "The documents' front images (JPEG, PNG, WebP or BMP).",
+            ));
+        let form = ObjectBuilder::new()
+            .property("images", images)
+            .required("images")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        op.request_body = Some(RefOr::T(
+            RequestBodyBuilder::new()
+                .description(Some(
+                    "multipart/form-data, one file part per document (the parts' names are \
+                     free; `images` here)",
+                ))
+                .content(
+                    "multipart/form-data",
+                    ContentBuilder::new().schema(Some(form)).build(),
+                )
+                .required(Some(Required::True))
+                .build(),
+        ));
+    }
+}
 
 /// Declares the `bearer` security scheme the protected routes name.
 pub struct BearerAuth;
@@ -119,13 +167,30 @@ impl<T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<Arc<
 
 #[derive(Deserialize, ToSchema)]
 pub struct VerifyJson {
-    /// The front (or only) image, base64 (a `data:image/…;base64,` prefix is allowed).
+    #[schema(schema_with = front_schema)]
     pub image: String,
-    /// The back of an identity card, base64.
+    #[schema(schema_with = back_schema)]
     pub image_back: Option<String>,
 }
 
-fn decode_image(state: &AppState, text: &str) -> Result<Vec<u8>, Denied> {
+fn front_schema() -> utoipa::openapi::Object {
+    super::documented::base64_image(
+        false,
+        "The front (or only) image, base64 (a `data:image/…;base64,` prefix is allowed).",
+    )
+}
+
+fn back_schema() -> utoipa::openapi::Object {
+    super::documented::or_null(super::documented::base64_image(
+        true,
+        "The back of an identity card, base64; null, empty or white space for none.",
+    ))
+}
+
+/// The bytes of a base64 image as `VerifyJson` carries it: standard base64, padded or not,
+/// ASCII white space anywhere, optionally after a `data:…,` prefix. `None` when it is not
+/// base64 (what `documented::base64_image` states as a pattern).
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let text = match text.strip_prefix("data:") {
         Some(rest) => rest.split_once(',').map_or(rest, |(_, b)| b),
         None => text,
@@ -134,13 +199,17 @@ fn decode_image(state: &AppState, text: &str) -> Result<Vec<u8>, Denied> {
     base64::engine::general_purpose::STANDARD
         .decode(&text)
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&text))
-        .map_err(|_| {
-            bad_body(
-                state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "图片不是有效的 base64 编码。",
-            )
-        })
+        .ok()
+}
+
+fn decode_image(state: &AppState, text: &str) -> Result<Vec<u8>, Denied> {
+    decode_base64(text).ok_or_else(|| {
+        bad_body(
+            state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "图片不是有效的 base64 编码。",
+        )
+    })
 }
 
 fn too_large_body(state: &AppState, e: &axum::extract::rejection::BytesRejection) -> Denied {
@@ -228,7 +297,7 @@ pub async fn verify(
         let back = json
             .image_back
             .as_deref()
-            .filter(|s| !s.trim().is_empty())
+            .filter(|s| !s.trim_ascii().is_empty())
             .map(|s| decode_image(&state, s))
             .transpose()?;
         (front, back)
@@ -282,15 +351,20 @@ pub async fn job(
         .map_err(|e| desk_problem(&state, e))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ScanQuery {
-    /// `front` (default) or `back`.
+    #[param(schema_with = side_schema)]
     pub side: Option<String>,
+}
+
+fn side_schema() -> utoipa::openapi::Object {
+    super::documented::one_of(SIDES.map(|(name, _)| name), "front (default) or back")
 }
 
 /// The uploaded image, decrypted (logged as `view_scan`); never cached.
 #[utoipa::path(get, path = "/api/v1/verify/{job_id}/scan",
-    params(("job_id" = String, Path), ("side" = Option<String>, Query, description = "front (default) or back")),
+    params(("job_id" = String, Path), ScanQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The image", content_type = "image/*", body = String),
@@ -313,8 +387,7 @@ pub async fn scan(
 /// The pre-fill records of a job (one form with `form`), in full, as JSON or CSV (logged as
 /// `export`).
 #[utoipa::path(get, path = "/api/v1/verify/{job_id}/prefill",
-    params(("job_id" = String, Path), ("form" = Option<String>, Query, description = "A form's mapping name; every form when absent"),
-        ("format" = Option<String>, Query, description = "json (default) or csv")),
+    params(("job_id" = String, Path), PrefillQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "JSON {job_id, records: [{form, title, fields}]}, or CSV with the columns 表单,字段,值", content((Object = "application/json"), (String = "text/csv"))),
@@ -340,17 +413,47 @@ pub async fn prefill(
 pub struct CorrectionRequest {
     /// The field's name in the report (`name`, `birth_date`, `credit_code`, …).
     pub field: String,
-    /// The value read off the document by a person (dates as YYYY-MM-DD; at most 2000
-    /// characters).
+    #[schema(schema_with = value_schema)]
     pub value: String,
+}
+
+fn value_schema() -> utoipa::openapi::Object {
+    super::documented::no_controls(
+        crate::desk::review::MAX_FIELD_CHARS,
+        "The value read off the document by a person: at most 2000 characters as sent, no \
+         control characters (line breaks and tabs included); a date field's as YYYY-MM-DD \
+         (`valid_to` also 长期).",
+    )
 }
 
 /// A supervisor's confirmation of the corrections they compared with the scan.
 #[derive(Deserialize, ToSchema)]
 pub struct ConfirmRequest {
     /// How many corrections the supervisor was shown (`corrections` of
-    /// `GET /api/v1/verify/{job_id}/corrections`): one made since is refused with 409.
+    /// `GET /api/v1/verify/{job_id}/corrections`): one made since is refused with 409. A
+    /// JSON number without a fraction, however written (`3`, `3.0`).
+    #[serde(deserialize_with = "whole_number")]
     pub corrections: usize,
+}
+
+/// A count as JSON has it: any number without a fraction, `3.0` as well as `3` (JSON does
+/// not tell them apart, nor does the OpenAPI document's `integer`); beyond `usize`, the
+/// largest `usize` (a count no job reaches, so refused as changed).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    use serde::de::{Error, Unexpected};
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(u) = n.as_u64() {
+        return Ok(usize::try_from(u).unwrap_or(usize::MAX));
+    }
+    match n.as_f64() {
+        // `as` saturates: a whole number beyond `usize` becomes `usize::MAX`.
+        Some(f) if f >= 0.0 && f.fract() == 0.0 => Ok(f as usize),
+        Some(f) => Err(D::Error::invalid_value(
+            Unexpected::Float(f),
+            &"a whole number of corrections, 0 or more",
+        )),
+        None => Err(D::Error::custom("a whole number of corrections, 0 or more")),
+    }
 }
 
 /// A job's corrections and the job as they leave it.
@@ -491,7 +594,6 @@ pub struct BatchStarted {
 /// Verify several documents in the background: every file part of the form is one front
 /// image (at most 20). Poll `/api/v1/verify/batch/{batch_id}` for progress.
 #[utoipa::path(post, path = "/api/v1/verify/batch",
-    request_body(content = String, description = "multipart/form-data, one file part per document", content_type = "multipart/form-data"),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Accepted", body = BatchStarted),

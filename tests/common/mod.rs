@@ -137,11 +137,11 @@ pub async fn start(database_url: Option<String>) -> TestServer {
 /// answer 200; the reply.
 pub async fn chat(
     http: &reqwest::Client,
-    server: &TestServer,
+    base: &str,
     body: &serde_json::Value,
 ) -> serde_json::Value {
     let r = http
-        .post(server.url("/api/v1/chat"))
+        .post(format!("{base}/api/v1/chat"))
         .json(body)
         .send()
         .await
@@ -155,4 +155,74 @@ pub fn client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
+}
+
+/// The metrics token of `tests/fixtures/test.toml`.
+pub const METRICS_TOKEN: &str = "test-metrics-token";
+
+/// The `/metrics` text at `url`, read with the test configuration's token.
+pub async fn metrics(c: &reqwest::Client, url: &str) -> String {
+    c.get(url)
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the series `series` (its name and labels as `/metrics` writes them) in
+/// `text`, 0 when absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().expect("a number"))
+}
+
+/// Checks a refusal: its status, a problem report of kind `kind` with a title and a Chinese
+/// detail; returns its Retry-After.
+pub async fn problem(r: reqwest::Response, status: reqwest::StatusCode, kind: &str) -> Option<u64> {
+    assert_eq!(r.status(), status);
+    assert_eq!(
+        r.headers()[reqwest::header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    let retry = r
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().parse::<u64>().expect("seconds"));
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(p["type"], format!("/problems/{kind}"), "{p}");
+    assert_eq!(p["status"], status.as_u16());
+    assert!(!p["title"].as_str().unwrap().is_empty());
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .any(|c| c > '\u{2e80}'),
+        "Chinese detail: {p}"
+    );
+    retry
+}
+
+/// A bearer token from `POST /api/v1/auth/login` of the server at `base`.
+pub async fn api_token(c: &reqwest::Client, base: &str, name: &str, password: &str) -> String {
+    let v: serde_json::Value = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": name, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().expect("a token").to_string()
+}
+
+/// `POST /api/v1/chat` of the server at `base` with a new conversation's `question`; the
+/// reply (200).
+pub async fn ask(c: &reqwest::Client, base: &str, question: &str) -> serde_json::Value {
+    chat(c, base, &serde_json::json!({ "question": question })).await
 }

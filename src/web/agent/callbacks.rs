@@ -112,7 +112,7 @@ pub async fn reveal(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    signed: SignedIn<CsrfForm>,
+    signed: SignedIn<CsrfOnly>,
 ) -> Response {
     let s = &signed.staff;
     let phone = match state.handoffs.reveal_phone(&s.who, &id).await {

@@ -130,7 +130,7 @@ pub async fn claim(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    signed: SignedIn<CsrfForm>,
+    signed: SignedIn<CsrfOnly>,
 ) -> Response {
     let s = &signed.staff;
     match state.handoffs.claim(&s.who, &id).await {
@@ -162,7 +162,7 @@ pub async fn say(
             .ok()
             .and_then(|d| index.document(&d).cloned())
         else {
-            return message(
+            return Agent::message(
                 &headers,
                 Some(s),
                 StatusCode::UNPROCESSABLE_ENTITY,

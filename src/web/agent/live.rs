@@ -6,6 +6,7 @@
 use super::*;
 use crate::web::api::until_cut;
 use crate::web::handoff_api::wait_for_change;
+use crate::web::limits::ClientAddress;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::stream;
 use std::convert::Infallible;

@@ -13,20 +13,17 @@
 use super::AppState;
 use super::auth_api::Denied;
 use super::handoff_api::handoff_problem;
-use super::limits::ClientAddress;
 use super::pages::{CSS, ELDER_COOKIE, elder_from_cookie, render};
-use super::session::{
-    self, Console, Refusal, Staff, console_cookie, cookie, csrf_token, over_tls, random_token, same,
-};
-use crate::account::{LoginError, Role};
+use super::session::{self, Console, CsrfOnly, Refusal, Staff, csrf_token, over_tls};
+use super::sign_in;
+use crate::account::Role;
 use crate::handoff::{AGENT_ROLES, CallbackStatus, HandoffError, HandoffState, Resolution, Sender};
 use askama::Template;
-use axum::extract::rejection::FormRejection;
+use axum::Router;
 use axum::extract::{ConnectInfo, OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -75,8 +72,8 @@ pub fn ruled(path: &'static str) -> &'static str {
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(ruled("/agent"), get(home))
-        .route(ruled("/agent/login"), post(login))
-        .route(ruled("/agent/logout"), post(logout))
+        .route(ruled("/agent/login"), post(sign_in::login::<Agent>))
+        .route(ruled("/agent/logout"), post(sign_in::logout::<Agent>))
         .route(ruled("/agent/duty"), post(duty))
         .route(ruled("/agent/events"), get(events))
         .route(ruled("/agent/handoffs/{handoff_id}"), get(conversation))
@@ -93,14 +90,6 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(callback_status),
         )
         .route(ruled("/agent/callbacks/{callback_id}/reveal"), post(reveal))
-}
-
-fn session_cookie(value: &str, max_age: i64, secure: bool) -> String {
-    console_cookie(SESSION_COOKIE, "/agent", value, max_age, secure)
-}
-
-fn login_cookie(value: &str, max_age: i64, secure: bool) -> String {
-    console_cookie(LOGIN_COOKIE, "/agent", value, max_age, secure)
 }
 
 /// What every page shows around its content.
@@ -156,23 +145,6 @@ struct MessagePage {
     message: String,
 }
 
-fn message(
-    headers: &HeaderMap,
-    staff: Option<&Staff>,
-    status: StatusCode,
-    title: &str,
-    text: &str,
-) -> Response {
-    page(
-        &MessagePage {
-            chrome: chrome(headers, "/agent", staff),
-            title: title.into(),
-            message: text.into(),
-        },
-        status,
-    )
-}
-
 fn refused(headers: &HeaderMap, staff: &Staff, e: HandoffError, state: &AppState) -> Response {
     let Denied(p) = handoff_problem(state, e);
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -183,12 +155,12 @@ fn refused(headers: &HeaderMap, staff: &Staff, e: HandoffError, state: &AppState
         s if s.is_server_error() => "出错了",
         _ => "无法完成",
     };
-    message(headers, Some(staff), status, title, &p.detail)
+    Agent::message(headers, Some(staff), status, title, &p.detail)
 }
 
 fn internal(headers: &HeaderMap, staff: Option<&Staff>, e: anyhow::Error) -> Response {
     tracing::error!(error = %e, "agent console failed");
-    message(
+    Agent::message(
         headers,
         staff,
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -206,25 +178,63 @@ type SignedIn<B = ()> = session::SignedIn<Agent, B>;
 impl Console for Agent {
     const HOME: &'static str = "/agent";
     const SESSION_COOKIE: &'static str = SESSION_COOKIE;
+    const LOGIN_COOKIE: &'static str = LOGIN_COOKIE;
+    const NAME: &'static str = "人工客服台";
     const RULES: &'static [(&'static str, &'static str, &'static [Role])] = RULES;
+
+    fn message(
+        headers: &HeaderMap,
+        staff: Option<&Staff>,
+        status: StatusCode,
+        title: &str,
+        text: &str,
+    ) -> Response {
+        page(
+            &MessagePage {
+                chrome: chrome(headers, "/agent", staff),
+                title: title.into(),
+                message: text.into(),
+            },
+            status,
+        )
+    }
+
+    fn login_page(
+        headers: &HeaderMap,
+        _uri: Option<&axum::http::Uri>,
+        status: StatusCode,
+        csrf: &str,
+        username: &str,
+        error: Option<String>,
+    ) -> Response {
+        page(
+            &LoginPage {
+                chrome: chrome(headers, "/agent", None),
+                csrf: csrf.into(),
+                username: username.into(),
+                error,
+            },
+            status,
+        )
+    }
 
     fn refused(headers: &HeaderMap, _path: &str, staff: Option<&Staff>, why: Refusal) -> Response {
         match why {
-            Refusal::SignedOut => message(
+            Refusal::SignedOut => Agent::message(
                 headers,
                 None,
                 StatusCode::UNAUTHORIZED,
                 "请先登录",
                 "登录已失效或尚未登录，操作没有执行。请返回人工客服台重新登录。",
             ),
-            Refusal::Csrf => message(
+            Refusal::Csrf => Agent::message(
                 headers,
                 staff,
                 StatusCode::FORBIDDEN,
                 "表单校验失败",
                 "表单已过期或不是从本系统页面提交的（CSRF 校验未通过），操作没有执行。请返回人工客服台刷新页面后重试。",
             ),
-            Refusal::Problem(p) => message(
+            Refusal::Problem(p) => Agent::message(
                 headers,
                 staff,
                 StatusCode::from_u16(p.status).unwrap_or(StatusCode::FORBIDDEN),
@@ -245,127 +255,6 @@ struct LoginPage {
     csrf: String,
     username: String,
     error: Option<String>,
-}
-
-fn login_page(
-    headers: &HeaderMap,
-    secure: bool,
-    status: StatusCode,
-    username: &str,
-    error: Option<String>,
-) -> Response {
-    let csrf = random_token();
-    let mut resp = page(
-        &LoginPage {
-            chrome: chrome(headers, "/agent", None),
-            csrf: csrf.clone(),
-            username: username.into(),
-            error,
-        },
-        status,
-    );
-    if let Ok(v) = HeaderValue::from_str(&login_cookie(&csrf, 3600, secure)) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
-    resp
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct LoginForm {
-    username: String,
-    password: String,
-    csrf: String,
-}
-
-pub async fn login(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ClientAddress(address): ClientAddress,
-    headers: HeaderMap,
-    form: Result<Form<LoginForm>, FormRejection>,
-) -> Response {
-    let secure = over_tls(&state, peer, &headers);
-    let Ok(Form(form)) = form else {
-        return message(
-            &headers,
-            None,
-            StatusCode::BAD_REQUEST,
-            "无法登录",
-            "登录表单无法读取，请返回人工客服台重试。",
-        );
-    };
-    if !cookie(&headers, LOGIN_COOKIE).is_some_and(|c| same(c, &form.csrf)) {
-        return message(
-            &headers,
-            None,
-            StatusCode::FORBIDDEN,
-            "表单校验失败",
-            "登录表单已过期或不是从本系统页面提交的（CSRF 校验未通过）。请返回人工客服台重新登录。",
-        );
-    }
-    let name = form.username.trim();
-    match state
-        .accounts
-        .login(name, &form.password, &address.to_string())
-        .await
-    {
-        Ok(t) => {
-            let age = (t.expires_at - chrono::Utc::now().timestamp()).max(0);
-            let mut resp = Redirect::to("/agent").into_response();
-            for c in [
-                session_cookie(&t.secret, age, secure),
-                login_cookie("", 0, secure),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(&c) {
-                    resp.headers_mut().append(header::SET_COOKIE, v);
-                }
-            }
-            resp
-        }
-        Err(LoginError::Invalid) => login_page(
-            &headers,
-            secure,
-            StatusCode::UNAUTHORIZED,
-            name,
-            Some(LoginError::Invalid.to_string()),
-        ),
-        Err(e @ (LoginError::Throttled(_) | LoginError::Busy(_))) => {
-            let secs = e.retry_after().unwrap_or(1);
-            let status = match e {
-                LoginError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::TOO_MANY_REQUESTS,
-            };
-            let mut resp = login_page(&headers, secure, status, name, Some(e.to_string()));
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            resp
-        }
-        Err(LoginError::Internal(e)) => internal(&headers, None, e),
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
-pub async fn logout(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    signed: SignedIn<CsrfForm>,
-) -> Response {
-    let s = &signed.staff;
-    if let Err(e) = state.accounts.logout(&s.token).await {
-        return internal(&headers, Some(s), e);
-    }
-    let mut resp = Redirect::to("/agent").into_response();
-    if let Ok(v) = HeaderValue::from_str(&session_cookie("", 0, over_tls(&state, peer, &headers))) {
-        resp.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    resp
 }
 
 // ---- the queue ----
@@ -447,8 +336,9 @@ pub async fn home(
     let s = match session::staff::<Agent>(&state, &headers).await {
         Ok(Some(s)) => s,
         Ok(None) => {
-            return login_page(
+            return sign_in::form::<Agent>(
                 &headers,
+                None,
                 over_tls(&state, peer, &headers),
                 StatusCode::OK,
                 "",
@@ -459,7 +349,7 @@ pub async fn home(
     };
     if !AGENT_ROLES.contains(&s.who.role) {
         let p = super::auth_api::forbidden(s.who.role);
-        return message(
+        return Agent::message(
             &headers,
             Some(&s),
             StatusCode::FORBIDDEN,
@@ -526,12 +416,6 @@ pub async fn duty(
         return internal(&headers, Some(s), e);
     }
     Redirect::to("/agent").into_response()
-}
-
-impl session::CsrfForm for CsrfForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 impl session::CsrfForm for DutyForm {

@@ -74,8 +74,11 @@ pub fn ruled(path: &'static str) -> &'static str {
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(ruled("/clerk"), get(sign_in::home))
-        .route(ruled("/clerk/login"), post(sign_in::login))
-        .route(ruled("/clerk/logout"), post(sign_in::logout))
+        .route(ruled("/clerk/login"), post(super::sign_in::login::<Clerk>))
+        .route(
+            ruled("/clerk/logout"),
+            post(super::sign_in::logout::<Clerk>),
+        )
         .route(ruled("/clerk/batches/{batch_id}"), get(upload::batch_page))
         .route(ruled("/clerk/jobs/{job_id}"), get(result::job_page))
         .route(ruled("/clerk/jobs/{job_id}/reveal"), post(result::reveal))
@@ -112,7 +115,34 @@ pub type SignedIn<B = ()> = session::SignedIn<Clerk, B>;
 impl Console for Clerk {
     const HOME: &'static str = "/clerk";
     const SESSION_COOKIE: &'static str = SESSION_COOKIE;
+    const LOGIN_COOKIE: &'static str = LOGIN_COOKIE;
+    const NAME: &'static str = "核验台";
     const RULES: &'static [(&'static str, &'static str, &'static [Role])] = RULES;
+
+    fn message(
+        headers: &HeaderMap,
+        staff: Option<&Staff>,
+        status: StatusCode,
+        title: &str,
+        text: &str,
+    ) -> Response {
+        message(&Look::plain(headers), staff, status, title, text)
+    }
+
+    fn login_page(
+        headers: &HeaderMap,
+        uri: Option<&axum::http::Uri>,
+        status: StatusCode,
+        csrf: &str,
+        username: &str,
+        error: Option<String>,
+    ) -> Response {
+        let look = match uri {
+            Some(uri) => Look::new(headers, uri),
+            None => Look::plain(headers),
+        };
+        sign_in::login_page(&look, status, csrf, username, error)
+    }
 
     fn refused(headers: &HeaderMap, path: &str, staff: Option<&Staff>, why: Refusal) -> Response {
         let look = Look {

@@ -18,7 +18,7 @@ pub struct HandoffList {
 /// Handoffs in a state: `waiting` (the queue, oldest first, with wait times), `active`,
 /// `callback` (callback offered) or `closed` (newest first).
 #[utoipa::path(get, path = "/api/v1/handoffs",
-    params(("state" = Option<String>, Query, description = "waiting|active|callback|closed")),
+    params(("state" = Option<HandoffState>, Query, description = "waiting (default), active, callback or closed")),
     security(("bearer" = [])),
     responses(
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -109,8 +109,15 @@ pub async fn claim(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AgentMessage {
-    /// 1–1000 characters; personal numbers are masked before storing.
+    #[schema(schema_with = agent_text_schema)]
     pub text: String,
+}
+
+fn agent_text_schema() -> utoipa::openapi::Object {
+    crate::web::documented::not_blank(
+        crate::handoff::MAX_TEXT,
+        "At most 1000 characters as sent, not white space alone; personal numbers are masked before storing.",
+    )
 }
 
 /// Write to the citizen (the agent who has the conversation, or a supervisor).
@@ -173,8 +180,16 @@ pub async fn transfer(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CloseRequest {
-    /// answered, callback_needed, referred or no_response.
+    #[schema(schema_with = resolution_schema)]
     pub resolution: String,
+}
+
+/// The resolutions an agent chooses among (the citizen's own two are not theirs to give).
+fn resolution_schema() -> utoipa::openapi::Object {
+    crate::web::documented::one_of(
+        crate::handoff::Resolution::FOR_AGENTS.map(crate::handoff::Resolution::as_str),
+        "How the conversation ended.",
+    )
 }
 
 /// Close with a resolution: the agent who has the conversation (or a supervisor); a waiting
@@ -262,7 +277,7 @@ pub struct CallbackList {
 
 /// Callback tickets in a status, oldest first; numbers masked.
 #[utoipa::path(get, path = "/api/v1/callbacks",
-    params(("status" = Option<String>, Query, description = "new|contacted|closed")),
+    params(("status" = Option<CallbackStatus>, Query, description = "new (default), contacted or closed")),
     security(("bearer" = [])),
     responses(
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -288,6 +303,7 @@ pub async fn callbacks(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CallbackStatusRequest {
     /// new, contacted or closed.
+    #[schema(value_type = CallbackStatus)]
     pub status: String,
 }
 

@@ -488,9 +488,16 @@ pub async fn events(
 pub struct CallbackRequest {
     /// A mobile number or a landline with its area code.
     pub phone: String,
-    /// What the call is about, at most 200 characters.
     #[serde(default)]
+    #[schema(schema_with = note_schema)]
     pub message: String,
+}
+
+fn note_schema() -> utoipa::openapi::Object {
+    super::documented::at_most(
+        crate::handoff::MAX_NOTE,
+        "What the call is about, at most 200 characters as sent.",
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]
