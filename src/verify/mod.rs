@@ -18,6 +18,7 @@ pub mod classify;
 pub mod correct;
 pub mod field;
 pub mod field_name;
+pub mod grammar;
 pub mod licence;
 pub mod page;
 pub mod prefill;
