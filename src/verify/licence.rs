@@ -15,7 +15,7 @@
 use super::card::LONG_TERM;
 use super::field::{
     Field, FieldValue, Stream, bounds, clean_text, cut, find_credit_code, find_date,
-    is_boilerplate, is_cjk, reading_order,
+    is_boilerplate, is_cjk, reading_order, template_tail,
 };
 use super::page::{OcrLine, OcrPage};
 use std::collections::BTreeMap;
@@ -78,12 +78,14 @@ fn is_title(text: &str) -> bool {
 
 /// Lines in reading order, column by column when labels start lines right of 40 % of the
 /// page width.
-fn ordered(page: &OcrPage) -> Vec<&OcrLine> {
-    let lines: Vec<&OcrLine> = page
+fn ordered(page: &OcrPage) -> Vec<OcrLine> {
+    let lines: Vec<OcrLine> = page
         .lines
         .iter()
         .filter(|l| !is_boilerplate(&l.text) && !is_title(&l.text))
+        .filter_map(without_template_tail)
         .collect();
+    let lines: Vec<&OcrLine> = lines.iter().collect();
     let stops = stops();
     let width = page.width as f32;
     let split = lines
@@ -96,7 +98,7 @@ fn ordered(page: &OcrPage) -> Vec<&OcrLine> {
         .filter(|&x| x > 0.4 * width)
         .fold(f32::INFINITY, f32::min);
     if !split.is_finite() {
-        return reading_order(&lines);
+        return reading_order(&lines).into_iter().cloned().collect();
     }
     let margin = 0.02 * width;
     let (right, left): (Vec<&OcrLine>, Vec<&OcrLine>) = lines
@@ -104,7 +106,38 @@ fn ordered(page: &OcrPage) -> Vec<&OcrLine> {
         .partition(|l| bounds(&l.quad).0 >= split - margin);
     let mut out = reading_order(&left);
     out.extend(reading_order(&right));
-    out
+    out.into_iter().cloned().collect()
+}
+
+/// A line without the caption or footer text the detector ran into it
+/// ([`template_tail`]), its box shortened alike (characters taken as equally wide);
+/// `None` when nothing else is left.
+fn without_template_tail(l: &OcrLine) -> Option<OcrLine> {
+    let n = l.text.chars().count();
+    let tail = template_tail(&l.text);
+    if tail == 0 {
+        return Some(l.clone());
+    }
+    let keep = n - tail;
+    if keep == 0 {
+        return None;
+    }
+    let t = keep as f32 / n as f32;
+    let at = |a: [f32; 2], b: [f32; 2]| [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
+    let [tl, tr, br, bl] = l.quad;
+    let char_confidences: Vec<f32> = l.char_confidences.iter().take(keep).copied().collect();
+    let confidence = if char_confidences.is_empty() {
+        l.confidence
+    } else {
+        char_confidences.iter().sum::<f32>() / char_confidences.len() as f32
+    };
+    Some(OcrLine {
+        text: l.text.chars().take(keep).collect(),
+        confidence,
+        char_confidences,
+        alternatives: l.alternatives.iter().take(keep).cloned().collect(),
+        quad: [tl, at(tl, tr), at(bl, br), bl],
+    })
 }
 
 /// The business term as `FROM至TO`, `FROM至长期` or `长期`.
@@ -137,7 +170,8 @@ fn term(text: &str) -> Option<(String, usize, usize)> {
 
 /// The text of a licence in reading order.
 pub(super) fn stream_of(page: &OcrPage) -> Stream {
-    Stream::new(&ordered(page))
+    let lines = ordered(page);
+    Stream::new(&lines.iter().collect::<Vec<_>>())
 }
 
 /// The fields of a business licence. Fields whose label or value is not found are absent.
