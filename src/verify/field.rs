@@ -603,9 +603,16 @@ fn is_template_fragment(t: &str) -> bool {
     let plain = |s: &str| -> String { s.chars().filter(|c| !"“”\"'".contains(*c)).collect() };
     let p = plain(t);
     (p.chars().count() >= 4 && TEMPLATE_TEXT.iter().any(|x| plain(x).contains(&p)))
-        || ["了解更多", "备案、许可", "监管信息", "gsxt", "信用信息公示"]
-            .iter()
-            .any(|m| t.contains(m))
+        || [
+            "了解更多",
+            "备案、许可",
+            "监管信息",
+            "gsxt",
+            "信用信息公示",
+            "公示系统",
+        ]
+        .iter()
+        .any(|m| t.contains(m))
 }
 
 /// The fewest edits (insert, delete, replace a character) that turn `needle` into some run of
@@ -654,10 +661,7 @@ pub fn template_tail(text: &str) -> usize {
         for t in &templates {
             let d = edits_to_within(&tail, t);
             let score = 2 * d as i64 - tail.len() as i64;
-            if 4 * d <= words
-                && t.contains(&tail[0])
-                && best.is_none_or(|(b, _)| score < b)
-            {
+            if 4 * d <= words && t.contains(&tail[0]) && best.is_none_or(|(b, _)| score < b) {
                 best = Some((score, chars.len() - start));
             }
         }

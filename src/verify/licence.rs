@@ -109,12 +109,17 @@ fn ordered(page: &OcrPage) -> Vec<OcrLine> {
     out.into_iter().cloned().collect()
 }
 
-/// A line without the caption or footer text the detector ran into it
-/// ([`template_tail`]), its box shortened alike (characters taken as equally wide);
+/// A line without the caption or footer text ([`template_tail`]) or the holder's 仅供…
+/// overprint the detector ran into it, its box shortened alike (characters taken as equally wide);
 /// `None` when nothing else is left.
 fn without_template_tail(l: &OcrLine) -> Option<OcrLine> {
     let n = l.text.chars().count();
-    let tail = template_tail(&l.text);
+    // The holder's 仅供办理XX使用，他用无效 the detector ran into a value's line.
+    let purpose = l
+        .text
+        .find("仅供")
+        .map_or(0, |i| n - l.text[..i].chars().count());
+    let tail = template_tail(&l.text).max(purpose);
     if tail == 0 {
         return Some(l.clone());
     }
@@ -282,7 +287,7 @@ mod tests {
                 l("壹佰万元整", 900.0, 292.0),
                 l(&format!("类型{kind}"), 120.0, 350.0),
                 l("成立日期2015年03月01日", 760.0, 350.0),
-                l(&format!("{boss_label}王大明"), 120.0, 410.0),
+                l(&format!("{boss_label}王大明仅供办理登记"), 120.0, 410.0),
                 l(&format!("营业期限{term}"), 760.0, 410.0),
                 l("经营范围餐饮服务；食品销售；", 120.0, 470.0),
                 l("住所示例市和平区解放路", 760.0, 470.0),
@@ -297,6 +302,8 @@ mod tests {
                     900.0,
                 ),
                 l("样本", 1000.0, 600.0),
+                l("扫描二维码登录“国家企", 1140.0, 260.0),
+                l("业信用优息公示系统”了", 1140.0, 282.0),
             ],
         )
     }

@@ -529,11 +529,23 @@ impl Verifier {
     }
 
     /// Reads a page upright with its red ink set aside (`photo::ink`: seal, overprint,
-    /// emblem, border), then looks again if needed (`second_look`). Gives the page as it came
-    /// turned upright — ink kept, for the image measures — the reading and the turn.
+    /// emblem, border), then looks again if needed: a card front lacking a short value
+    /// (`second_look`), a licence with blue ink across it (a 仅供…使用 stamp or writing; a
+    /// licence prints nothing in blue, a card its labels) read again without it, both times
+    /// counted. Gives the page as it came turned upright — ink kept, for the image measures —
+    /// the reading and the turn.
     fn read_page(&self, image: RgbImage) -> anyhow::Result<(RgbImage, OcrPage, u16)> {
-        let up = self.ocr.read_upright(crate::photo::without_warm_ink(&image))?;
-        let page = self.second_look(&up.image, up.page)?;
+        let up = self
+            .ocr
+            .read_upright(crate::photo::without_warm_ink(&image))?;
+        let mut page = self.second_look(&up.image, up.page)?;
+        if classify::classify(&page) == DocumentType::BusinessLicense
+            && crate::photo::has_cool_ink(&up.image)
+        {
+            let mut again = self.ocr.read(&crate::photo::without_cool_ink(&up.image))?;
+            add_timings(&mut again, page.timings);
+            page = again;
+        }
         let image = match up.turned {
             90 => image::imageops::rotate90(&image),
             180 => image::imageops::rotate180(&image),
