@@ -9,10 +9,11 @@
 use image::RgbImage;
 
 /// Whether a pixel is light enough not to be print (at least 110 of 255; black print, under
-/// ink too, stays below) and saturated (its weakest channel at most 80 % of its strongest,
-/// which takes in the pale edges of inked strokes but not paper, grey or black).
+/// ink too, stays below) and saturated (its weakest channel at most 65 % of its strongest).
+/// Measured on the tuning specimens: taking in paler pixels (80 %) also ate the edges of black
+/// strokes touching the ink, and fields were lost (fields 86.9 % → 82.4 %).
 fn inked(max: u8, min: u8) -> bool {
-    max >= 110 && u32::from(min) * 100 <= u32::from(max) * 80
+    max >= 110 && u32::from(min) * 100 <= u32::from(max) * 65
 }
 
 /// A pixel of red to yellow ink: red its strongest channel, clearly above blue.
@@ -27,13 +28,14 @@ pub fn is_cool_ink([r, g, b]: [u8; 3]) -> bool {
     b == max && b >= r.saturating_add(40) && inked(max, min)
 }
 
-/// `img` with every pixel `is_ink` picks turned white, so the text detector sees the black
-/// print alone; other pixels unchanged.
+/// `img` with every pixel `is_ink` picks turned to a grey as light as the ink's strongest
+/// channel, so the text detector sees the black print alone; other pixels unchanged.
 fn without(img: &RgbImage, is_ink: fn([u8; 3]) -> bool) -> RgbImage {
     let mut out = img.clone();
     for p in out.pixels_mut() {
         if is_ink(p.0) {
-            p.0 = [255, 255, 255];
+            let v = p.0[0].max(p.0[1]).max(p.0[2]);
+            p.0 = [v, v, v];
         }
     }
     out
@@ -63,19 +65,15 @@ mod tests {
 
     #[test]
     fn ink_goes_black_print_and_paper_stay() {
-        for ink in [
-            [210, 30, 30],
-            [229, 120, 110],
-            [238, 180, 170],
-            [240, 200, 60],
-        ] {
+        for ink in [[210, 30, 30], [229, 120, 110], [240, 200, 60]] {
             assert!(is_warm_ink(ink) && !is_cool_ink(ink), "{ink:?}");
         }
-        for ink in [[40, 90, 170], [150, 170, 235]] {
+        for ink in [[40, 90, 170], [120, 140, 235]] {
             assert!(is_cool_ink(ink) && !is_warm_ink(ink), "{ink:?}");
         }
-        // Black print, print under red ink, cream and white paper, grey.
+        // Black print, print under red ink, a pale ink edge, cream and white paper, grey.
         for not in [
+            [238, 180, 170],
             [22, 22, 22],
             [100, 20, 20],
             [245, 240, 228],
@@ -88,10 +86,10 @@ mod tests {
         img.put_pixel(1, 0, Rgb([210, 30, 30]));
         let out = without_warm_ink(&img);
         assert_eq!(out.get_pixel(0, 0).0, [22, 22, 22]);
-        assert_eq!(out.get_pixel(1, 0).0, [255, 255, 255]);
+        assert_eq!(out.get_pixel(1, 0).0, [210, 210, 210]);
         assert!(!has_cool_ink(&img));
         img.put_pixel(1, 0, Rgb([40, 90, 170]));
         assert!(has_cool_ink(&img));
-        assert_eq!(without_cool_ink(&img).get_pixel(1, 0).0, [255, 255, 255]);
+        assert_eq!(without_cool_ink(&img).get_pixel(1, 0).0, [170, 170, 170]);
     }
 }

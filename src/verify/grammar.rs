@@ -20,11 +20,13 @@ use std::collections::BTreeMap;
 /// Text printed over or beside the fields that is never part of a value: the specimen
 /// overprint, the holder's 仅供办理XX使用，他用无效 on a copy, and pieces of the 2019 licence's
 /// QR caption and footer (DOMAIN.md, "What else the 2019 template prints").
-const FOREIGN_TEXT: [&str; 13] = [
+const FOREIGN_TEXT: [&str; 15] = [
     "样本",
     "SAMPLE",
     "仅供",
+    "供办理",
     "他用无效",
+    "他用无",
     "复印无效",
     "二维码",
     "了解更多",
@@ -274,6 +276,13 @@ pub fn doubt(document: DocumentType, name: &str, value: &str) -> Option<String> 
                     "“{label}”开头有多余的笔画（可能是边框线条），请核对原件"
                 ));
             }
+            // A scope is written as sentences: it ends with 。 or the closing bracket of its
+            // last clause (（依法须经批准的项目…）). Anything else was cut or ran on.
+            if !value.ends_with(['。', '）', ')']) {
+                return Some(format!(
+                    "“{label}”识别结果不完整或混入其他文字（未以句号结束），请核对原件"
+                ));
+            }
         }
         FieldName::RegisteredCapital => {
             if !is_capital(value) {
@@ -514,5 +523,22 @@ mod tests {
             doubt(LICENCE, "business_scope", "一般项目：餐饮服务。"),
             None
         );
+        assert_eq!(
+            doubt(
+                LICENCE,
+                "business_scope",
+                "餐饮服务（依法须经批准的项目除外）"
+            ),
+            None
+        );
+        // Cut (售 alone, issue 13's 经营范围 cut) or run into the border's ornament.
+        for bad in [
+            "售",
+            "餐饮服务；食品销售；预包装食品",
+            "家用电器销售。000000",
+        ] {
+            assert!(doubt(LICENCE, "business_scope", bad).is_some(), "{bad}");
+        }
+        assert!(doubt(LICENCE, "address", "示例市假供办理不动产登记使用").is_some());
     }
 }
