@@ -232,19 +232,16 @@ pub fn doubt(document: DocumentType, name: &str, value: &str) -> Option<String> 
                 ));
             }
         }
-        FieldName::LegalRepresentative => {
-            if !is_person_name(value) {
-                return Some(format!(
-                    "“{label}”应为2至6个汉字的姓名（少数民族姓名可含“·”），识别结果不符，请核对原件"
-                ));
-            }
-        }
-        FieldName::Name if document != DocumentType::BusinessLicense => {
-            if !is_person_name(value) {
-                return Some(format!(
-                    "“{label}”应为2至6个汉字的姓名（少数民族姓名可含“·”），识别结果不符，请核对原件"
-                ));
-            }
+        // A person: the licence's legal representative or operator, the card's holder (a
+        // licence's 名称 is an organisation's).
+        FieldName::LegalRepresentative | FieldName::Name
+            if (field == FieldName::LegalRepresentative
+                || document != DocumentType::BusinessLicense)
+                && !is_person_name(value) =>
+        {
+            return Some(format!(
+                "“{label}”应为2至6个汉字的姓名（少数民族姓名可含“·”），识别结果不符，请核对原件"
+            ));
         }
         FieldName::Name | FieldName::Type | FieldName::RegistrationAuthority => {
             if has_foreign_text(value) {
@@ -284,18 +281,14 @@ pub fn doubt(document: DocumentType, name: &str, value: &str) -> Option<String> 
                 ));
             }
         }
-        FieldName::RegisteredCapital => {
-            if !is_capital(value) {
-                return Some(format!(
-                    "“{label}”不是规范的金额写法（如“壹佰万元整”），可能混入其他文字或缺字，请核对原件"
-                ));
-            }
+        FieldName::RegisteredCapital if !is_capital(value) => {
+            return Some(format!(
+                "“{label}”不是规范的金额写法（如“壹佰万元整”），可能混入其他文字或缺字，请核对原件"
+            ));
         }
         FieldName::ValidTo if value == LONG_TERM => {}
-        f if f.is_date() => {
-            if date(value).is_none() {
-                return Some(format!("“{label}”不是有效的公历日期，请核对原件"));
-            }
+        f if f.is_date() && date(value).is_none() => {
+            return Some(format!("“{label}”不是有效的公历日期，请核对原件"));
         }
         FieldName::BusinessTerm => {
             let ok = value == LONG_TERM
