@@ -46,6 +46,12 @@ const PROVINCES: [&str; 35] = [
     "81", "82", "83", // 港澳台居民居住证
 ];
 
+/// Whether two digits are a province-level code of GB/T 2260 (or 71, 81–83, see above): the
+/// first two digits of an identity number's region and of a credit code's (GB 32100 digits 3–8).
+pub fn is_province_code(two: &str) -> bool {
+    PROVINCES.contains(&two)
+}
+
 /// Birth years before this are rejected as implausible (a plausibility floor chosen by the
 /// application, not a rule of GB 11643 itself).
 const EARLIEST_BIRTH_YEAR: i32 = 1900;
@@ -145,7 +151,7 @@ impl IdNumber {
         }
         let value = s.to_ascii_uppercase();
         let province = &value[..2];
-        if !PROVINCES.contains(&province) {
+        if !is_province_code(province) {
             return Err(IdNumberError::Province(province.to_owned()));
         }
         let birth = birth_date_of(&value).ok_or(IdNumberError::BirthDate)?;

@@ -10,9 +10,11 @@
 //! a `Scan`'s `Debug` never prints pixels.
 
 pub mod geometry;
+pub mod ink;
 pub mod intake;
 pub mod locate;
 
+pub use ink::{has_cool_ink, without_cool_ink, without_warm_ink};
 pub use intake::{ACCEPTED, IntakeError, IntakeLimits, Scan, intake, sniff};
 pub use locate::{Found, find_document, rectify};
 
@@ -25,6 +27,11 @@ pub struct Straightened {
     pub image: RgbImage,
     /// Where the document was in the photo (clockwise from top-left), when it was found.
     pub found: Option<Found>,
+    /// When a document was found, the whole photo too, shrunk the same way: the finder can
+    /// take a part for the whole (a card's grey portrait box stands out from the card more than
+    /// the card from a light table), and a reader that finds no document's text on the cut-out
+    /// reads this instead.
+    pub whole: Option<RgbImage>,
 }
 
 impl std::fmt::Debug for Straightened {
@@ -55,10 +62,12 @@ fn straighten_within(photo: &RgbImage, max_side: u32) -> Straightened {
         Some(found) => Straightened {
             image: rectify(photo, &found.quad, max_side),
             found: Some(found),
+            whole: Some(fit_within(photo, max_side)),
         },
         None => Straightened {
             image: fit_within(photo, max_side),
             found: None,
+            whole: None,
         },
     }
 }
@@ -94,6 +103,7 @@ mod tests {
         }
         let s = straighten_within(&photo, 400);
         assert!(s.found.is_some(), "the page is found");
+        assert_eq!(s.whole.as_ref().map(|w| w.dimensions()), Some((400, 200)));
         // The page's proportions are kept (900 × 400).
         let (w, h) = s.image.dimensions();
         assert_eq!(w, 400);
@@ -101,7 +111,7 @@ mod tests {
         // A flat scan (nothing stands out) is shrunk whole.
         let flat = RgbImage::from_pixel(1000, 500, Rgb([240, 240, 240]));
         let s = straighten_within(&flat, 400);
-        assert!(s.found.is_none());
+        assert!(s.found.is_none() && s.whole.is_none());
         assert_eq!(s.image.dimensions(), (400, 200));
     }
 

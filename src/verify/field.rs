@@ -603,9 +603,70 @@ fn is_template_fragment(t: &str) -> bool {
     let plain = |s: &str| -> String { s.chars().filter(|c| !"“”\"'".contains(*c)).collect() };
     let p = plain(t);
     (p.chars().count() >= 4 && TEMPLATE_TEXT.iter().any(|x| plain(x).contains(&p)))
-        || ["了解更多", "备案、许可", "监管信息", "gsxt", "信用信息公示"]
-            .iter()
-            .any(|m| t.contains(m))
+        || [
+            "了解更多",
+            "备案、许可",
+            "监管信息",
+            "gsxt",
+            "信用信息公示",
+            "公示系统",
+        ]
+        .iter()
+        .any(|m| t.contains(m))
+}
+
+/// The fewest edits (insert, delete, replace a character) that turn `needle` into some run of
+/// `hay` (approximate search: the run may start and end anywhere in `hay`).
+fn edits_to_within(needle: &[char], hay: &[char]) -> usize {
+    // prev[j]: the fewest edits turning the needle's first i characters into a run ending at j.
+    let mut prev = vec![0usize; hay.len() + 1];
+    for (i, &n) in needle.iter().enumerate() {
+        let mut cur = vec![i + 1; hay.len() + 1];
+        for (j, &h) in hay.iter().enumerate() {
+            let replace = prev[j] + usize::from(n != h);
+            cur[j + 1] = replace.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev.into_iter().min().unwrap_or(needle.len())
+}
+
+/// How many characters at the end of a line are the QR caption or the footer as the
+/// recogniser reads them — with slips (扫楼二维码…, 信用优息…): the longest tail of at least five
+/// characters within one edit in four of a run of that text. A field's line the detector ran
+/// into the caption beside it (…解放路212号2层扫描二维码登录“国家企) keeps its start; a line
+/// that is all caption is all tail.
+pub fn template_tail(text: &str) -> usize {
+    let keep = |c: &char| !c.is_whitespace() && !"“”\"'".contains(*c);
+    let chars: Vec<char> = text.chars().collect();
+    let templates: Vec<Vec<char>> = TEMPLATE_TEXT
+        .iter()
+        .map(|t| t.chars().filter(keep).collect())
+        .collect();
+    // Of the tails close enough, the one whose length outweighs twice its edits most (the
+    // earliest on a tie), starting on a character of the text it matches: a field's last
+    // characters before the caption are extra, not slips.
+    let mut best: Option<(i64, usize)> = None;
+    for start in 0..chars.len() {
+        let tail: Vec<char> = chars[start..].iter().copied().filter(keep).collect();
+        if tail.len() < 5 {
+            break;
+        }
+        // Counted without digits: a date (2023年01月31日) is close to the footer's
+        // 1月1日至6月30日 by its digits alone.
+        let words = tail.iter().filter(|c| !c.is_ascii_digit()).count();
+        if words < 5 {
+            continue;
+        }
+        for t in &templates {
+            let d = edits_to_within(&tail, t);
+            let score = 2 * d as i64 - tail.len() as i64;
+            if 4 * d <= words && t.contains(&tail[0]) && best.is_none_or(|(b, _)| score < b) {
+                best = Some((score, chars.len() - start));
+            }
+        }
+    }
+    best.map_or(0, |(_, n)| n)
 }
 
 /// The holder's own 仅供办理XX使用，他用无效 written or stamped across a copy.
@@ -686,6 +747,20 @@ mod tests {
             find_credit_code("代码9I35O1OOMAOOO1OOY4名称"),
             Some((2..20, "91350100MA000100Y4".to_owned()))
         );
+    }
+
+    // DOMAIN.md "What else the 2019 template prints": the QR caption, read with slips and run
+    // into the field beside it, is set aside; field text is not.
+    #[test]
+    fn caption_tails_with_slips() {
+        assert_eq!(template_tail("扫楼二维码登录“国家企"), 11);
+        assert_eq!(template_tail("业信用优息公示系统”了"), 11);
+        let line = "示例市西湖区解放路212号2层扫描二维码登录“国家企";
+        assert_eq!(template_tail(line), line.chars().count() - 15);
+        assert_eq!(template_tail("示例市西湖区解放路212号2层"), 0);
+        assert_eq!(template_tail("日用百货销售；五金产品零售；"), 0);
+        assert_eq!(template_tail("成立日期2023年01月31日"), 0);
+        assert_eq!(template_tail("2023年01月31日至2053年01月30日"), 0);
     }
 
     #[test]

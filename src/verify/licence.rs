@@ -15,7 +15,7 @@
 use super::card::LONG_TERM;
 use super::field::{
     Field, FieldValue, Stream, bounds, clean_text, cut, find_credit_code, find_date,
-    is_boilerplate, is_cjk, reading_order,
+    is_boilerplate, is_cjk, reading_order, template_tail,
 };
 use super::page::{OcrLine, OcrPage};
 use std::collections::BTreeMap;
@@ -78,12 +78,14 @@ fn is_title(text: &str) -> bool {
 
 /// Lines in reading order, column by column when labels start lines right of 40 % of the
 /// page width.
-fn ordered(page: &OcrPage) -> Vec<&OcrLine> {
-    let lines: Vec<&OcrLine> = page
+fn ordered(page: &OcrPage) -> Vec<OcrLine> {
+    let lines: Vec<OcrLine> = page
         .lines
         .iter()
         .filter(|l| !is_boilerplate(&l.text) && !is_title(&l.text))
+        .filter_map(without_template_tail)
         .collect();
+    let lines: Vec<&OcrLine> = lines.iter().collect();
     let stops = stops();
     let width = page.width as f32;
     let split = lines
@@ -96,7 +98,7 @@ fn ordered(page: &OcrPage) -> Vec<&OcrLine> {
         .filter(|&x| x > 0.4 * width)
         .fold(f32::INFINITY, f32::min);
     if !split.is_finite() {
-        return reading_order(&lines);
+        return reading_order(&lines).into_iter().cloned().collect();
     }
     let margin = 0.02 * width;
     let (right, left): (Vec<&OcrLine>, Vec<&OcrLine>) = lines
@@ -104,7 +106,43 @@ fn ordered(page: &OcrPage) -> Vec<&OcrLine> {
         .partition(|l| bounds(&l.quad).0 >= split - margin);
     let mut out = reading_order(&left);
     out.extend(reading_order(&right));
-    out
+    out.into_iter().cloned().collect()
+}
+
+/// A line without the caption or footer text ([`template_tail`]) or the holder's 仅供…
+/// overprint the detector ran into it, its box shortened alike (characters taken as equally wide);
+/// `None` when nothing else is left.
+fn without_template_tail(l: &OcrLine) -> Option<OcrLine> {
+    let n = l.text.chars().count();
+    // The holder's 仅供办理XX使用，他用无效 the detector ran into a value's line.
+    let purpose = l
+        .text
+        .find("仅供")
+        .map_or(0, |i| n - l.text[..i].chars().count());
+    let tail = template_tail(&l.text).max(purpose);
+    if tail == 0 {
+        return Some(l.clone());
+    }
+    let keep = n - tail;
+    if keep == 0 {
+        return None;
+    }
+    let t = keep as f32 / n as f32;
+    let at = |a: [f32; 2], b: [f32; 2]| [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
+    let [tl, tr, br, bl] = l.quad;
+    let char_confidences: Vec<f32> = l.char_confidences.iter().take(keep).copied().collect();
+    let confidence = if char_confidences.is_empty() {
+        l.confidence
+    } else {
+        char_confidences.iter().sum::<f32>() / char_confidences.len() as f32
+    };
+    Some(OcrLine {
+        text: l.text.chars().take(keep).collect(),
+        confidence,
+        char_confidences,
+        alternatives: l.alternatives.iter().take(keep).cloned().collect(),
+        quad: [tl, at(tl, tr), at(bl, br), bl],
+    })
 }
 
 /// The business term as `FROM至TO`, `FROM至长期` or `长期`.
@@ -137,7 +175,8 @@ fn term(text: &str) -> Option<(String, usize, usize)> {
 
 /// The text of a licence in reading order.
 pub(super) fn stream_of(page: &OcrPage) -> Stream {
-    Stream::new(&ordered(page))
+    let lines = ordered(page);
+    Stream::new(&lines.iter().collect::<Vec<_>>())
 }
 
 /// The fields of a business licence. Fields whose label or value is not found are absent.
@@ -248,7 +287,7 @@ mod tests {
                 l("壹佰万元整", 900.0, 292.0),
                 l(&format!("类型{kind}"), 120.0, 350.0),
                 l("成立日期2015年03月01日", 760.0, 350.0),
-                l(&format!("{boss_label}王大明"), 120.0, 410.0),
+                l(&format!("{boss_label}王大明仅供办理登记"), 120.0, 410.0),
                 l(&format!("营业期限{term}"), 760.0, 410.0),
                 l("经营范围餐饮服务；食品销售；", 120.0, 470.0),
                 l("住所示例市和平区解放路", 760.0, 470.0),
@@ -263,6 +302,8 @@ mod tests {
                     900.0,
                 ),
                 l("样本", 1000.0, 600.0),
+                l("扫描二维码登录“国家企", 1140.0, 260.0),
+                l("业信用优息公示系统”了", 1140.0, 282.0),
             ],
         )
     }

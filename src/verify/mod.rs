@@ -18,6 +18,7 @@ pub mod classify;
 pub mod correct;
 pub mod field;
 pub mod field_name;
+pub mod grammar;
 pub mod licence;
 pub mod page;
 pub mod prefill;
@@ -428,6 +429,14 @@ pub fn analyse(
     }
 }
 
+/// Counts another reading's time in `page`'s.
+fn add_timings(page: &mut OcrPage, other: crate::ocr::OcrTimings) {
+    page.timings.detect_ms += other.detect_ms;
+    page.timings.classify_ms += other.classify_ms;
+    page.timings.recognise_ms += other.recognise_ms;
+    page.timings.total_ms += other.total_ms;
+}
+
 /// Why a document could not be verified. The `Display` text is for the clerk.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -483,17 +492,67 @@ impl Verifier {
         straight: crate::photo::Straightened,
         photo: (u32, u32),
     ) -> anyhow::Result<Reading> {
-        let up = self.ocr.read_upright(straight.image)?;
-        let page = self.second_look(&up.image, up.page)?;
-        Ok(Reading {
-            image: up.image,
+        let (image, page, turned) = self.read_page(straight.image)?;
+        let cut_out = Reading {
+            image,
             page,
             document: straight.found.map(|f| Located {
                 quad: f.quad,
                 photo,
             }),
-            turned: up.turned,
-        })
+            turned,
+        };
+        // What the finder cut out shows no document's labels: it may have taken a part for the
+        // whole (a card's portrait box). The whole photo is read instead and kept when it
+        // shows a document; the time of both readings is counted.
+        let Some(whole) = straight
+            .whole
+            .filter(|_| classify::classify(&cut_out.page) == DocumentType::Unknown)
+        else {
+            return Ok(cut_out);
+        };
+        let (image, page, turned) = self.read_page(whole)?;
+        let (mut kept, other) = if classify::classify(&page) == DocumentType::Unknown {
+            (cut_out, page.timings)
+        } else {
+            let t = cut_out.page.timings;
+            let whole = Reading {
+                image,
+                page,
+                document: None,
+                turned,
+            };
+            (whole, t)
+        };
+        add_timings(&mut kept.page, other);
+        Ok(kept)
+    }
+
+    /// Reads a page upright with its red ink set aside (`photo::ink`: seal, overprint,
+    /// emblem, border), then looks again if needed: a card front lacking a short value
+    /// (`second_look`), a licence with blue ink across it (a 仅供…使用 stamp or writing; a
+    /// licence prints nothing in blue, a card its labels) read again without it, both times
+    /// counted. Gives the page as it came turned upright — ink kept, for the image measures —
+    /// the reading and the turn.
+    fn read_page(&self, image: RgbImage) -> anyhow::Result<(RgbImage, OcrPage, u16)> {
+        let up = self
+            .ocr
+            .read_upright(crate::photo::without_warm_ink(&image))?;
+        let mut page = self.second_look(&up.image, up.page)?;
+        if classify::classify(&page) == DocumentType::BusinessLicense
+            && crate::photo::has_cool_ink(&up.image)
+        {
+            let mut again = self.ocr.read(&crate::photo::without_cool_ink(&up.image))?;
+            add_timings(&mut again, page.timings);
+            page = again;
+        }
+        let image = match up.turned {
+            90 => image::imageops::rotate90(&image),
+            180 => image::imageops::rotate180(&image),
+            270 => image::imageops::rotate270(&image),
+            _ => image,
+        };
+        Ok((image, page, up.turned))
     }
 
     /// A card front on which the sex or the ethnicity was not found is read again with the
@@ -513,10 +572,7 @@ impl Verifier {
         } else {
             (first, second.timings)
         };
-        page.timings.detect_ms += other.detect_ms;
-        page.timings.classify_ms += other.classify_ms;
-        page.timings.recognise_ms += other.recognise_ms;
-        page.timings.total_ms += other.total_ms;
+        add_timings(&mut page, other);
         Ok(page)
     }
 

@@ -2,9 +2,10 @@
 //!
 //! - `fail`: a check failed (the document or what was read from it breaks a rule).
 //! - `review`: nothing failed, but a person must look: an image warning, a field not read, a
-//!   field read with low confidence, or a document of unknown kind.
+//!   field read with low confidence, a value that breaks its field's form
+//!   ([`super::grammar`]), or a document of unknown kind.
 //! - `pass`: every check passed, no warning, every expected field read above the confidence
-//!   floor.
+//!   floor and every value in its field's form.
 //!
 //! `not_checked` entries (recapture, editing) do not stop a pass: they are standing
 //! limitations, stated on every report, not findings.
@@ -104,6 +105,9 @@ pub fn decide(
             Some(_) => {}
         }
     }
+    // A value that breaks its field's form (a polluted address, a cut term, a stray stroke
+    // before an amount) is doubtful whatever its confidence: never a pass.
+    review.extend(super::grammar::doubts(document_type, fields));
     let verdict = if !fail.is_empty() {
         Verdict::Fail
     } else if !review.is_empty() {
@@ -126,7 +130,7 @@ mod tests {
 
     fn field(conf: f32) -> Field {
         Field {
-            value: FieldValue::personal("x"),
+            value: FieldValue::personal("王大明"),
             confidence: conf,
             quad: [[0.0; 2]; 4],
         }
@@ -214,6 +218,27 @@ mod tests {
         let (v, r) = decide(t, &fields, &["name"], &[slip], &[], MIN_CONFIDENCE);
         assert_eq!(v, Verdict::Review);
         assert!(r[0].starts_with("需人工核对"));
+        // A value breaking its field's form is doubtful however sure the reader was: the
+        // address a photographed licence gave as 示例市临江区样本 (issue 13) is no pass.
+        let licence = DocumentType::BusinessLicense;
+        let mut polluted = fields.clone();
+        polluted.insert(
+            "address".to_owned(),
+            Field {
+                value: FieldValue::public("示例市临江区样本"),
+                ..field(0.99)
+            },
+        );
+        let (v, r) = decide(
+            licence,
+            &polluted,
+            &["name", "address"],
+            &[check(true)],
+            &[],
+            MIN_CONFIDENCE,
+        );
+        assert_eq!(v, Verdict::Review);
+        assert_eq!(r, ["“住所”识别结果含有非地址文字，请核对原件"]);
         // Unknown documents are for a person to look at.
         let (v, _) = decide(
             DocumentType::Unknown,

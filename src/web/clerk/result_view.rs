@@ -29,6 +29,9 @@ struct FieldRow {
     confidence: String,
     low: bool,
     edited: bool,
+    /// The reason naming this field, when its value broke its form (`verify::grammar`) or
+    /// its reading was doubtful: shown beside it.
+    doubt: String,
 }
 
 struct CheckRow {
@@ -218,15 +221,24 @@ fn field_rows(report: &Report, full: Option<&Report>, shown: Shown<'_>) -> Vec<F
                 Some(v) => (v.value.expose().to_string(), false),
                 None => (f.value.expose().to_string(), f.value.is_personal()),
             };
+            let label = field_label(doc, name);
+            let quoted = format!("“{label}”");
+            let doubt = report
+                .reasons
+                .iter()
+                .find(|r| r.starts_with(&quoted))
+                .cloned()
+                .unwrap_or_default();
             FieldRow {
                 no: i + 1,
                 name: name.clone(),
-                label: field_label(doc, name),
+                label,
                 value,
                 masked,
                 confidence: format!("{:.0}%", f.confidence * 100.0),
                 low: f.confidence < threshold,
                 edited: f.value.is_edited(),
+                doubt,
             }
         })
         .collect()
