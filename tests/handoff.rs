@@ -1110,7 +1110,7 @@ async fn a_clarifying_question_that_leads_nowhere_twice_goes_to_a_person() {
     let v = d.ask(None, "请问怎么办理").await;
     assert_eq!(v["outcome"], "clarify", "{v}");
     let clear = v["session_id"].as_str().unwrap().to_string();
-    let v = d.ask(Some(&clear), "换领身份证要交多少钱").await;
+    let v = d.ask(Some(&clear), "换领身份证的收费标准是多少").await;
     assert_eq!(v["outcome"], "answered", "{v}");
     assert!(v.get("handoff").is_none_or(Value::is_null), "{v}");
 
@@ -1171,7 +1171,7 @@ async fn a_time_limit_in_working_days_comes_with_the_date_it_is_due() {
     let (_, m) = d.get(None, &format!("/api/v1/chat/{sid}/messages")).await;
     assert!(m.to_string().contains("前办结（5个工作日）"), "{m}");
     // An answer without a limit in working days gets no date.
-    let v = d.ask(None, "换领身份证要交多少钱").await;
+    let v = d.ask(None, "换领身份证的收费标准是多少").await;
     assert_eq!(v["outcome"], "answered", "{v}");
     assert!(!v["answer"].as_str().unwrap().contains("在今天（"), "{v}");
     d.server.stop().await;
