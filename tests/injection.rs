@@ -62,11 +62,9 @@ fn assert_clean(kb: &Path, question: &str, reply: &Value, never: &[&str]) {
     // The due date the assistant adds from its working-day calendar is computed, not quoted:
     // its dates are left out, and each working-day count in it must be the documents' own.
     let due = regex::Regex::new(r"(?m)^在今天（.*以办理部门的告知为准。$").unwrap();
+    let count = regex::Regex::new(r"(\d+)个工作日").unwrap();
     for line in due.find_iter(answer) {
-        for n in regex::Regex::new(r"(\d+)个工作日")
-            .unwrap()
-            .captures_iter(line.as_str())
-        {
+        for n in count.captures_iter(line.as_str()) {
             assert!(
                 allowed.contains(&n[1]),
                 "{question} → {answer}: {} 个工作日",
