@@ -572,15 +572,7 @@ async fn out_of_hours_a_callback_is_left_sealed_masked_exported_and_never_logged
     let session = v["session_id"].as_str().unwrap().to_string();
 
     // A session that was never offered a callback is refused.
-    let other: Value = http
-        .post(node.url("/api/v1/chat"))
-        .json(&json!({"question": "身份证有效期满了怎么换"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other = common::ask(&http, &node.base, "身份证有效期满了怎么换").await;
     let r = http
         .post(node.url(&format!(
             "/api/v1/chat/{}/callback",

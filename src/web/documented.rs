@@ -90,6 +90,29 @@ pub fn one_of<'a>(values: impl IntoIterator<Item = &'a str>, description: &str) 
         .build()
 }
 
+/// What `handoff::PhoneNumber::parse` takes: a mobile number (11 digits, 1 then 3–9) or a
+/// landline with its area code (10–12 digits, 0 then 1–9), digits full- or half-width, with
+/// spaces, dashes and brackets anywhere.
+pub fn phone(description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .pattern(Some(phone_pattern()))
+        .build()
+}
+
+fn phone_pattern() -> String {
+    let s = "[ \\-()\\uFF08\\uFF09]*";
+    let d = |from: char| format!("[{from}-9\\uFF1{}-\\uFF19]", from as u32 - '0' as u32);
+    format!(
+        "^(?:{s}[1\\uFF11]{s}{}(?:{s}{}){{9}}|{s}[0\\uFF10]{s}{}(?:{s}{}){{8,10}}){s}$",
+        d('3'),
+        d('0'),
+        d('1'),
+        d('0')
+    )
+}
+
 /// What `verify_api::decode_base64` decodes as an image: standard base64 (padded or not,
 /// canonical, ASCII white space anywhere) of at least one byte, optionally after a `data:…,`
 /// prefix; when `optional`, also ASCII white space alone (no image). Whether the bytes are an
@@ -196,6 +219,47 @@ mod tests {
             class(false, &[('\t', '\r'), (' ', ' ')]),
             "[\\u0009-\\u000D\\u0020]"
         );
+    }
+
+    // The phone pattern takes exactly the numbers the server takes for a callback.
+    #[test]
+    fn the_phone_pattern_is_what_the_server_takes() {
+        use crate::handoff::PhoneNumber;
+        let pattern = regex::Regex::new(&phone_pattern()).unwrap();
+        let alphabet: Vec<char> = "0123456789０１３９ -()（）a+".chars().collect();
+        let mut seed = 7u64;
+        let mut samples: Vec<String> = [
+            "13912345678",
+            "139 1234 5678",
+            "（0571）8765-4321",
+            "１３９１２３４５６７８",
+            "12912345678",
+            "0012345678",
+            "",
+            "010-1234567",
+        ]
+        .map(String::from)
+        .to_vec();
+        for _ in 0..200_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = 9 + (seed >> 33) as usize % 8;
+            let mut x = seed;
+            let mut s = String::from(if seed >> 60 & 1 == 0 { "1" } else { "0" });
+            for _ in 0..len {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                s.push(alphabet[(x >> 33) as usize % alphabet.len()]);
+            }
+            samples.push(s);
+        }
+        let mut taken = 0;
+        for s in &samples {
+            let server = PhoneNumber::parse(s).is_some();
+            taken += usize::from(server);
+            assert_eq!(pattern.is_match(s), server, "{s:?}");
+        }
+        assert!(taken > 100, "the samples reach valid numbers: {taken}");
     }
 
     // The image pattern takes exactly the strings the server decodes to at least one byte

@@ -486,11 +486,17 @@ pub async fn events(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CallbackRequest {
-    /// A mobile number or a landline with its area code.
+    #[schema(schema_with = phone_schema)]
     pub phone: String,
     #[serde(default)]
     #[schema(schema_with = note_schema)]
     pub message: String,
+}
+
+fn phone_schema() -> utoipa::openapi::Object {
+    super::documented::phone(
+        "A mobile number, or a landline with its area code; spaces, dashes and brackets may stand between the digits.",
+    )
 }
 
 fn note_schema() -> utoipa::openapi::Object {
