@@ -657,6 +657,15 @@ fn second_is_better(first: &OcrPage, second: &OcrPage) -> bool {
 mod tests {
     use super::page::{line_at, page_of};
     use super::*;
+
+    /// A side read from `page` alone, without its image or a located document.
+    fn side(page: &OcrPage) -> Side<'_> {
+        Side {
+            page,
+            image: None,
+            document: None,
+        }
+    }
     use crate::ident::id_check_character;
     use std::path::Path;
 
@@ -743,21 +752,7 @@ mod tests {
         );
         let s = Settings::default();
         for (x, y) in [(&f, &b), (&b, &f)] {
-            let r = analyse(
-                Side {
-                    page: x,
-                    image: None,
-                    document: None,
-                },
-                Some(Side {
-                    page: y,
-                    image: None,
-                    document: None,
-                }),
-                today(),
-                &forms(),
-                &s,
-            );
+            let r = analyse(side(x), Some(side(y)), today(), &forms(), &s);
             assert_eq!(r.document_type, DocumentType::IdCardFront);
             assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
             assert_eq!(r.fields.len(), 9);
@@ -811,16 +806,8 @@ mod tests {
         // fails: the check ran.
         let f = front_page(&number(), "男");
         let r = analyse(
-            Side {
-                page: &f,
-                image: None,
-                document: None,
-            },
-            Some(Side {
-                page: &b,
-                image: None,
-                document: None,
-            }),
+            side(&f),
+            Some(side(&b)),
             today(),
             &forms(),
             &Settings::default(),
@@ -836,17 +823,7 @@ mod tests {
     #[test]
     fn report_serialises_in_the_api_shape_and_debug_hides_values() {
         let f = front_page(&number(), "女");
-        let r = analyse(
-            Side {
-                page: &f,
-                image: None,
-                document: None,
-            },
-            None,
-            today(),
-            &forms(),
-            &Settings::default(),
-        );
+        let r = analyse(side(&f), None, today(), &forms(), &Settings::default());
         assert_eq!(
             r.verdict,
             Verdict::Fail,
@@ -875,11 +852,7 @@ mod tests {
             front_page(&number(), "男"),
             back_page("2016.05.01-2036.05.01"),
         );
-        let side = |p| Side {
-            page: p,
-            image: None,
-            document: None,
-        };
+        let side = |p| side(p);
         let mut r = analyse(
             side(&f),
             Some(side(&b)),
@@ -934,11 +907,7 @@ mod tests {
             vec![line_at("欢迎光临", 0.9, 0.0, 0.0, 50.0, 10.0)],
         );
         let r = analyse(
-            Side {
-                page: &p,
-                image: None,
-                document: None,
-            },
+            side(&p),
             None,
             today(),
             &Forms::default(),
@@ -950,16 +919,8 @@ mod tests {
         );
         let f = front_page(&number(), "男");
         let r = analyse(
-            Side {
-                page: &f,
-                image: None,
-                document: None,
-            },
-            Some(Side {
-                page: &f,
-                image: None,
-                document: None,
-            }),
+            side(&f),
+            Some(side(&f)),
             today(),
             &Forms::default(),
             &Settings::default(),
