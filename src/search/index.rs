@@ -324,11 +324,17 @@ pub fn build(kb_dir: &Path, data_dir: &Path) -> Result<BuildReport> {
                 doc.add_text(f.title, &d.meta.title);
                 let names = format!("{doc_aliases} {}", p.keywords.join(" "));
                 doc.add_text(f.aliases, &names);
-                doc.add_text(f.section, &p.section);
-                doc.add_text(f.body, &p.text);
                 // The passage's own text only: an FAQ entry's question (its section) would
-                // otherwise outweigh the guide it summarises on every colloquial question.
-                doc.add_text(f.text_chars, &p.text);
+                // otherwise outweigh the guide it summarises on every colloquial question. A
+                // policy's numbered heading is printed text and searched as such.
+                let text = if p.heading_in_text {
+                    format!("{}\n{}", p.section, p.text)
+                } else {
+                    doc.add_text(f.section, &p.section);
+                    p.text.clone()
+                };
+                doc.add_text(f.body, &text);
+                doc.add_text(f.text_chars, &text);
                 writer.add_document(doc)?;
             }
         }
