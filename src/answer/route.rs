@@ -317,31 +317,42 @@ mod tests {
     use crate::kb::settings::default_routes;
     use std::collections::BTreeMap;
 
+    fn expect(seg: &Segmenter, want: Option<&str>, questions: &[&str]) {
+        for q in questions {
+            assert_eq!(wants_person(q, seg), want, "{q}");
+        }
+    }
+
     #[test]
     fn requests_for_a_person_and_own_cases_go_to_a_person() {
         // DOMAIN.md: hand over to a human instead of guessing; the assistant sees no one's file.
         let seg = Segmenter::new(&[]);
-        for q in [
-            "请帮我找位工作人员",
-            "麻烦叫个客服来",
-            "I need a real person",
-            "could an operator talk with me",
-        ] {
-            assert_eq!(wants_person(q, &seg), Some("human"), "{q}");
-        }
-        for q in ["我的公积金提取申请怎么还没到账", "我家老人的补贴进度能查吗"]
-        {
-            assert_eq!(wants_person(q, &seg), Some("case_status"), "{q}");
-        }
+        expect(
+            &seg,
+            Some("human"),
+            &[
+                "请帮我找位工作人员",
+                "麻烦叫个客服来",
+                "I need a real person",
+                "could an operator talk with me",
+            ],
+        );
+        expect(
+            &seg,
+            Some("case_status"),
+            &["我的公积金提取申请怎么还没到账", "我家老人的补贴进度能查吗"],
+        );
         // A person word or a progress word alone asks for nobody.
-        for q in [
-            "人工窗口几点开门",
-            "客服电话是多少",
-            "身份证补领的进度能上网查吗",
-            "Does every resident qualify for this service?",
-        ] {
-            assert_eq!(wants_person(q, &seg), None, "{q}");
-        }
+        expect(
+            &seg,
+            None,
+            &[
+                "人工窗口几点开门",
+                "客服电话是多少",
+                "身份证补领的进度能上网查吗",
+                "Does every resident qualify for this service?",
+            ],
+        );
     }
 
     #[test]
@@ -349,37 +360,43 @@ mod tests {
         // DOMAIN.md: a person asked for goes to a person (转人工), however it is put: a person
         // word alone, someone asked to come and talk, the bot turned down.
         let seg = Segmenter::new(&[]);
-        for q in [
-            "客服",
-            "请问有人工吗",
-            "真人呢",
-            "我想跟活人聊聊",
-            "把你们负责人叫来",
-            "派个人来跟我说",
-            "能不能和人沟通一下",
-            "不要机器人回答",
-            "Could somebody help me please",
-            "I want to speak to a manager",
-        ] {
-            assert_eq!(wants_person(q, &seg), Some("human"), "{q}");
-        }
-        for q in [
-            "上周递交的失业金材料有消息了吗",
-            "What is the status of my application",
-        ] {
-            assert_eq!(wants_person(q, &seg), Some("case_status"), "{q}");
-        }
+        expect(
+            &seg,
+            Some("human"),
+            &[
+                "客服",
+                "请问有人工吗",
+                "真人呢",
+                "我想跟活人聊聊",
+                "把你们负责人叫来",
+                "派个人来跟我说",
+                "能不能和人沟通一下",
+                "不要机器人回答",
+                "Could somebody help me please",
+                "I want to speak to a manager",
+            ],
+        );
+        expect(
+            &seg,
+            Some("case_status"),
+            &[
+                "上周递交的失业金材料有消息了吗",
+                "What is the status of my application",
+            ],
+        );
         // The same words about something else ask for nobody.
-        for q in [
-            "人工智能公司怎么变更名称",
-            "老人来不了，能让子女代办吗",
-            "能让人代办吗",
-            "自助机器上性别选错了怎么改",
-            "客服电话是多少",
-            "Can my son help me apply for a passport?",
-        ] {
-            assert_eq!(wants_person(q, &seg), None, "{q}");
-        }
+        expect(
+            &seg,
+            None,
+            &[
+                "人工智能公司怎么变更名称",
+                "老人来不了，能让子女代办吗",
+                "能让人代办吗",
+                "自助机器上性别选错了怎么改",
+                "客服电话是多少",
+                "Can my son help me apply for a passport?",
+            ],
+        );
     }
 
     #[test]
