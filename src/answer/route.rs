@@ -50,6 +50,7 @@ const PERSON_WORDS: &[&str] = &[
     "接线员",
     "专人",
     "负责人",
+    "经办人",
     "领导",
     "你们的人",
 ];
@@ -123,6 +124,9 @@ const BARE_REQUEST: &[&str] = &[
     "需要",
     "人",
     "有人",
+    "协助",
+    "帮",
+    "我们",
 ];
 /// Words for the assistant itself, and words turning it down ("不要机器人", "机器人听不懂"):
 /// together they ask for someone else.
@@ -148,6 +152,25 @@ const REFUSING_WORDS: &[&str] = &[
 const PERSON_BEFORE: &[&str] = &["找", "叫", "换", "要", "派", "安排", "来"];
 const PERSON_AFTER: &[&str] = &[
     "来", "跟", "和", "与", "给", "回", "回复", "打", "说", "说话", "聊", "接", "联系", "问",
+];
+/// Verbs that reach someone described ("跟窗口的人", "打电话给办事的人", "有没有值班的人"),
+/// and what may follow the description.
+const REACHING: &[&str] = &[
+    "找",
+    "跟",
+    "和",
+    "与",
+    "问问",
+    "打电话给",
+    "给",
+    "联系",
+    "有没有",
+    "叫",
+    "让",
+];
+const DESCRIBED_AFTER: &[&str] = &[
+    "说", "说话", "聊", "聊聊", "问", "问问", "当面", "谈", "沟通", "吗", "啊", "呢", "吧", "来",
+    "联系",
 ];
 /// Talking, after "和 / 跟 / 与 人" ("我想直接和人说").
 const TALKING: &[&str] = &[
@@ -256,7 +279,18 @@ pub fn wants_person(question: &str, segmenter: &Segmenter) -> Option<&'static st
                 || before.is_some_and(|b| PERSON_BEFORE.contains(&b.as_str()))
                     && after.is_some_and(|a| PERSON_AFTER.contains(&a)))
     });
-    if plain_person || (has_word(BOT_WORDS) && has_word(REFUSING_WORDS)) {
+    // "窗口的人", "懂行的人": someone described, asked to be reached and nothing more said of
+    // them ("找个懂行的人问问"; "找工作的人可以领吗" asks about such people instead).
+    let described_person = words.iter().enumerate().any(|(i, w)| {
+        w == "人"
+            && i > 0
+            && words[i - 1] == "的"
+            && words[..i].iter().any(|b| REACHING.contains(&b.as_str()))
+            && words
+                .get(i + 1)
+                .is_none_or(|a| DESCRIBED_AFTER.contains(&a.as_str()))
+    });
+    if plain_person || described_person || (has_word(BOT_WORDS) && has_word(REFUSING_WORDS)) {
         return Some("human");
     }
     let english: Vec<&str> = q
@@ -264,7 +298,10 @@ pub fn wants_person(question: &str, segmenter: &Segmenter) -> Option<&'static st
         .filter(|w| !w.is_empty())
         .collect();
     let has = |list: &[&str]| english.iter().any(|w| list.contains(w));
-    if has(PERSON_WORDS_EN) && has(ASKING_WORDS_EN) {
+    let bare_en = |w: &&str| {
+        PERSON_WORDS_EN.contains(w) || ["a", "an", "the", "me", "get", "give", "i"].contains(w)
+    };
+    if has(PERSON_WORDS_EN) && (has(ASKING_WORDS_EN) || english.iter().all(bare_en)) {
         return Some("human");
     }
     let own_en = english.contains(&"my") && has(PROGRESS_WORDS_EN);
@@ -372,6 +409,9 @@ mod tests {
                 "派个人来跟我说",
                 "能不能和人沟通一下",
                 "不要机器人回答",
+                "有没有管事的人",
+                "能和前台的人聊聊吗",
+                "operator",
                 "Could somebody help me please",
                 "I want to speak to a manager",
             ],
@@ -395,6 +435,8 @@ mod tests {
                 "自助机器上性别选错了怎么改",
                 "客服电话是多少",
                 "Can my son help me apply for a passport?",
+                "给打零工的人有什么补贴",
+                "跟我情况一样的人怎么申请低保",
             ],
         );
     }
