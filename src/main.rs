@@ -1158,10 +1158,9 @@ fn cmd_eval(config: &Config, files: &[PathBuf], json: bool, sweep: bool) -> Resu
             .unwrap_or_default();
         let cases = xiaoban::measure::answers::load_cases(file)?;
         let mut value = eval_part(config, &index, engine.as_ref(), &cases, json, &name)?;
-        let grid: Vec<f32> = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
-            .iter()
-            .map(|m| m * config.answer.min_score)
-            .collect();
+        let mut grid = vec![0.3, 0.4, 0.5, 0.6, 0.7, 0.8, config.answer.min_coverage];
+        grid.sort_by(f32::total_cmp);
+        grid.dedup();
         if sweep || !json {
             let points =
                 xiaoban::measure::answers::threshold_sweep(&index, &config.answer, &cases, &grid)?;
@@ -1169,12 +1168,12 @@ fn cmd_eval(config: &Config, files: &[PathBuf], json: bool, sweep: bool) -> Resu
                 value["sweep"] = serde_json::to_value(&points)?;
             } else {
                 println!(
-                    "\n相关性阈值 answer.min_score 对“回答/超出范围”的影响（精确率/召回率）："
+                    "\n相关性阈值 answer.min_coverage 对“回答/超出范围”的影响（精确率/召回率）："
                 );
                 for p in &points {
                     println!(
                         "  {:>6.2}  回答 {:.1}%/{:.1}%  超出范围 {:.1}%/{:.1}%",
-                        p.min_score,
+                        p.min_coverage,
                         p.answered_precision * 100.0,
                         p.answered_recall * 100.0,
                         p.out_of_scope_precision * 100.0,

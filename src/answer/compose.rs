@@ -139,10 +139,21 @@ fn material_name(line: &str) -> &str {
     line.split(['（', '(']).next().unwrap_or(line).trim()
 }
 
+/// Whether a material line stands for the materials of the other situations ("以上对应情形的
+/// 全部材料", "上述材料"): such a situation (an agent applying, say) adds to another one.
+fn refers_to_others(line: &str) -> bool {
+    (line.contains("以上") || line.contains("上述")) && line.contains("材料")
+}
+
 /// The materials every situation of a guide asks for (by name), as the first situation
-/// writes them.
+/// writes them. A situation that takes over the others' materials ("委托他人代办: 以上对应情形
+/// 的全部材料 + 授权委托书") shares all of them.
 pub fn shared_materials(doc: &Document) -> Vec<&str> {
-    let situations = doc.situations();
+    let situations: Vec<_> = doc
+        .situations()
+        .iter()
+        .filter(|s| !s.materials.iter().any(|m| refers_to_others(m)))
+        .collect();
     let Some((first, rest)) = situations.split_first() else {
         return Vec::new();
     };

@@ -64,11 +64,12 @@ pub struct TagSummary {
     pub outcome_ok: usize,
 }
 
-/// How answering and declining trade off at one relevance threshold (`answer.min_score`),
-/// over the cases that expect `answered` or `out_of_scope`.
+/// How answering and declining trade off at one relevance threshold (`answer.min_coverage`,
+/// the share of the question a document must hold), over the cases that expect `answered` or
+/// `out_of_scope`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ThresholdPoint {
-    pub min_score: f32,
+    pub min_coverage: f32,
     pub answered_precision: f64,
     pub answered_recall: f64,
     pub out_of_scope_precision: f64,
@@ -85,9 +86,9 @@ pub fn threshold_sweep(
 ) -> Result<Vec<ThresholdPoint>> {
     let today = chrono::Local::now().date_naive();
     let mut points = Vec::new();
-    for &min_score in grid {
+    for &min_coverage in grid {
         let tuned = Tuning {
-            min_score,
+            min_coverage,
             ..*tuning
         };
         let mut conversations: HashMap<String, Conversation> = HashMap::new();
@@ -122,7 +123,7 @@ pub fn threshold_sweep(
         }
         let frac = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         points.push(ThresholdPoint {
-            min_score,
+            min_coverage,
             answered_precision: frac(ans_tp, ans_got),
             answered_recall: frac(ans_tp, ans_exp),
             out_of_scope_precision: frac(oos_tp, oos_got),
