@@ -228,7 +228,7 @@ const FILLER: &[&str] = &[
 ];
 
 /// Greetings a question may open with: alone they are chitchat (the route table); before a
-/// question ("您好，我想咨询个事情"), the question after them is what is answered.
+/// question ("您好，打扰问下"), the question after them is what is answered.
 const GREETINGS: &[&str] = &[
     "你好",
     "您好",
@@ -1005,7 +1005,7 @@ mod tests {
         let why = |r: &Reply| (r.outcome, r.reason.clone());
         let (r, _) = ask(&index, "您好", &fresh);
         assert_eq!(why(&r), (Outcome::OutOfScope, Some("chitchat".into())));
-        let (r, _) = ask(&index, "你好，我想咨询点事情", &fresh);
+        let (r, _) = ask(&index, "你好，问点事情", &fresh);
         assert_eq!(r.outcome, Outcome::Clarify);
         // A name several guides share, and nothing else: which one is meant is asked, with the
         // guides as choices; a name only one guide has is answered.
@@ -1018,7 +1018,7 @@ mod tests {
         assert_eq!(r.citations[0].doc_id.as_str(), "passport");
         // Asked back only when nothing is common: the agent's situation takes over the others'
         // materials, so the materials all situations share are answered with the choices.
-        let (r, _) = ask(&index, "个体户注册要准备哪些东西", &fresh);
+        let (r, _) = ask(&index, "个体户注册得备齐啥东西", &fresh);
         assert_eq!(r.outcome, Outcome::Answered);
         assert_eq!(r.choices.len(), 3);
         assert!(r.answer.contains("各种情形都需要的材料"), "{}", r.answer);
@@ -1043,7 +1043,7 @@ mod tests {
         };
         // Colloquial words the guide does not use (换新证, 交钱) still count by their
         // characters: two thirds of the words, nearly all of the characters.
-        let colloquial = cover("身份证到期换新证需要交钱不", "id-card-renewal");
+        let colloquial = cover("身份证快过期了换个新证要交钱不", "id-card-renewal");
         assert!(colloquial > 0.75, "{colloquial}");
         // A question about something else that shares a word stays low.
         let other = cover("量子计算机怎么编程", "policy-time-limits-workdays");

@@ -78,7 +78,7 @@ const ASKING_WORDS: &[&str] = &[
     "与我",
 ];
 /// What may stand beside a person word in a request that is nothing but the request ("人工",
-/// "有没有客服啊", "请问有真人吗"); any other word makes it a question about something else
+/// "客服在吗", "请问有真人吗"); any other word makes it a question about something else
 /// ("人工窗口几点开门", "客服电话是多少").
 const BARE_REQUEST: &[&str] = &[
     "有没有",
@@ -128,7 +128,7 @@ const BARE_REQUEST: &[&str] = &[
     "帮",
     "我们",
 ];
-/// Words for the assistant itself, and words turning it down ("不要机器人", "机器人听不懂"):
+/// Words for the assistant itself, and words turning it down ("不要机器人", "机器人答非所问"):
 /// together they ask for someone else.
 const BOT_WORDS: &[&str] = &["机器人", "机器", "智能客服", "bot", "robot", "chatbot"];
 const REFUSING_WORDS: &[&str] = &[
@@ -147,13 +147,13 @@ const REFUSING_WORDS: &[&str] = &[
     "no",
 ];
 /// A plain 人 asked for: a request verb before it (allowing 个 / 一个 / 真 between; jieba may
-/// keep 个人 together) and a word of contact after it ("安排人跟我联系"), or 和 / 跟 / 与 before
+/// keep 个人 together) and a word of contact after it ("派人和我联系"), or 和 / 跟 / 与 before
 /// it and a word of talking after it; "让人代办" asks for nobody.
 const PERSON_BEFORE: &[&str] = &["找", "叫", "换", "要", "派", "安排", "来"];
 const PERSON_AFTER: &[&str] = &[
     "来", "跟", "和", "与", "给", "回", "回复", "打", "说", "说话", "聊", "接", "联系", "问",
 ];
-/// Verbs that reach someone described ("跟窗口的人", "打电话给办事的人", "有没有值班的人"),
+/// Verbs that reach someone described ("跟柜台的人", "打电话给经办的人", "哪里有值守的人"),
 /// and what may follow the description.
 const REACHING: &[&str] = &[
     "找",
@@ -172,7 +172,7 @@ const DESCRIBED_AFTER: &[&str] = &[
     "说", "说话", "聊", "聊聊", "问", "问问", "当面", "谈", "沟通", "吗", "啊", "呢", "吧", "来",
     "联系",
 ];
-/// Talking, after "和 / 跟 / 与 人" ("我想直接和人说").
+/// Talking, after "和 / 跟 / 与 人" ("能和人聊聊吗").
 const TALKING: &[&str] = &[
     "说", "说话", "聊", "聊聊", "讲", "谈", "沟通", "对话", "通话",
 ];
@@ -280,7 +280,7 @@ pub fn wants_person(question: &str, segmenter: &Segmenter) -> Option<&'static st
                     && after.is_some_and(|a| PERSON_AFTER.contains(&a)))
     });
     // "窗口的人", "懂行的人": someone described, asked to be reached and nothing more said of
-    // them ("找个懂行的人问问"; "找工作的人可以领吗" asks about such people instead).
+    // them ("找个懂行的人问问"; "找活干的人能领吗" asks about such people instead).
     let described_person = words.iter().enumerate().any(|(i, w)| {
         w == "人"
             && i > 0
@@ -406,7 +406,7 @@ mod tests {
                 "真人呢",
                 "我想跟活人聊聊",
                 "把你们负责人叫来",
-                "派个人来跟我说",
+                "派个人来和我讲",
                 "能不能和人沟通一下",
                 "不要机器人回答",
                 "有没有管事的人",
@@ -453,7 +453,7 @@ mod tests {
             Some("injection")
         );
         assert_eq!(asks_for_others_data("身份证号码填错了怎么改"), None);
-        assert_eq!(asks_for_others_data("所有材料都要原件吗"), None);
+        assert_eq!(asks_for_others_data("全部材料都得带原件吗"), None);
     }
 
     #[test]
@@ -532,8 +532,8 @@ mod tests {
             );
         }
         // Role play in the citizen's own situation is no order to the assistant.
-        assert_eq!(matches(&r.out_of_scope, "家庭经营时家属扮演什么角色"), None);
-        assert_eq!(matches(&r.out_of_scope, "国庆放假的时候大厅开门吗"), None);
+        assert_eq!(matches(&r.out_of_scope, "家庭经营时家属算什么身份"), None);
+        assert_eq!(matches(&r.out_of_scope, "国庆放假那几天大厅营业吗"), None);
         assert_eq!(
             matches(&r.handoff, "customer service please"),
             Some("human")

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The question the benchmark prompt ends with.
-pub const QUESTION: &str = "身份证有效期满了怎么换领？需要带哪些证件，几个工作日能取证？";
+pub const QUESTION: &str = "身份证有效期满了怎么换领？证件要带哪几样，几个工作日能取证？";
 
 #[derive(Debug, Clone)]
 pub struct Options {
