@@ -590,13 +590,20 @@ impl Stream {
         let longest = labels.iter().map(Vec::len).max().unwrap_or(0);
         let mut out = Vec::new();
         for i in (0..self.len()).filter(|&i| self.starts_line(i)) {
-            if found.iter().any(|&(a, b)| (a..b).contains(&i)) {
+            let taken = |&(a, b): &(usize, usize)| (a..b).contains(&i);
+            if found.iter().any(taken)
+                || out
+                    .iter()
+                    .any(|(r, _): &(std::ops::Range<usize>, &str)| taken(&(r.start, r.end)))
+            {
                 continue;
             }
-            let Some(&(_, _, value)) = columns
-                .iter()
-                .find(|&&(x, h, _)| (left(i) - x).abs() <= h.max(height(i)))
-            else {
+            // Starting in the column, or inside its labels' area (the second half of a spread
+            // label whose first the detector missed: 称 of 名 称).
+            let Some(&(_, _, value)) = columns.iter().find(|&&(x, h, value)| {
+                (left(i) - x).abs() <= h.max(height(i))
+                    || value.is_some_and(|v| left(i) > x && left(i) < v - h / 2.0)
+            }) else {
                 continue;
             };
             // The one label `read` fits best (labels of the same text, alternatives listed

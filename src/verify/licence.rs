@@ -377,6 +377,14 @@ mod tests {
         assert_eq!(value(&f, "name"), "示例市小石头餐饮有限公司");
         assert_eq!(value(&f, "type"), "个体工商户");
         assert_eq!(value(&f, "legal_representative"), "王大明");
+        // Only the second half of the spread label read, inside the labels' area.
+        let mut page = licence("92350100MA000100Y4", "个体工商户", "经营者", "长期");
+        page.lines[3] = line_at("称", 0.97, 196.0, 290.0, 24.0, 26.0);
+        // (Where values start is seen where one is read apart from its label.)
+        page.lines[9] = line_at("经营者", 0.97, 120.0, 410.0, 72.0, 26.0);
+        page.lines
+            .push(line_at("王大明", 0.97, 260.0, 410.0, 72.0, 26.0));
+        assert_eq!(value(&extract(&page), "name"), "示例市小石头餐饮有限公司");
         // A value's line in the value column is not taken for a label, even when its start
         // looks like one (类别… under 类型's value).
         let mut page = licence("91350100MA000100Y4", "有限责任公司", "法定代表人", "长期");
