@@ -390,6 +390,10 @@ impl Stream {
 /// Cuts a stream at labels. `labels` lists each field's label alternatives; every label of
 /// `stops` (which should include all of `labels`) ends the value before it.
 /// Returns, per field, the char range of its value (after its label, up to the next label).
+///
+/// A label is found as printed, or misread ([`Stream::loose_labels`]): at the start of a line
+/// in the column where the page's other labels start, one character read wrong (类雨 for 类型)
+/// or dropped (经者 for 经营者) — so a misread label still ends the value before it.
 pub fn cut(
     s: &Stream,
     labels: &[(&str, &[&str])],
@@ -404,14 +408,23 @@ pub fn cut(
             from = r.end;
         }
     }
+    let loose = s.loose_labels(stops, &found);
+    found.extend(loose.iter().map(|(r, _)| (r.start, r.end)));
     found.sort();
     let mut out = Vec::new();
     for (name, alts) in labels {
-        // The first occurrence of any alternative.
+        // The first occurrence of any alternative, as printed or else misread.
         let hit = alts
             .iter()
             .filter_map(|a| s.find(a, 0))
-            .min_by_key(|r| r.start);
+            .min_by_key(|r| r.start)
+            .or_else(|| {
+                loose
+                    .iter()
+                    .filter(|(_, l)| alts.contains(l))
+                    .map(|(r, _)| r.clone())
+                    .min_by_key(|r| r.start)
+            });
         let Some(r) = hit else { continue };
         let end = found
             .iter()
@@ -422,6 +435,213 @@ pub fn cut(
         out.push(((*name).to_owned(), r.end..end));
     }
     out
+}
+
+/// The slips (characters read wrong, left out or added: Levenshtein distance) that make
+/// `read` of `label`, when at most one and at least one of the label's characters is read.
+fn one_slip(read: &[char], label: &[char]) -> Option<usize> {
+    let n = label.len();
+    if n < 2 || read.is_empty() || read.len() + 1 < n || read.len() > n + 1 {
+        return None;
+    }
+    let mut prev: Vec<usize> = (0..=n).collect();
+    for (i, &r) in read.iter().enumerate() {
+        let mut cur = vec![i + 1; n + 1];
+        for (j, &l) in label.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(r != l))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    (prev[n] <= 1).then_some(prev[n])
+}
+
+impl Stream {
+    /// The value in `r` as it wraps: its first line (from `r`'s start), then the lines below
+    /// that start left-aligned with it (within a line's height), each starting at most about
+    /// a line's height below the one before, with the other pieces of those rows right of the
+    /// value's start. It ends at a line starting left of the value (the next label, even one
+    /// misread beyond recognition) or at a wider gap (the next field, the seal's or the
+    /// footer's area); lines taller than half again the first line's height (an overprint, a
+    /// seal, a stamp across the page) and lines between the rows but not aligned with them are
+    /// not part of it. Gives the glyphs kept, as a stream of their own.
+    pub fn wrapped(&self, r: std::ops::Range<usize>) -> Stream {
+        let mut keep: Vec<usize> = Vec::new();
+        let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+        for i in r {
+            match runs.last_mut() {
+                Some(run) if self.glyphs[run.start].line == self.glyphs[i].line => run.end = i + 1,
+                _ => runs.push(i..i + 1),
+            }
+        }
+        let Some(first) = runs.first() else {
+            return self.select(&keep);
+        };
+        let geometry = |i: usize| {
+            let (x, top, _, bottom) = bounds(&self.glyphs[i].quad);
+            (x, top, bottom, line_height(&self.glyphs[i].quad))
+        };
+        let (mut x0, top, bottom, h) = geometry(first.start);
+        // A first line read glued to its label places its characters evenly across the
+        // label's letter spacing, so its value's start is not known from it: the first line
+        // below starting under it (right of the label's start, left of its end) sets it.
+        let line = self.glyphs[first.start].line;
+        let glued = (0..first.start)
+            .rev()
+            .take_while(|&i| self.glyphs[i].line == line)
+            .last();
+        let mut under = glued.map(|i| {
+            let end = bounds(&self.glyphs[first.end - 1].quad).2;
+            (bounds(&self.glyphs[i].quad).0 + h, end)
+        });
+        let mut row = (top, bottom);
+        keep.extend(first.clone());
+        for run in &runs[1..] {
+            let (x, top, bottom, height) = geometry(run.start);
+            if height > 1.5 * h {
+                continue;
+            }
+            let centre = (top + bottom) / 2.0;
+            if centre > row.0 && centre < row.1 && x >= x0 - h {
+                keep.extend(run.clone());
+                continue;
+            }
+            let start = under.map_or(x0, |(from, _)| from);
+            if x < start - h || top - row.1 > 1.2 * h {
+                break;
+            }
+            let aligned = match under {
+                Some((from, to)) => x >= from && x < to,
+                None => (x - x0).abs() <= h,
+            };
+            if aligned {
+                if under.take().is_some() {
+                    x0 = x;
+                }
+                keep.extend(run.clone());
+                row = (top, bottom);
+            }
+        }
+        self.select(&keep)
+    }
+
+    /// A stream of the glyphs at `indices` (in that order).
+    fn select(&self, indices: &[usize]) -> Stream {
+        Stream {
+            glyphs: indices.iter().map(|&i| self.glyphs[i]).collect(),
+            chars: indices.iter().map(|&i| self.chars[i]).collect(),
+            alternatives: indices
+                .iter()
+                .map(|&i| self.alternatives[i].clone())
+                .collect(),
+        }
+    }
+
+    /// Whether glyph `i` begins its line.
+    fn starts_line(&self, i: usize) -> bool {
+        i == 0 || self.glyphs[i - 1].line != self.glyphs[i].line
+    }
+
+    /// Whether glyphs `i` and `j` sit on one row (each one's vertical centre inside the other).
+    fn same_row(&self, i: usize, j: usize) -> bool {
+        let (_, a0, _, a1) = bounds(&self.glyphs[i].quad);
+        let (_, b0, _, b1) = bounds(&self.glyphs[j].quad);
+        let (ac, bc) = ((a0 + a1) / 2.0, (b0 + b1) / 2.0);
+        ac > b0 && ac < b1 && bc > a0 && bc < a1
+    }
+
+    /// Misread labels, found by where they stand: a line starting in a label column (where a
+    /// label found as printed also starts its line, within a line's height) whose label part
+    /// spells one of `stops` with one slip ([`one_slip`]: 类雨 for 类型, 经者 for 经营者, a
+    /// spread 名称 read as 名 alone). The label part is what lies left of the column's values
+    /// (where the values after its printed labels begin, on their rows), or, when no value
+    /// there shows where, the line's first characters. The page's layout, not a list of
+    /// misreadings, says it is a label; two labels fitting alike are left alone.
+    pub fn loose_labels<'a>(
+        &self,
+        stops: &[&'a str],
+        found: &[(usize, usize)],
+    ) -> Vec<(std::ops::Range<usize>, &'a str)> {
+        let left = |i: usize| bounds(&self.glyphs[i].quad).0;
+        let height = |i: usize| line_height(&self.glyphs[i].quad);
+        // Label columns: where labels found as printed begin their lines, and where the values
+        // on their rows begin (the nearest, when known).
+        let mut columns: Vec<(f32, f32, Option<f32>)> = Vec::new();
+        for &(a, b) in found.iter().filter(|(a, _)| self.starts_line(*a)) {
+            // Only a value read apart from its label shows where it starts (a line read
+            // glued spreads its characters evenly across the label's letter spacing).
+            let value =
+                (b < self.len() && self.starts_line(b) && self.same_row(a, b)).then(|| left(b));
+            match columns
+                .iter_mut()
+                .find(|(x, h, _)| (left(a) - *x).abs() <= *h)
+            {
+                Some(c) => {
+                    c.2 = match (c.2, value) {
+                        (Some(v), Some(w)) => Some(v.min(w)),
+                        (v, w) => v.or(w),
+                    }
+                }
+                None => columns.push((left(a), height(a), value)),
+            }
+        }
+        let labels: Vec<Vec<char>> = stops.iter().map(|l| l.chars().collect()).collect();
+        let longest = labels.iter().map(Vec::len).max().unwrap_or(0);
+        let mut out = Vec::new();
+        for i in (0..self.len()).filter(|&i| self.starts_line(i)) {
+            let taken = |&(a, b): &(usize, usize)| (a..b).contains(&i);
+            if found.iter().any(taken)
+                || out
+                    .iter()
+                    .any(|(r, _): &(std::ops::Range<usize>, &str)| taken(&(r.start, r.end)))
+            {
+                continue;
+            }
+            // Starting in the column, or inside its labels' area (the second half of a spread
+            // label whose first the detector missed: 称 of 名 称).
+            let Some(&(_, _, value)) = columns.iter().find(|&&(x, h, value)| {
+                (left(i) - x).abs() <= h.max(height(i))
+                    || value.is_some_and(|v| left(i) > x && left(i) < v - h / 2.0)
+            }) else {
+                continue;
+            };
+            // The one label `read` fits best (labels of the same text, alternatives listed
+            // twice, are one label), with its slips.
+            let fit = |read: &[char]| -> Option<(usize, usize)> {
+                let slips: Vec<(usize, usize)> = (0..labels.len())
+                    .filter_map(|k| one_slip(read, &labels[k]).map(|d| (d, k)))
+                    .collect();
+                let &(d, k) = slips.iter().min()?;
+                slips
+                    .iter()
+                    .all(|&(e, j)| e > d || labels[j] == labels[k])
+                    .then_some((d, k))
+            };
+            let apart = value.and_then(|v| {
+                let end = (i..self.len())
+                    .take_while(|&j| self.same_row(i, j) && left(j) < v - height(i) / 2.0)
+                    .last()
+                    .map_or(i, |j| j + 1);
+                fit(&self.chars[i..end]).map(|(_, k)| (end - i, k))
+            });
+            // Glued to its value: the start of the line fitting a label best (the longer on
+            // a tie: 类雨 rather than 类 of 类雨有限公司).
+            let hit = apart.or_else(|| {
+                (1..=longest + 1)
+                    .take_while(|&n| {
+                        i + n <= self.len() && self.glyphs[i + n - 1].line == self.glyphs[i].line
+                    })
+                    .filter_map(|n| fit(&self.chars[i..i + n]).map(|(d, k)| (d, n, k)))
+                    .min_by_key(|&(d, n, _)| (d, std::cmp::Reverse(n)))
+                    .map(|(_, n, k)| (n, k))
+            });
+            if let Some((n, k)) = hit {
+                out.push((i..i + n, stops[k]));
+            }
+        }
+        out
+    }
 }
 
 /// Characters OCR confuses with digits, mapped to the digit (O/0, I/1, Z/2, S/5, B/8), and
@@ -732,6 +952,19 @@ mod tests {
         assert_eq!(s.find("统一社会信用代码", 0), Some(0..8));
         // Two-character labels must match exactly.
         assert_eq!(s.find("代码", 0), None);
+    }
+
+    #[test]
+    fn one_slip_is_one_character_wrong_missing_or_added() {
+        let c = |s: &str| s.chars().collect::<Vec<_>>();
+        assert_eq!(one_slip(&c("类雨"), &c("类型")), Some(1));
+        assert_eq!(one_slip(&c("经者"), &c("经营者")), Some(1));
+        assert_eq!(one_slip(&c("名"), &c("名称")), Some(1));
+        assert_eq!(one_slip(&c("经？营场所"), &c("经营场所")), Some(1));
+        assert_eq!(one_slip(&c("住所"), &c("住所")), Some(0));
+        assert_eq!(one_slip(&c("雨"), &c("类型")), None);
+        assert_eq!(one_slip(&c("经者"), &c("经营范围")), None);
+        assert_eq!(one_slip(&c("类雨有"), &c("类型")), None);
     }
 
     #[test]

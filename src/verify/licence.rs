@@ -57,6 +57,9 @@ const LABELS: [(&str, &[&str]); 10] = [
 
 // Not 营业执照: the scope's own text says 凭营业执照依法自主开展经营活动; the title is a line of
 // its own and is set aside below.
+/// Fields whose values wrap onto further lines.
+const WRAPPING: [&str; 4] = ["name", "type", "address", "business_scope"];
+
 const OTHER_STOPS: [&str; 1] = ["组成形式"];
 
 fn stops() -> Vec<&'static str> {
@@ -190,6 +193,26 @@ pub fn extract(page: &OcrPage) -> BTreeMap<String, Field> {
         }
     };
     for (name, r) in cut(&s, &LABELS, &stops) {
+        // Values that wrap are read by where their lines stand (`Stream::wrapped`).
+        if WRAPPING.contains(&name.as_str()) {
+            let w = s.wrapped(r);
+            let text = w.text(0..w.len());
+            let mut v = clean_text(&text);
+            match name.as_str() {
+                // A closing bracket the OCR dropped at the end of a type or name.
+                "type" | "name" if v.matches('（').count() == v.matches('）').count() + 1 => {
+                    v.push('）')
+                }
+                // OCR often reads the closing 。 as a full stop.
+                "business_scope" if v.ends_with('.') => {
+                    v.pop();
+                    v.push('。');
+                }
+                _ => {}
+            }
+            put(&name, w.field(0..w.len(), FieldValue::public(v)));
+            continue;
+        }
         let text = s.text(r.clone());
         let base = r.start;
         match name.as_str() {
@@ -237,23 +260,6 @@ pub fn extract(page: &OcrPage) -> BTreeMap<String, Field> {
             "legal_representative" => {
                 let v: String = text.chars().filter(|&c| is_cjk(c)).collect();
                 put(&name, s.field(r, FieldValue::personal(v)))
-            }
-            // A closing bracket the OCR dropped at the end of a type or name.
-            "type" | "name" => {
-                let mut v = clean_text(&text);
-                if v.matches('（').count() == v.matches('）').count() + 1 {
-                    v.push('）');
-                }
-                put(&name, s.field(r, FieldValue::public(v)))
-            }
-            // OCR often reads the closing 。 as a full stop.
-            "business_scope" => {
-                let mut v = clean_text(&text);
-                if v.ends_with('.') {
-                    v.pop();
-                    v.push('。');
-                }
-                put(&name, s.field(r, FieldValue::public(v)))
             }
             _ => put(&name, s.field(r, FieldValue::public(clean_text(&text)))),
         }
@@ -356,6 +362,62 @@ mod tests {
         ));
         assert_eq!(value(&f, "type"), "有限责任公司（自然人独资）");
         assert_eq!(value(&f, "business_term"), "长期");
+    }
+
+    // Issue 13: a label misread by one character still ends the value before it, found by
+    // where it stands (the label column), not by a list of misreadings: 名称 spread and read
+    // as 名 alone, 类型 read 类雨, 经营者 read 经者.
+    #[test]
+    fn misread_labels_found_by_their_column() {
+        let mut page = licence("92350100MA000100Y4", "个体工商户", "经者", "长期");
+        page.lines[3].text = "名".into();
+        page.lines[3].char_confidences.truncate(1);
+        page.lines[7] = line_at("类雨个体工商户", 0.97, 120.0, 350.0, 168.0, 26.0);
+        let f = extract(&page);
+        assert_eq!(value(&f, "name"), "示例市小石头餐饮有限公司");
+        assert_eq!(value(&f, "type"), "个体工商户");
+        assert_eq!(value(&f, "legal_representative"), "王大明");
+        // Only the second half of the spread label read, inside the labels' area.
+        let mut page = licence("92350100MA000100Y4", "个体工商户", "经营者", "长期");
+        page.lines[3] = line_at("称", 0.97, 196.0, 290.0, 24.0, 26.0);
+        // (Where values start is seen where one is read apart from its label.)
+        page.lines[9] = line_at("经营者", 0.97, 120.0, 410.0, 72.0, 26.0);
+        page.lines
+            .push(line_at("王大明", 0.97, 260.0, 410.0, 72.0, 26.0));
+        assert_eq!(value(&extract(&page), "name"), "示例市小石头餐饮有限公司");
+        // A value's line in the value column is not taken for a label, even when its start
+        // looks like one (类别… under 类型's value).
+        let mut page = licence("91350100MA000100Y4", "有限责任公司", "法定代表人", "长期");
+        page.lines
+            .push(line_at("类别齐全", 0.97, 260.0, 385.0, 96.0, 26.0));
+        let f = extract(&page);
+        assert_eq!(value(&f, "type"), "有限责任公司类别齐全");
+    }
+
+    // Issue 13: 经营范围 continues on the lines below left-aligned with its first line, up to the
+    // next label or a wider gap; an overprint taller than its lines (样本 read as 羊本 beside a
+    // row), a misread stamp between its rows and the border ornament below are not part of it.
+    #[test]
+    fn scope_continues_by_geometry() {
+        let mut page = licence("91350100MA000100Y4", "有限责任公司", "法定代表人", "长期");
+        page.lines.extend([
+            line_at("羊本", 0.9, 560.0, 500.0, 180.0, 100.0),
+            line_at("假供办理不动产壹记使用", 0.8, 150.0, 520.0, 500.0, 60.0),
+            line_at("0000000000000000000000", 0.8, 70.0, 950.0, 1260.0, 20.0),
+        ]);
+        let f = extract(&page);
+        assert_eq!(
+            value(&f, "business_scope"),
+            "餐饮服务；食品销售；预包装食品零售；外卖递送服务。"
+        );
+        // A line starting left of the value (a label misread beyond recognition) ends it.
+        let mut page = licence("91350100MA000100Y4", "有限责任公司", "法定代表人", "长期");
+        page.lines[15] = line_at("登i机关务。", 0.9, 120.0, 540.0, 120.0, 26.0);
+        let f = extract(&page);
+        assert_eq!(
+            value(&f, "business_scope"),
+            "餐饮服务；食品销售；预包装食品零售；外卖递送服"
+        );
     }
 
     #[test]
