@@ -23,11 +23,13 @@ What is drawn:
 - overprints: 样本 on every specimen, and on some a stamped or handwritten-style
   仅供办理XX使用，他用无效 across the fields.
 
-Conditions (case i gets CONDITIONS[i % 13], or the (i mod k)-th of `--conditions`): a flat
+Conditions (case i gets CONDITIONS[i % 16], or the (i mod k)-th of `--conditions`): a flat
 scan (clean), a phone photo on a wooden or cloth background (phone), a steep angle
 (perspective), blur, glare, a crop, dark, overexposed, low resolution, a black-and-white
-photocopy (toner: grey, hard contrast, speckle; scanned or photographed), and scans turned by
-90, 180 or 270 degrees.
+photocopy (toner: grey, hard contrast, speckle; scanned or photographed; the holder's
+仅供…使用 written or stamped on the original and copied grey, or on the copy in ink), scans
+turned by 90, 180 or 270 degrees, a photo of the document shown on a screen (recapture, 翻拍:
+see `screen_photo`), and photocopies photographed dim or washed out.
 
 Invalid variants are drawn without regard to what any reader detects. Every kind of wrong check
 character is made in turn (the 10 wrong GB 11643 characters, the 30 wrong GB 32100 characters,
