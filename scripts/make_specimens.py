@@ -834,6 +834,14 @@ def apply(h, x, y):
 
 
 
+def turned(points: list, degrees: float, centre: tuple) -> list:
+    """`points` turned by `degrees` about `centre` (a camera held a little askew)."""
+    a = math.radians(degrees)
+    cx, cy = centre
+    return [(cx + (x - cx) * math.cos(a) - (y - cy) * math.sin(a),
+             cy + (x - cx) * math.sin(a) + (y - cy) * math.cos(a)) for x, y in points]
+
+
 def background(size: tuple, rng: random.Random, kind: str) -> Image.Image:
     """What the document lies on: a scanner's lid, a wooden desk, a cloth, a counter."""
     w, h = size
@@ -953,10 +961,7 @@ def screen_photo(doc: Doc, rng: random.Random) -> tuple[Image.Image, list[dict],
                (margin + cw - rng.uniform(0, j) * cw, margin + rng.uniform(0, j) * ch),
                (margin + cw - rng.uniform(0, j) * cw, margin + ch - rng.uniform(0, j) * ch),
                (margin + rng.uniform(0, j) * cw, margin + ch - rng.uniform(0, j) * ch)]
-    a = math.radians(rng.uniform(-4, 4))
-    cx, cy = sw / 2, sh / 2
-    corners = [(cx + (x - cx) * math.cos(a) - (y - cy) * math.sin(a),
-                cy + (x - cx) * math.sin(a) + (y - cy) * math.cos(a)) for x, y in corners]
+    corners = turned(corners, rng.uniform(-4, 4), (sw / 2, sh / 2))
     src = [(0, 0), (pw, 0), (pw, ph), (0, ph)]
     fwd = homography(src, corners)
     inv = homography(corners, src)
@@ -1033,10 +1038,7 @@ def photograph(doc: Doc, condition: str, rng: random.Random, focus: tuple, crop:
         ]
     if condition == "phone" or photo_of_copy:
         # Held a little askew: turn the corners about the centre by a few degrees.
-        a = math.radians(rng.uniform(-6, 6))
-        cx, cy = sw / 2, sh / 2
-        corners = [(cx + (x - cx) * math.cos(a) - (y - cy) * math.sin(a),
-                    cy + (x - cx) * math.sin(a) + (y - cy) * math.cos(a)) for x, y in corners]
+        corners = turned(corners, rng.uniform(-6, 6), (sw / 2, sh / 2))
     src = [(0, 0), (w, 0), (w, h), (0, h)]
     fwd = homography(src, corners)
     inv = homography(corners, src)
