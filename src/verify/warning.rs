@@ -400,7 +400,7 @@ fn screen_peak(image: &RgbImage, region: (u32, u32, u32, u32)) -> f32 {
     }
     let starts = |lo: u32, hi: u32| -> Vec<u32> {
         let room = hi - lo - t;
-        let k = ((hi - lo) / t).min(TILES_PER_SIDE).max(1);
+        let k = ((hi - lo) / t).clamp(1, TILES_PER_SIDE);
         (0..k)
             .map(|i| lo + if k > 1 { room * i / (k - 1) } else { room / 2 })
             .collect()
