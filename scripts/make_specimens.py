@@ -23,11 +23,13 @@ What is drawn:
 - overprints: 样本 on every specimen, and on some a stamped or handwritten-style
   仅供办理XX使用，他用无效 across the fields.
 
-Conditions (case i gets CONDITIONS[i % 13], or the (i mod k)-th of `--conditions`): a flat
+Conditions (case i gets CONDITIONS[i % 16], or the (i mod k)-th of `--conditions`): a flat
 scan (clean), a phone photo on a wooden or cloth background (phone), a steep angle
 (perspective), blur, glare, a crop, dark, overexposed, low resolution, a black-and-white
-photocopy (toner: grey, hard contrast, speckle; scanned or photographed), and scans turned by
-90, 180 or 270 degrees.
+photocopy (toner: grey, hard contrast, speckle; scanned or photographed; the holder's
+仅供…使用 written or stamped on the original and copied grey, or on the copy in ink), scans
+turned by 90, 180 or 270 degrees, a photo of the document shown on a screen (recapture, 翻拍:
+see `screen_photo`), and photocopies photographed dim or washed out.
 
 Invalid variants are drawn without regard to what any reader detects. Every kind of wrong check
 character is made in turn (the 10 wrong GB 11643 characters, the 30 wrong GB 32100 characters,
@@ -76,6 +78,9 @@ CONDITIONS = [
     "rotate90",
     "rotate180",
     "rotate270",
+    "recapture",
+    "photocopy_dark",
+    "photocopy_overexposed",
 ]
 EXPECTED_WARNING = {
     "blur": ["blur"],
@@ -85,6 +90,9 @@ EXPECTED_WARNING = {
     "overexposed": ["overexposed"],
     "low_resolution": ["low_resolution"],
     "photocopy": ["copy"],
+    "photocopy_dark": ["copy", "too_dark"],
+    "photocopy_overexposed": ["copy", "overexposed"],
+    "recapture": ["recapture"],
 }
 ID_INVALID = ["bad_check_digit", "expired", "sex_mismatch", "birth_mismatch", "term_wrong_for_age"]
 LICENCE_INVALID = ["bad_check_digit", "bad_organisation_check", "term_ended", "type_mismatch"]
@@ -425,6 +433,10 @@ class Doc:
         self.img = Image.new("RGB", (w, h), bg)
         self.draw = ImageDraw.Draw(self.img)
         self.lines: list[dict] = []
+        # The holder's 仅供…使用 overprint, kept apart: on a photocopy it is written or stamped
+        # either on the original before copying (then copied grey) or on the copy (in ink).
+        self.ink: Image.Image | None = None
+        self.inking = False
 
     def text(self, xy, s: str, f, fill, record: bool = True, spacing: float = 0, as_text: str | None = None) -> tuple:
         """Draws `s` at xy (letter-spaced by `spacing`), returns its box; records it as a line
@@ -467,8 +479,18 @@ class Doc:
         return out
 
     def overlay(self, layer: Image.Image):
+        if self.inking:
+            base = self.ink or Image.new("RGBA", self.img.size, (0, 0, 0, 0))
+            self.ink = Image.alpha_composite(base, layer)
+            return
         self.img = Image.alpha_composite(self.img.convert("RGBA"), layer).convert("RGB")
         self.draw = ImageDraw.Draw(self.img)
+
+    def page(self, ink: bool = True) -> Image.Image:
+        """The document as printed, with the holder's overprint when `ink`."""
+        if not ink or self.ink is None:
+            return self.img
+        return Image.alpha_composite(self.img.convert("RGBA"), self.ink).convert("RGB")
 
     def turned_text(self, centre, s: str, f, fill, angle: float, jitter: random.Random | None = None,
                     record: bool = True):
@@ -545,6 +567,7 @@ def purpose_overprint(doc: Doc, style: str, rng: random.Random, centre, size: in
     """仅供办理XX使用，他用无效 across the fields: a rubber stamp or handwriting."""
     s = f"仅供办理{rng.choice(PURPOSES)}使用，他用无效"
     angle = rng.uniform(-14, 14)
+    doc.inking = True
     if style == "stamp":
         ink = rng.choice([(200, 30, 40, 170), (40, 60, 170, 170)])
         f = font("bold", size)
@@ -562,6 +585,7 @@ def purpose_overprint(doc: Doc, style: str, rng: random.Random, centre, size: in
     else:
         ink = rng.choice([(25, 35, 120, 230), (30, 30, 30, 230)])
         doc.turned_text(centre, s, font("serif", size), ink, angle, jitter=rng)
+    doc.inking = False
 
 
 def seal(doc: Doc, centre, r: int, authority: str):
@@ -810,6 +834,14 @@ def apply(h, x, y):
 
 
 
+def turned(points: list, degrees: float, centre: tuple) -> list:
+    """`points` turned by `degrees` about `centre` (a camera held a little askew)."""
+    a = math.radians(degrees)
+    cx, cy = centre
+    return [(cx + (x - cx) * math.cos(a) - (y - cy) * math.sin(a),
+             cy + (x - cx) * math.sin(a) + (y - cy) * math.cos(a)) for x, y in points]
+
+
 def background(size: tuple, rng: random.Random, kind: str) -> Image.Image:
     """What the document lies on: a scanner's lid, a wooden desk, a cloth, a counter."""
     w, h = size
@@ -851,15 +883,140 @@ def toner(img: Image.Image, rng: random.Random) -> Image.Image:
     return g.convert("RGB")
 
 
+def subpixel_tile(rng: random.Random) -> Image.Image:
+    """One screen pixel as a camera close up sees it, 3 × 3 samples: an LCD's red, green and
+    blue stripes (in either order) above the black matrix between rows; or an OLED's
+    diamond-like layout, green on every pixel, red and blue alternating (a 6 × 3 pair)."""
+    if rng.random() < 0.65:
+        order = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+        if rng.random() < 0.3:
+            order.reverse()
+        tile = Image.new("RGB", (3, 3))
+        for x, c in enumerate(order):
+            for y in range(3):
+                k = 0.35 if y == 2 else 1.0
+                tile.putpixel((x, y), tuple(int(v * k) for v in c))
+        return tile
+    tile = Image.new("RGB", (6, 3), (0, 0, 0))
+    for x, y, c in [(0, 0, (255, 0, 0)), (1, 1, (0, 255, 0)), (2, 0, (0, 0, 255)), (3, 2, (0, 0, 255)),
+                    (4, 1, (0, 255, 0)), (5, 2, (255, 0, 0)), (1, 2, (0, 200, 0)), (4, 0, (0, 200, 0))]:
+        tile.putpixel((x, y), c)
+    return tile
+
+
+def screen_photo(doc: Doc, rng: random.Random) -> tuple[Image.Image, list[dict], int]:
+    """翻拍: the document shown in an image viewer on a monitor or a phone, photographed.
+
+    What a camera sees of a screen: the viewer scales the page to the screen's pixels (its
+    window around it); each screen pixel is lit subpixels with dark gaps between, a pattern
+    the camera samples at its own pitch (1.4–2.8 camera pixels a screen pixel here: a close
+    shot) so that it shows as a fine grid or beats into moiré; the lens softens it a little;
+    the display's white is its own colour (cool or warm) and its black is grey; a room light
+    leaves a bright band across the glass; a rolling shutter under a dimmed backlight leaves
+    faint horizontal bands; the bezel frames it all on a desk."""
+    page = doc.page()
+    w, h = page.size
+    zoom = rng.uniform(0.5, 0.8)  # screen pixels per document pixel
+    dw, dh = int(w * zoom), int(h * zoom)
+    pad = int(rng.uniform(0.03, 0.1) * dw)
+    window = rng.choice([(235, 235, 235), (38, 38, 40), (84, 86, 90)])
+    screen = Image.new("RGB", (dw + 2 * pad, dh + 2 * pad), window)
+    screen.paste(page.resize((dw, dh), Image.Resampling.LANCZOS), (pad, pad))
+    # Display response: lifted black, own white point.
+    black = rng.randint(12, 30)
+    white = [rng.uniform(0.9, 1.0) for _ in range(3)]
+    if rng.random() < 0.5:
+        white[2] = 1.0  # cool (a monitor's 6500 K+ against a warm room)
+    else:
+        white[0] = 1.0  # warm (night mode)
+    screen = Image.merge("RGB", [c.point(lambda v, k=k: int(black + (255 * k - black) * v / 255))
+                                 for c, k in zip(screen.split(), white)])
+    tile = subpixel_tile(rng)
+    tw, th = tile.size
+    sx, sy = screen.size
+    grid_w, grid_h = sx * 3, sy * 3
+    hi = screen.resize((grid_w, grid_h), Image.Resampling.NEAREST)
+    strip = Image.new("RGB", (grid_w + tw, th))
+    for x in range(0, grid_w + tw, tw):
+        strip.paste(tile, (x, 0))
+    mask = Image.new("RGB", (grid_w, grid_h))
+    for y in range(0, grid_h, th):
+        mask.paste(strip, (0, y))
+    hi = ImageChops.multiply(hi, mask)
+    # The bezel around the lit area.
+    bz = int(rng.uniform(0.02, 0.05) * grid_w)
+    shell = (rng.randint(12, 30),) * 3
+    panel = Image.new("RGB", (grid_w + 2 * bz, grid_h + 2 * bz), shell)
+    panel.paste(hi, (bz, bz))
+    pw, ph = panel.size
+    # The camera: screen pitch in camera pixels, a little perspective and turn.
+    pitch = rng.uniform(1.4, 2.8)
+    scale = pitch / 3  # camera pixels per grid sample
+    cw, ch = pw * scale, ph * scale
+    margin = int(0.08 * cw)
+    sw, sh = int(cw + 2 * margin), int(ch + 2 * margin)
+    scene = background((sw, sh), rng, "desk")
+    j = 0.03
+    corners = [(margin + rng.uniform(0, j) * cw, margin + rng.uniform(0, j) * ch),
+               (margin + cw - rng.uniform(0, j) * cw, margin + rng.uniform(0, j) * ch),
+               (margin + cw - rng.uniform(0, j) * cw, margin + ch - rng.uniform(0, j) * ch),
+               (margin + rng.uniform(0, j) * cw, margin + ch - rng.uniform(0, j) * ch)]
+    corners = turned(corners, rng.uniform(-4, 4), (sw / 2, sh / 2))
+    src = [(0, 0), (pw, 0), (pw, ph), (0, ph)]
+    fwd = homography(src, corners)
+    inv = homography(corners, src)
+    # The lens: a blur of 0.3–0.7 camera pixels, applied on the grid before sampling.
+    panel = panel.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.7) / scale))
+    warped = panel.transform((sw, sh), Image.Transform.PERSPECTIVE, inv, Image.Resampling.BILINEAR)
+    wmask = Image.new("L", (pw, ph), 255).transform((sw, sh), Image.Transform.PERSPECTIVE, inv,
+                                                     Image.Resampling.BILINEAR)
+    # Exposure for the lit screen: the subpixels cover about a third of each pixel.
+    gain = rng.uniform(2.7, 3.2)
+    warped = warped.point(lambda v: min(255, int(v * gain)))
+    scene.paste(warped, (0, 0), wmask)
+    # A room light reflected on the glass: a soft bright band.
+    band = Image.new("L", (sw, sh), 0)
+    bx = rng.uniform(0.1, 0.9) * sw
+    bw = rng.uniform(0.08, 0.2) * sw
+    ImageDraw.Draw(band).polygon([(bx, 0), (bx + bw, 0), (bx + bw - 0.4 * sw, sh), (bx - 0.4 * sw, sh)],
+                                 fill=int(rng.uniform(25, 60)))
+    band = ImageChops.multiply(band.filter(ImageFilter.GaussianBlur(0.05 * sw)), wmask)
+    scene = Image.composite(Image.new("RGB", (sw, sh), (255, 255, 255)), scene, band)
+    if rng.random() < 0.5:
+        # Rolling shutter under a pulsed backlight: faint horizontal bands.
+        period, depth = rng.uniform(40, 140), rng.uniform(0.03, 0.08)
+        rows = Image.new("L", (1, sh))
+        for y in range(sh):
+            rows.putpixel((0, y), int(255 * (1 - depth * (0.5 + 0.5 * math.sin(y / period * 6.283)))))
+        scene = ImageChops.multiply(scene, rows.resize((sw, sh)).convert("RGB"))
+    scene = Image.blend(scene, Image.effect_noise((sw, sh), 40).convert("RGB"), 0.04)
+    k = 3 * zoom
+    lines = []
+    for l in doc.lines:
+        quad = [apply(fwd, bz + 3 * pad + x * k, bz + 3 * pad + y * k) for x, y in l["quad"]]
+        lines.append({"text": l["text"], "quad": [[round(x, 1), round(y, 1)] for x, y in quad]})
+    return scene, lines, 0
+
+
 def photograph(doc: Doc, condition: str, rng: random.Random, focus: tuple, crop: tuple) -> tuple[Image.Image, list[dict], int]:
     """Places the document in a scene under `condition`; `focus` is where glare falls and
     `crop` the range of the document's width where a crop cuts it (document coordinates).
     Returns the image, the lines in the upright image's pixels, and the clockwise turn."""
-    page = doc.img
-    copy = condition == "photocopy"
+    if condition == "recapture":
+        return screen_photo(doc, rng)
+    copy = condition.startswith("photocopy")
     photo_of_copy = copy and rng.random() < 0.5
+    if condition == "photocopy_dark":
+        photo_of_copy = True  # dim room light: a scanner lights its own page
     if copy:
-        page = toner(page, rng)
+        # The holder's overprint, written or stamped on the original before copying (copied
+        # grey with it) or on the copy afterwards (in its own ink).
+        on_copy = doc.ink is not None and rng.random() < 0.5
+        page = toner(doc.page(ink=not on_copy), rng)
+        if on_copy:
+            page = Image.alpha_composite(page.convert("RGBA"), doc.ink).convert("RGB")
+    else:
+        page = doc.page()
     w, h = page.size
     margin = int(0.08 * w)
     sw, sh = w + 2 * margin, h + 2 * margin
@@ -881,10 +1038,7 @@ def photograph(doc: Doc, condition: str, rng: random.Random, focus: tuple, crop:
         ]
     if condition == "phone" or photo_of_copy:
         # Held a little askew: turn the corners about the centre by a few degrees.
-        a = math.radians(rng.uniform(-6, 6))
-        cx, cy = sw / 2, sh / 2
-        corners = [(cx + (x - cx) * math.cos(a) - (y - cy) * math.sin(a),
-                    cy + (x - cx) * math.sin(a) + (y - cy) * math.cos(a)) for x, y in corners]
+        corners = turned(corners, rng.uniform(-6, 6), (sw / 2, sh / 2))
     src = [(0, 0), (w, 0), (w, h), (0, h)]
     fwd = homography(src, corners)
     inv = homography(corners, src)
@@ -931,9 +1085,9 @@ def photograph(doc: Doc, condition: str, rng: random.Random, focus: tuple, crop:
                 l = {"text": l["text"][:n], "quad": [[min(p[0], cut_x - 1.0), p[1]] for p in l["quad"]]}
             kept.append(l)
         lines = kept
-    elif condition == "dark":
+    if condition in ("dark", "photocopy_dark"):
         scene = ImageEnhance.Brightness(scene).enhance(rng.uniform(0.22, 0.3))
-    elif condition == "overexposed":
+    elif condition in ("overexposed", "photocopy_overexposed"):
         lut = [min(255, int(v * 1.5 + 70)) for v in range(256)] * 3
         scene = scene.point(lut)
     elif condition == "low_resolution":

@@ -220,12 +220,25 @@ pub struct Summary {
     pub latency: Latency,
     /// Per condition, per measure: [min, median, max] over its images.
     pub measures_by_condition: BTreeMap<String, BTreeMap<String, [f32; 3]>>,
+    /// Every image's measures with its condition (`--json` only), to set a threshold from
+    /// the cases on either side of it.
+    pub image_measures: Vec<ImageMeasures>,
     pub misses: Vec<Miss>,
 }
 
-fn measures_row(m: &Measures) -> [(&'static str, f32); 6] {
+/// One image's measures.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageMeasures {
+    pub file: String,
+    pub condition: String,
+    pub measures: Measures,
+}
+
+fn measures_row(m: &Measures) -> [(&'static str, f32); 8] {
     [
         ("colour", m.colour),
+        ("second_colour", m.second_colour),
+        ("screen", m.screen),
         ("luminance", m.luminance),
         ("sharpness", m.sharpness),
         ("glare", m.glare),
@@ -295,6 +308,11 @@ pub fn run(
             let Some((m, _)) = r.side().measures() else {
                 continue;
             };
+            s.image_measures.push(ImageMeasures {
+                file: ti.file.clone(),
+                condition: case.condition.clone(),
+                measures: m,
+            });
             for (k, v) in measures_row(&m) {
                 measures
                     .entry(case.condition.clone())
