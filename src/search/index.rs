@@ -972,7 +972,7 @@ mod tests {
         std::fs::write(docs.join("mentions.md"), answer_file("mentions", mentions)).unwrap();
         for (id, text) in [
             ("card", "社保卡丢失后先挂失，再到网点补办。"),
-            ("fund", "公积金可以在租房时提取，按月办理。"),
+            ("fund", "租住房屋的职工可按季度提取住房资金。"),
             ("school", "入学登记在每年五月进行，需带户口簿。"),
         ] {
             std::fs::write(docs.join(format!("{id}.md")), answer_file(id, text)).unwrap();
