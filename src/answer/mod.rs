@@ -523,7 +523,16 @@ const BROAD_DOCS: usize = 3;
 /// knowledge base's subjects but names none of its items. A word found in no document or
 /// in one or two ("狗证", "离婚") says the question is about something the base lacks.
 fn only_broad_words(index: &KnowledgeIndex, found: &Retrieval) -> bool {
-    let words: Vec<&String> = content_terms(found).collect();
+    // A character jieba left alone counts too unless it is filler: "犬只登记" is 犬 / 只 / 登记,
+    // and 犬, found nowhere, says the question is about something the base lacks.
+    let alone = found.terms.iter().filter(|t| {
+        let mut c = t.chars();
+        matches!((c.next(), c.next()), (Some(ch), None) if is_han(ch)
+            && !REQUEST_VERBS.contains(&ch)
+            && !MEASURES.contains(&ch)
+            && !GENERIC.iter().chain(FILLER).any(|g| g.contains(ch)))
+    });
+    let words: Vec<&String> = content_terms(found).chain(alone).collect();
     if words.is_empty() {
         return false;
     }
