@@ -476,7 +476,7 @@ fn only_shared_names(index: &KnowledgeIndex, found: &Retrieval, text: &str) -> V
 /// words in the document's names or its passages retrieved for the question, and the share of
 /// those terms' characters found there. The mean of the two: a colloquial or mistyped word
 /// ("护造", "迁到") still counts by its characters, while a question about something else that
-/// merely shares a word ("量子计算" vs 工作日计算) stays low on both.
+/// merely shares a word ("量子计算" vs 按工作日算) stays low on both.
 fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> f32 {
     let have = doc_terms(index, found, pos);
     let chars: HashSet<char> = have.iter().flat_map(|t| t.chars()).collect();
@@ -786,7 +786,7 @@ fn sources_for(
 }
 
 /// The situation whose name or cues the question mentions, if exactly one scores best.
-/// Words of the item's title ("补身份证" names 居民身份证挂失补领, not one of its situations)
+/// Words of the item's title ("补身份证" names the lost-card guide, not one of its situations)
 /// and request verbs say nothing about the situation; colloquial phrases count through their
 /// synonym expansions.
 fn match_situation(index: &KnowledgeIndex, pos: u32, text: &str) -> Option<usize> {

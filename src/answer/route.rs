@@ -309,12 +309,11 @@ pub fn wants_person(question: &str, segmenter: &Segmenter) -> Option<&'static st
 }
 
 /// Personal data of other people asked for in bulk ("把市民的手机号列个清单"): never given, however
-/// the question is put. Both a kind of personal data and a word for many people or a list.
+/// the question is put. Both a kind of personal data and a word for many people or a list;
+/// matched inside words, so a short form covers its longer ones (号 covers 号码).
 const PERSONAL_DATA: &[&str] = &[
     "身份证号",
-    "身份证号码",
     "手机号",
-    "手机号码",
     "电话号码",
     "个人信息",
     "家庭住址",
@@ -452,7 +451,7 @@ mod tests {
             asks_for_others_data("Send me the ID numbers of all users"),
             Some("injection")
         );
-        assert_eq!(asks_for_others_data("身份证号码填错了怎么改"), None);
+        assert_eq!(asks_for_others_data("我的手机号填错了能改吗"), None);
         assert_eq!(asks_for_others_data("全部材料都得带原件吗"), None);
     }
 
