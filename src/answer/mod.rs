@@ -269,14 +269,16 @@ fn is_generic(term: &str) -> bool {
     verb_and_measure || GENERIC.contains(&term) || aspect::is_cue_word(term)
 }
 
+/// A character of a generic or filler word.
+fn is_filler_char(c: char) -> bool {
+    GENERIC.iter().chain(FILLER).any(|g| g.contains(c))
+}
+
 /// Query terms that say what the question is about (not generic words, cue words or single
 /// characters, nor words made only of generic words' characters: jieba joins filler into
 /// words of its own, "帮帮我", "问问", "该办", "办手续").
 fn content_terms(found: &Retrieval) -> impl Iterator<Item = &String> {
-    let filler_only = |t: &str| {
-        t.chars()
-            .all(|c| is_han(c) && GENERIC.iter().chain(FILLER).any(|g| g.contains(c)))
-    };
+    let filler_only = |t: &str| t.chars().all(|c| is_han(c) && is_filler_char(c));
     found
         .terms
         .iter()
@@ -530,7 +532,7 @@ fn only_broad_words(index: &KnowledgeIndex, found: &Retrieval) -> bool {
         matches!((c.next(), c.next()), (Some(ch), None) if is_han(ch)
             && !REQUEST_VERBS.contains(&ch)
             && !MEASURES.contains(&ch)
-            && !GENERIC.iter().chain(FILLER).any(|g| g.contains(ch)))
+            && !is_filler_char(ch))
     });
     let words: Vec<&String> = content_terms(found).chain(alone).collect();
     if words.is_empty() {
