@@ -15,7 +15,7 @@ use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 const TOKENIZER: &str = "jieba";
 const CHAR_TOKENIZER: &str = "chargram";
@@ -73,11 +73,35 @@ impl Default for Weights {
 }
 
 /// Characters that carry no topic alone: a question's character grams made only of these are
-/// left out of the query (they match everywhere and slow every search).
-const STOP_CHARS: &str = "的了吗呢啊吧呀嘛哦我你您他她它们是在要想怎么样如何什么哪些可以能需请问一下有和与或就都还也去到把被给这那个咋啥该得会用对从跟为不没";
+/// left out of the query (they match everywhere and slow every search). Besides particles and
+/// pronouns, the characters of the way citizens ask (请问, 咨询, 麻烦, 是否, 关于, 哪里, 为何):
+/// answers rarely print them, so BM25 would weigh them as rare and telling.
+const STOP_CHARS: &str = "的了吗呢啊吧呀嘛哦我你您他她它们是在要想怎么样如何什么哪些可以能需请问一下有和与或就都还也去到把被给这那个咋啥该得会用对从跟为不没咨询谢麻烦否关于些哪里儿何";
 
-/// Words that carry no topic in a citizen's question.
+/// Words that carry no topic in a citizen's question: particles, pronouns, and the words of
+/// asking and politeness (您好, 咨询, 想问, 了解, 是否, 关于…), which are rare in answers and
+/// would otherwise count as telling evidence.
 const STOPWORDS: &[&str] = &[
+    "您好",
+    "你好",
+    "咨询",
+    "想问",
+    "问问",
+    "问一下",
+    "请教",
+    "了解",
+    "知道",
+    "谢谢",
+    "麻烦",
+    "是否",
+    "关于",
+    "有关",
+    "一些",
+    "这些",
+    "那些",
+    "哪个",
+    "哪里",
+    "为什么",
     "的",
     "了",
     "吗",
@@ -555,6 +579,17 @@ fn common_term_weight(df: f32, docs: f32) -> f32 {
     robertson / tantivy
 }
 
+/// A question's distinct character grams (`segment::char_grams`) without those made only of
+/// [`STOP_CHARS`].
+fn query_grams(question: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    char_grams(question)
+        .into_iter()
+        .filter(|g| !g.chars().all(|c| STOP_CHARS.contains(c)))
+        .filter(|g| seen.insert(g.clone()))
+        .collect()
+}
+
 /// How much more a passage counts when the question names its document.
 const NAMED_BONUS: f32 = 0.5;
 
@@ -740,41 +775,12 @@ impl KnowledgeIndex {
             expanded,
             ..Default::default()
         };
-        let grams: Vec<String> = {
-            let mut seen = HashSet::new();
-            char_grams(question)
-                .into_iter()
-                .filter(|g| !g.chars().all(|c| STOP_CHARS.contains(c)))
-                .filter(|g| seen.insert(g.clone()))
-                .collect()
-        };
+        let grams = query_grams(question);
         if out.terms.is_empty() && grams.is_empty() {
             return Ok(out);
         }
-        let fields = [self.fields.aliases, self.fields.section, self.fields.body];
         let searcher = self.reader.searcher();
-        let docs = searcher.num_docs() as f32;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut add = |field: Field, text: &str, boost: f32| {
-            if boost > 0.0 {
-                let term = Term::from_field_text(field, text);
-                let df = searcher.doc_freq(&term).unwrap_or(0) as f32;
-                let boost = boost * common_term_weight(df, docs);
-                let q = TermQuery::new(term, IndexRecordOption::WithFreqs);
-                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
-            }
-        };
-        for (terms, weight) in [(&typed, weights.words), (&added, weights.synonyms)] {
-            for t in terms {
-                for (field, (_, boost)) in fields.iter().zip(BOOSTS) {
-                    add(*field, t, boost * weight);
-                }
-            }
-        }
-        for g in &grams {
-            add(self.fields.text_chars, g, weights.chars);
-            add(self.fields.lead_chars, g, weights.chars * LEAD_BOOST);
-        }
+        let clauses = self.clauses(&searcher, [&typed, &added], &grams, weights);
         if clauses.is_empty() {
             return Ok(out);
         }
@@ -826,6 +832,48 @@ impl KnowledgeIndex {
             }
         }
         Ok(out)
+    }
+
+    /// The query's clauses, one per term and field that some passage holds: the question's
+    /// words over aliases, section and body, its synonym expansions the same way with their
+    /// lower weight, and its character grams over the passage text and the opening.
+    fn clauses(
+        &self,
+        searcher: &Searcher,
+        [typed, added]: [&[String]; 2],
+        grams: &[String],
+        weights: &Weights,
+    ) -> Vec<(Occur, Box<dyn Query>)> {
+        let fields = [self.fields.aliases, self.fields.section, self.fields.body];
+        let docs = searcher.num_docs() as f32;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut add = |field: Field, text: &str, boost: f32| {
+            if boost > 0.0 {
+                let term = Term::from_field_text(field, text);
+                let df = searcher.doc_freq(&term).unwrap_or(0) as f32;
+                // A term no passage holds in this field adds nothing to any score: a clause for
+                // it would only cost time (an imported corpus has no aliases or sections, and
+                // most grams are in no opening).
+                if df == 0.0 {
+                    return;
+                }
+                let boost = boost * common_term_weight(df, docs);
+                let q = TermQuery::new(term, IndexRecordOption::WithFreqs);
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
+            }
+        };
+        for (terms, weight) in [(typed, weights.words), (added, weights.synonyms)] {
+            for t in terms {
+                for (field, (_, boost)) in fields.iter().zip(BOOSTS) {
+                    add(*field, t, boost * weight);
+                }
+            }
+        }
+        for g in grams {
+            add(self.fields.text_chars, g, weights.chars);
+            add(self.fields.lead_chars, g, weights.chars * LEAD_BOOST);
+        }
+        clauses
     }
 
     /// Which query terms a passage matches, field by field (for `xiaoban search`).
@@ -959,33 +1007,79 @@ mod tests {
         )
     }
 
-    #[test]
-    fn an_answer_that_opens_with_the_subject_ranks_above_a_passing_mention() {
+    /// An index of imported answers (no aliases, one generic title), with its folders.
+    fn answers_index(answers: &[(&str, &str)]) -> (tempfile::TempDir, KnowledgeIndex) {
         let kb = tempfile::tempdir().unwrap();
-        let data = tempfile::tempdir().unwrap();
+        let data = kb.path().join("data");
         let docs = kb.path().join("documents");
         std::fs::create_dir_all(&docs).unwrap();
+        for (id, text) in answers {
+            std::fs::write(docs.join(format!("{id}.md")), answer_file(id, text)).unwrap();
+        }
+        let report = build(kb.path(), &data).unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let index = KnowledgeIndex::open_current(&data).unwrap();
+        (kb, index)
+    }
+
+    fn first_found(index: &KnowledgeIndex, question: &str) -> String {
+        let today = chrono::Local::now().date_naive();
+        let found = index
+            .search(question, today, 5, &Weights::default())
+            .unwrap();
+        index.doc_at(found.docs[0].doc).meta.id.to_string()
+    }
+
+    const OTHER_ANSWERS: [(&str, &str); 3] = [
+        ("card", "社保卡丢失后先挂失，再到网点补办。"),
+        ("fund", "租住房屋的职工可按季度提取住房资金。"),
+        ("school", "入学登记在每年五月进行，需带户口簿。"),
+    ];
+
+    #[test]
+    fn an_answer_that_opens_with_the_subject_ranks_above_a_passing_mention() {
         // The same words once each; the shorter text would win on length alone.
         let opens = "防滑链要装在驱动轮上。先把车停稳，再检查轮胎，最后扣紧链条。";
         let mentions = "雪天先看天气预报。车上备好防滑链。";
-        std::fs::write(docs.join("opens.md"), answer_file("opens", opens)).unwrap();
-        std::fs::write(docs.join("mentions.md"), answer_file("mentions", mentions)).unwrap();
-        for (id, text) in [
-            ("card", "社保卡丢失后先挂失，再到网点补办。"),
-            ("fund", "租住房屋的职工可按季度提取住房资金。"),
-            ("school", "入学登记在每年五月进行，需带户口簿。"),
-        ] {
-            std::fs::write(docs.join(format!("{id}.md")), answer_file(id, text)).unwrap();
-        }
-        let report = build(kb.path(), data.path()).unwrap();
-        assert!(report.errors.is_empty(), "{:?}", report.errors);
-        let index = KnowledgeIndex::open_current(data.path()).unwrap();
-        let today = chrono::Local::now().date_naive();
-        let found = index
-            .search("防滑链", today, 5, &Weights::default())
-            .unwrap();
-        let first = index.doc_at(found.docs[0].doc).meta.id.to_string();
-        assert_eq!(first, "opens", "{:?}", found.docs);
+        let mut answers = vec![("opens", opens), ("mentions", mentions)];
+        answers.extend(OTHER_ANSWERS);
+        let (_kb, index) = answers_index(&answers);
+        assert_eq!(first_found(&index, "防滑链"), "opens");
+    }
+
+    #[test]
+    fn the_words_of_asking_are_no_evidence() {
+        // An answer that happens to print the words a citizen asks with (rare in answers, so
+        // BM25 would weigh them high) does not outrank the one about the subject.
+        let asking = "如需咨询，麻烦拨打电话；关于咨询时间，工作日均可咨询。";
+        let mut answers = vec![("chains", "防滑链要装在驱动轮上。"), ("asking", asking)];
+        answers.extend(OTHER_ANSWERS);
+        let (_kb, index) = answers_index(&answers);
+        assert_eq!(
+            first_found(&index, "您好，麻烦咨询一下关于防滑链"),
+            "chains"
+        );
+        assert_eq!(query_grams("请问咨询一下关于"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_term_no_passage_holds_adds_no_clause() {
+        let (_kb, index) = answers_index(&OTHER_ANSWERS);
+        let searcher = index.reader.searcher();
+        let clauses = |question: &str| {
+            let (typed, added, _) = index.query_parts(question);
+            index
+                .clauses(
+                    &searcher,
+                    [&typed, &added],
+                    &query_grams(question),
+                    &Weights::default(),
+                )
+                .len()
+        };
+        assert_eq!(clauses("火星"), 0);
+        assert!(clauses("社保卡") > 0);
+        assert_eq!(clauses("社保卡火星"), clauses("社保卡"));
     }
 
     #[test]
