@@ -221,6 +221,8 @@ const TALKING: &[&str] = &[
 ];
 /// Verbs that, just before 我, ask to be contacted ("给我回个电话", "跟我说").
 const TO_ME: &[&str] = &["给", "跟", "和", "与", "联系", "回", "打给", "帮"];
+/// Getting in touch, asked of the assistant on the citizen's behalf ("帮我联系", "替我打电话").
+const CONTACTING: &[&str] = &["联系", "打电话", "打个电话", "转接", "接通", "通知", "催"];
 /// Verbs that ask for someone by what they do, the clause ending on 的 ("找管事的", "叫个懂行的").
 const ASKING_FOR_ONE: &[&str] = &["找", "叫", "喊", "请", "换"];
 /// English: someone to talk to, and verbs asking for them.
@@ -363,15 +365,21 @@ fn clause_asks_for_person(tagged: &[(String, String)]) -> bool {
     let heads: Vec<usize> = (0..words.len())
         .filter(|&i| is_staff(words[i]) && !noun(i + 1))
         .collect();
-    // A plain 人 described before it ("你们的人") counts when asked to contact me.
-    let described_to_me = (1..words.len()).any(|i| {
-        words[i] == "人"
-            && words[i - 1] == "的"
+    // A plain 人 ("你们的人", "有人") asked to contact me, or the assistant asked to contact
+    // someone for me ("帮我联系一下残联"): only a person can.
+    let person_to_me = (0..words.len()).any(|i| {
+        ["人", "有人"].contains(&words[i])
             && words[i + 1..(i + 1 + ASKED_WITHIN).min(words.len())]
                 .windows(2)
                 .any(|w| w[1] == "我" && TO_ME.contains(&w[0]))
     });
-    if described_to_me {
+    let contact_for_me = words
+        .windows(2)
+        .any(|w| ["帮我", "替我"].contains(&w[0]) && CONTACTING.contains(&w[1]))
+        || words
+            .windows(3)
+            .any(|w| ["帮", "替"].contains(&w[0]) && w[1] == "我" && CONTACTING.contains(&w[2]));
+    if person_to_me || contact_for_me {
         return true;
     }
     for &i in &heads {
@@ -632,6 +640,9 @@ mod tests {
                 "我想找个管事的",
                 "客服能不能接一下",
                 "I'd like to speak with one of your clerks",
+                // Someone to contact me, or the assistant asked to get in touch for me.
+                "留了号码，有人能联系我吗",
+                "麻烦帮我联系一下街道",
             ],
         );
         // The same words doing something else: a person word before a noun it qualifies, a
@@ -644,6 +655,8 @@ mod tests {
                 "护照受理的人工柜台在几楼",
                 "换驾照体检，客服电话多少",
                 "家庭成员都要到场签字吗",
+                "帮我看看联系方式对不对",
+                "老人给我打电话说卡丢了",
                 "I want to open a one-person company",
                 "Can someone collect my passport for me?",
                 "I need someone to pick up my residence permit",
