@@ -455,7 +455,7 @@ fn only_shared_names(index: &KnowledgeIndex, found: &Retrieval, text: &str) -> V
         .segmenter()
         .words(text)
         .into_iter()
-        .filter(|w| !FILLER.contains(&w.as_str()) && !aspect::is_cue_word(w))
+        .filter(|w| !FILLER.contains(&w.as_str()) && !is_generic(w) && !aspect::is_cue_word(w))
         .collect();
     if words.is_empty() {
         return Vec::new();
@@ -1024,6 +1024,10 @@ mod tests {
         assert_eq!(r.outcome, Outcome::Clarify);
         assert!(r.choices.len() >= 2, "{:?}", r.choices);
         assert!(matches!(next.pending, Some(Pending::Document { .. })));
+        // Request verbs with a measure word ("问个") are no part of the name: still which one.
+        let (r, _) = ask(&index, "问个补贴", &fresh);
+        assert_eq!(r.outcome, Outcome::Clarify);
+        assert!(r.choices.len() >= 2, "{:?}", r.choices);
         let (r, _) = ask(&index, "护照", &fresh);
         assert_eq!(r.outcome, Outcome::Answered);
         assert_eq!(r.citations[0].doc_id.as_str(), "passport");

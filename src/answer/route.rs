@@ -36,47 +36,66 @@ fn on_bounds(q: &[char], bounds: &[usize], phrase: &str) -> bool {
         })
 }
 
-/// Who a citizen may ask for (Chinese), each matched as whole words: 人工 in 人工智能, 领导 in
-/// 领导人 or 客服 in 客服电话 is nobody to talk to.
+/// Who a citizen may ask for (Chinese), each a whole word and the head of what is said of it:
+/// 人工 in 人工智能, or before a noun (人工窗口, 客服电话), is nobody to talk to.
 const PERSON_WORDS: &[&str] = &[
     "人工",
     "人工服务",
+    "人工客服",
     "真人",
     "活人",
     "客服",
-    "人工客服",
     "工作人员",
+    "服务人员",
+    "窗口人员",
+    "值班人员",
     "坐席",
-    "接线员",
     "专人",
     "负责人",
     "经办人",
     "领导",
+    "同志",
+    "主管",
+    "值班长",
     "你们的人",
 ];
-/// The verbs that ask for someone, or ask to be contacted by them.
-const ASKING_WORDS: &[&str] = &[
+/// Words ending in 员 that name no one to ask for (members, actors, categories of citizens);
+/// any other word so formed names a member of staff (办事员, 业务员, 咨询员, 接线员).
+const NOT_STAFF: &[&str] = &[
+    "成员", "会员", "党员", "学员", "演员", "队员", "动员", "人员", "雇员", "职员", "满员", "裁员",
+];
+/// A noun after a person word makes the person word its modifier (客服电话, 人工窗口) unless it
+/// is the service the person gives.
+const PERSON_SERVICE: &[&str] = &["服务", "协助", "帮助", "帮忙", "处理", "回复", "解答"];
+/// Verbs asking for someone, or to be put through (a measure word may stick to them: 找个,
+/// 请位, 叫个).
+const ASKING_VERBS: &[&str] = &[
     "转",
-    "找",
+    "转接",
+    "转给",
     "接",
+    "接通",
+    "找",
     "叫",
+    "喊",
     "换",
     "联系",
+    "请",
     "让",
-    "打给",
-    "回电",
-    "来个",
     "派",
     "安排",
+    "来",
+    "打给",
     "问问",
-    "我要和",
-    "我想和",
-    "我要跟",
-    "我想跟",
-    "跟我",
-    "和我",
-    "与我",
+    "呼叫",
+    "帮我找",
 ];
+/// Measure words a verb may carry (找个, 请位).
+const VERB_MEASURES: &[&str] = &["一个", "一位", "个", "位", "名"];
+/// Most words after a person asked for to contact me, or talked with ("你们工作人员能给我回个电话").
+const ASKED_WITHIN: usize = 4;
+/// Most words between a person and an asking verb after it ("客服能不能接一下").
+const ASKED_AFTER: usize = 3;
 /// What may stand beside a person word in a request that is nothing but the request ("人工",
 /// "客服在吗", "请问有真人吗"); any other word makes it a question about something else
 /// ("人工窗口几点开门", "客服电话是多少").
@@ -92,6 +111,8 @@ const BARE_REQUEST: &[&str] = &[
     "嘛",
     "在",
     "在吗",
+    "在不在",
+    "不",
     "我",
     "我要",
     "要",
@@ -127,16 +148,27 @@ const BARE_REQUEST: &[&str] = &[
     "协助",
     "帮",
     "我们",
+    "回复",
 ];
-/// Words for the assistant itself, and words turning it down ("不要机器人", "机器人答非所问"):
-/// together they ask for someone else.
-const BOT_WORDS: &[&str] = &["机器人", "机器", "智能客服", "bot", "robot", "chatbot"];
+/// Words for the assistant itself, and words turning it down ("不要机器人", "机器人答非所问",
+/// "AI 根本不懂"): together they ask for someone else.
+const BOT_WORDS: &[&str] = &[
+    "机器人",
+    "机器",
+    "智能客服",
+    "人工智能",
+    "ai",
+    "bot",
+    "robot",
+    "chatbot",
+];
 const REFUSING_WORDS: &[&str] = &[
     "不要",
     "不想",
     "别",
     "不跟",
     "听不懂",
+    "不懂",
     "说不清",
     "说不明白",
     "答非所问",
@@ -147,11 +179,11 @@ const REFUSING_WORDS: &[&str] = &[
     "no",
 ];
 /// A plain 人 asked for: a request verb before it (allowing 个 / 一个 / 真 between; jieba may
-/// keep 个人 together) and a word of contact after it ("派人和我联系"), or 和 / 跟 / 与 before
-/// it and a word of talking after it; "让人代办" asks for nobody.
+/// keep 个人 together) and a word of contact after it ("派人和我联系") or nothing more ("给我
+/// 换个人"), or 和 / 跟 / 与 before it and a word of talking after it; "让人代办" asks for nobody.
 const PERSON_BEFORE: &[&str] = &["找", "叫", "换", "要", "派", "安排", "来"];
 const PERSON_AFTER: &[&str] = &[
-    "来", "跟", "和", "与", "给", "回", "回复", "打", "说", "说话", "聊", "接", "联系", "问",
+    "来", "跟", "和", "与", "给", "回", "回复", "打", "说", "说话", "聊", "接", "联系", "问", "帮",
 ];
 /// Verbs that reach someone described ("跟柜台的人", "打电话给经办的人", "哪里有值守的人"),
 /// and what may follow the description.
@@ -170,13 +202,30 @@ const REACHING: &[&str] = &[
 ];
 const DESCRIBED_AFTER: &[&str] = &[
     "说", "说话", "聊", "聊聊", "问", "问问", "当面", "谈", "沟通", "吗", "啊", "呢", "吧", "来",
-    "联系",
+    "联系", "在",
 ];
-/// Talking, after "和 / 跟 / 与 人" ("能和人聊聊吗").
+/// Talking, after "和 / 跟 / 与 someone" ("能和人聊聊吗", "跟窗口的同志通个电话").
 const TALKING: &[&str] = &[
-    "说", "说话", "聊", "聊聊", "讲", "谈", "沟通", "对话", "通话",
+    "说",
+    "说话",
+    "聊",
+    "聊聊",
+    "讲",
+    "谈",
+    "沟通",
+    "对话",
+    "通话",
+    "通",
+    "当面",
+    "打电话",
 ];
-/// English: someone to talk to, and a verb or adjective asking for them.
+/// Verbs that, just before 我, ask to be contacted ("给我回个电话", "跟我说").
+const TO_ME: &[&str] = &["给", "跟", "和", "与", "联系", "回", "打给", "帮"];
+/// Getting in touch, asked of the assistant on the citizen's behalf ("帮我联系", "替我打电话").
+const CONTACTING: &[&str] = &["联系", "打电话", "打个电话", "转接", "接通", "通知", "催"];
+/// Verbs that ask for someone by what they do, the clause ending on 的 ("找管事的", "叫个懂行的").
+const ASKING_FOR_ONE: &[&str] = &["找", "叫", "喊", "请", "换"];
+/// English: someone to talk to, and verbs asking for them.
 const PERSON_WORDS_EN: &[&str] = &[
     "human",
     "person",
@@ -187,14 +236,29 @@ const PERSON_WORDS_EN: &[&str] = &[
     "someone",
     "somebody",
     "anybody",
+    "anyone",
     "manager",
     "supervisor",
     "officer",
+    "clerk",
+    "member",
 ];
 const ASKING_WORDS_EN: &[&str] = &[
-    "talk", "speak", "connect", "transfer", "real", "live", "need", "want", "call", "chat", "help",
-    "please",
+    "talk", "speak", "connect", "transfer", "real", "live", "need", "want", "get", "call", "chat",
+    "through", "reach", "contact", "with",
 ];
+/// English: what someone asked for may do next ("somebody help me", "an operator talk with me").
+const PERSON_DOES_EN: &[&str] = &[
+    "help", "talk", "speak", "call", "contact", "chat", "assist", "please",
+];
+/// English: talking, or a real person, said shortly after the person word ("anybody real I
+/// can chat with").
+const TALKING_EN: &[&str] = &["talk", "speak", "chat", "real", "live"];
+/// English: words that may make up the whole request ("operator", "get me a human").
+const BARE_EN: &[&str] = &["a", "an", "the", "me", "get", "give", "i", "please", "to"];
+/// Most English words between an asking word and the person asked for ("speak with one of
+/// your officers").
+const ASKED_WITHIN_EN: usize = 4;
 /// A question about the citizen's own application: a first-person marker and a word asking
 /// how far it has got. The assistant cannot see anyone's file, so a person must look.
 const OWN_WORDS: &[&str] = &[
@@ -238,74 +302,193 @@ const PROGRESS_WORDS: &[&str] = &[
 /// English: the citizen's own case, and a word asking how far it has got.
 const PROGRESS_WORDS_EN: &[&str] = &["status", "progress", "yet"];
 
-/// Beyond the phrase table: a request for a person (a person word and an asking word, a
-/// person word alone, or a plain 人 asked to come and talk, in Chinese or English) or a
-/// question about the citizen's own application's progress.
+/// Beyond the phrase table: a request for a person, or a question about the citizen's own
+/// application's progress. A request is read per clause from what the words do there, not
+/// from where they occur: a person word ([`is_staff`]) as the head of what is said (not before
+/// a noun it qualifies) asked for by a verb shortly before it, asked to contact me, talked
+/// with, or standing alone with only words of asking; a plain or described 人 asked to come and
+/// talk; someone asked for by what they do ("找管事的"); the bot turned down; and the same in
+/// English.
 pub fn wants_person(question: &str, segmenter: &Segmenter) -> Option<&'static str> {
     let q = normalise(question);
-    let chars: Vec<char> = q.chars().collect();
-    let bounds = segmenter.boundaries(&q);
-    let words: Vec<String> = segmenter
-        .words(&q)
-        .into_iter()
-        .filter(|w| w.chars().any(char::is_alphanumeric))
-        .collect();
-    let contains = |list: &[&str]| list.iter().any(|p| q.contains(p));
-    let person = PERSON_WORDS.iter().any(|p| on_bounds(&chars, &bounds, p));
-    if person && contains(ASKING_WORDS) {
-        return Some("human");
+    let clauses = q
+        .split(|c: char| "，。！？,.!?；;：:、\n".contains(c))
+        .filter(|c| !c.trim().is_empty());
+    let mut all_words: Vec<String> = Vec::new();
+    for clause in clauses {
+        let tagged = segmenter.tagged(clause);
+        if clause_asks_for_person(&tagged) {
+            return Some("human");
+        }
+        all_words.extend(tagged.into_iter().map(|(w, _)| w));
     }
-    // Nothing but the request ("人工", "有人吗"): a person word, and only words of asking.
-    let is_person = |w: &str| PERSON_WORDS.iter().any(|p| normalise(p) == w);
-    let has_word = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
-    if (person || has_word(&["人", "有人"]))
-        && words
-            .iter()
-            .all(|w| is_person(w) || BARE_REQUEST.contains(&w.as_str()))
-    {
-        return Some("human");
-    }
-    let plain_person = words.iter().enumerate().any(|(i, w)| {
-        let before = words[..i]
-            .iter()
-            .rev()
-            .find(|b| !["个", "一个", "真", "个真"].contains(&b.as_str()));
-        let after = words.get(i + 1).map(String::as_str);
-        let talk_with = i > 0
-            && ["和", "跟", "与"].contains(&words[i - 1].as_str())
-            && after.is_some_and(|a| TALKING.contains(&a));
-        (w == "人" || w == "个人")
-            && (talk_with
-                || before.is_some_and(|b| PERSON_BEFORE.contains(&b.as_str()))
-                    && after.is_some_and(|a| PERSON_AFTER.contains(&a)))
-    });
-    // "窗口的人", "懂行的人": someone described, asked to be reached and nothing more said of
-    // them ("找个懂行的人问问"; "找活干的人能领吗" asks about such people instead).
-    let described_person = words.iter().enumerate().any(|(i, w)| {
-        w == "人"
-            && i > 0
-            && words[i - 1] == "的"
-            && words[..i].iter().any(|b| REACHING.contains(&b.as_str()))
-            && words
-                .get(i + 1)
-                .is_none_or(|a| DESCRIBED_AFTER.contains(&a.as_str()))
-    });
-    if plain_person || described_person || (has_word(BOT_WORDS) && has_word(REFUSING_WORDS)) {
+    let has_word = |list: &[&str]| all_words.iter().any(|w| list.contains(&w.as_str()));
+    if (has_word(BOT_WORDS) && has_word(REFUSING_WORDS)) || english_asks_for_person(&q) {
         return Some("human");
     }
     let english: Vec<&str> = q
         .split(|c: char| !c.is_ascii_alphabetic())
         .filter(|w| !w.is_empty())
         .collect();
-    let has = |list: &[&str]| english.iter().any(|w| list.contains(w));
-    let bare_en = |w: &&str| {
-        PERSON_WORDS_EN.contains(w) || ["a", "an", "the", "me", "get", "give", "i"].contains(w)
-    };
-    if has(PERSON_WORDS_EN) && (has(ASKING_WORDS_EN) || english.iter().all(bare_en)) {
-        return Some("human");
-    }
-    let own_en = english.contains(&"my") && has(PROGRESS_WORDS_EN);
+    let own_en = english.contains(&"my") && english.iter().any(|w| PROGRESS_WORDS_EN.contains(w));
+    let contains = |list: &[&str]| list.iter().any(|p| q.contains(p));
     (own_en || (contains(OWN_WORDS) && contains(PROGRESS_WORDS))).then_some("case_status")
+}
+
+/// A member of staff: a person word, or a word ending in 员 that names no member or category.
+fn is_staff(word: &str) -> bool {
+    let n = word.chars().count();
+    PERSON_WORDS.contains(&word)
+        || (word.ends_with('员')
+            && (2..=4).contains(&n)
+            && !NOT_STAFF.iter().any(|s| word.ends_with(s)))
+}
+
+/// An asking verb, with any measure word it carries ("找个" → 找).
+fn is_asking_verb(word: &str) -> bool {
+    let bare = VERB_MEASURES
+        .iter()
+        .find_map(|m| word.strip_suffix(m).filter(|v| !v.is_empty()))
+        .unwrap_or(word);
+    ASKING_VERBS.contains(&bare)
+}
+
+/// One clause's words with their part-of-speech tags: does it ask for a person?
+fn clause_asks_for_person(tagged: &[(String, String)]) -> bool {
+    let words: Vec<&str> = tagged.iter().map(|(w, _)| w.as_str()).collect();
+    let noun = |i: usize| {
+        tagged.get(i).is_some_and(|(w, t)| {
+            (t.starts_with('n') || t == "s") && !PERSON_SERVICE.contains(&w.as_str())
+        })
+    };
+    // Heads: a person word not qualifying a noun after it.
+    let heads: Vec<usize> = (0..words.len())
+        .filter(|&i| is_staff(words[i]) && !noun(i + 1))
+        .collect();
+    // A plain 人 ("你们的人", "有人") asked to contact me, or the assistant asked to contact
+    // someone for me ("帮我联系一下残联"): only a person can.
+    let person_to_me = (0..words.len()).any(|i| {
+        ["人", "有人"].contains(&words[i])
+            && words[i + 1..(i + 1 + ASKED_WITHIN).min(words.len())]
+                .windows(2)
+                .any(|w| w[1] == "我" && TO_ME.contains(&w[0]))
+    });
+    let contact_for_me = words
+        .windows(2)
+        .any(|w| ["帮我", "替我"].contains(&w[0]) && CONTACTING.contains(&w[1]))
+        || words
+            .windows(3)
+            .any(|w| ["帮", "替"].contains(&w[0]) && w[1] == "我" && CONTACTING.contains(&w[2]));
+    if person_to_me || contact_for_me {
+        return true;
+    }
+    for &i in &heads {
+        let before = &words[i.saturating_sub(ASKED_WITHIN)..i];
+        let after = &words[i + 1..(i + 1 + ASKED_WITHIN).min(words.len())];
+        // Asked for anywhere before it in the clause ("我要找你们管户口的工作人员"), or
+        // right after it ("客服能不能接一下").
+        let asked = words[..i].iter().any(|w| is_asking_verb(w))
+            || after.iter().take(ASKED_AFTER).any(|w| is_asking_verb(w));
+        let to_me = after
+            .windows(2)
+            .any(|w| w[1] == "我" && TO_ME.contains(&w[0]));
+        let talked_with = before.iter().any(|w| ["跟", "和", "与"].contains(w))
+            && after.iter().take(2).any(|w| {
+                TALKING.contains(w)
+                    || VERB_MEASURES
+                        .iter()
+                        .any(|m| w.strip_suffix(m).is_some_and(|v| TALKING.contains(&v)))
+            });
+        if asked || to_me || talked_with {
+            return true;
+        }
+    }
+    // Nothing but the request ("人工", "有人吗", "有没有在线的咨询员"): a person, words
+    // describing it before 的, and only words of asking.
+    let is_head = |i: usize| heads.contains(&i) || ["人", "有人"].contains(&words[i]);
+    let described = |k: usize| {
+        (k + 1..words.len())
+            .find(|&m| words[m] == "的")
+            .is_some_and(|m| m + 1 < words.len() && is_head(m + 1))
+    };
+    if (0..words.len()).any(is_head)
+        && (0..words.len()).all(|k| is_head(k) || BARE_REQUEST.contains(&words[k]) || described(k))
+    {
+        return true;
+    }
+    let plain_person = words.iter().enumerate().any(|(i, w)| {
+        let before = words[..i]
+            .iter()
+            .rev()
+            .find(|b| !["个", "一个", "真", "个真"].contains(*b));
+        let after = words.get(i + 1).copied();
+        let talk_with = i > 0
+            && ["和", "跟", "与"].contains(&words[i - 1])
+            && after.is_some_and(|a| TALKING.contains(&a));
+        (*w == "人" || *w == "个人")
+            && (talk_with
+                || before.is_some_and(|b| PERSON_BEFORE.contains(b))
+                    && after.is_none_or(|a| PERSON_AFTER.contains(&a)))
+    });
+    // "窗口的人", "懂行的人": someone described, asked to be reached and nothing more said of
+    // them ("找个懂行的人问问"; "找活干的人能领吗" asks about such people instead).
+    let described_person = words.iter().enumerate().any(|(i, w)| {
+        *w == "人"
+            && i > 0
+            && words[i - 1] == "的"
+            && words[..i].iter().any(|b| REACHING.contains(b))
+            && words.get(i + 1).is_none_or(|a| DESCRIBED_AFTER.contains(a))
+    });
+    // "找管事的", "叫个懂行的": someone asked for by what they do, the clause ending on 的.
+    let by_what_they_do = words.last() == Some(&"的")
+        && words[words.len().saturating_sub(ASKED_WITHIN + 1)..words.len() - 1]
+            .iter()
+            .any(|w| {
+                let bare = VERB_MEASURES
+                    .iter()
+                    .find_map(|m| w.strip_suffix(m).filter(|v| !v.is_empty()))
+                    .unwrap_or(w);
+                ASKING_FOR_ONE.contains(&bare)
+            });
+    plain_person || described_person || by_what_they_do
+}
+
+/// English: a person word (plurals too; not inside a hyphenated word such as "one-person")
+/// asked for by a word shortly before it, doing something for me after it, or standing alone
+/// with only words of asking.
+fn english_asks_for_person(q: &str) -> bool {
+    let words: Vec<&str> = q
+        .split(|c: char| !(c.is_ascii_alphabetic() || c == '-' || c == '\''))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let person = |w: &str| {
+        PERSON_WORDS_EN.contains(&w)
+            || w.strip_suffix('s')
+                .is_some_and(|s| PERSON_WORDS_EN.contains(&s))
+    };
+    let heads: Vec<usize> = (0..words.len()).filter(|&i| person(words[i])).collect();
+    if heads.is_empty() {
+        return false;
+    }
+    if words.iter().all(|w| person(w) || BARE_EN.contains(w)) {
+        return true;
+    }
+    heads.iter().any(|&i| {
+        let before = &words[i.saturating_sub(ASKED_WITHIN_EN)..i];
+        let after = words.get(i + 1).copied();
+        let talked_with = words[i + 1..(i + 1 + ASKED_WITHIN_EN).min(words.len())]
+            .iter()
+            .any(|w| TALKING_EN.contains(w));
+        // "someone to collect my card" asks about a proxy, not for a person to talk to.
+        let errand = after == Some("to")
+            && words
+                .get(i + 2)
+                .is_some_and(|v| !PERSON_DOES_EN.contains(v));
+        !errand
+            && (before.iter().any(|w| ASKING_WORDS_EN.contains(w))
+                || talked_with
+                || after.is_some_and(|a| PERSON_DOES_EN.contains(&a)))
+    })
 }
 
 /// Personal data of other people asked for in bulk ("把市民的手机号列个清单"): never given, however
@@ -436,6 +619,47 @@ mod tests {
                 "Can my son help me apply for a passport?",
                 "给打零工的人有什么补贴",
                 "跟我情况一样的人怎么申请低保",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_person_is_asked_for_by_what_the_words_do() {
+        // DOMAIN.md: a person asked for goes to a person (转人工). Read per clause: a member of
+        // staff (any word in 员 but members and categories) asked for by a verb before it or
+        // just after it, asked to contact me, or alone with words of asking; someone asked for
+        // by what they do; English plurals.
+        let seg = Segmenter::new(&[]);
+        expect(
+            &seg,
+            Some("human"),
+            &[
+                "麻烦请位熟悉政策的同志来解答",
+                "你们接线员能不能给我回个话",
+                "有没有值班的咨询员",
+                "我想找个管事的",
+                "客服能不能接一下",
+                "I'd like to speak with one of your clerks",
+                // Someone to contact me, or the assistant asked to get in touch for me.
+                "留了号码，有人能联系我吗",
+                "麻烦帮我联系一下街道",
+            ],
+        );
+        // The same words doing something else: a person word before a noun it qualifies, a
+        // verb of another clause or inside a longer word, members of a family, a hyphenated
+        // word, someone wanted for an errand.
+        expect(
+            &seg,
+            None,
+            &[
+                "护照受理的人工柜台在几楼",
+                "换驾照体检，客服电话多少",
+                "家庭成员都要到场签字吗",
+                "帮我看看联系方式对不对",
+                "老人给我打电话说卡丢了",
+                "I want to open a one-person company",
+                "Can someone collect my passport for me?",
+                "I need someone to pick up my residence permit",
             ],
         );
     }

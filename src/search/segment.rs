@@ -76,6 +76,18 @@ impl Segmenter {
         out
     }
 
+    /// Plain (precise-mode) words with jieba's part-of-speech tags (its dictionary's, or its
+    /// guess for a word the dictionary lacks), without punctuation or spaces.
+    pub fn tagged(&self, text: &str) -> Vec<(String, String)> {
+        let text = normalise(text);
+        self.jieba
+            .tag(&text, true)
+            .into_iter()
+            .filter(|t| t.word.chars().any(char::is_alphanumeric))
+            .map(|t| (t.word.to_string(), t.tag.to_string()))
+            .collect()
+    }
+
     /// Plain (precise-mode) words, for display and for situation matching.
     pub fn words(&self, text: &str) -> Vec<String> {
         let text = normalise(text);
