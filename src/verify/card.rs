@@ -218,7 +218,8 @@ fn name_value(text: &str) -> String {
 /// on a tuning specimen). The bands follow the layout, not the detector: the first line on the
 /// row of the 住址 label, the next ones a line spacing below (two thirds of the spacing of the
 /// label rows 出生 → 住址, or 1.47 label heights when 出生 was not read), starting right of the
-/// label column and about twelve characters wide.
+/// label column and reaching to the portrait box (fourteen and a half label heights: a
+/// narrower band cut a long line's last character on a tuning specimen).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddressBands {
     /// The 住址 label alone (it may have been read glued to its value).
@@ -278,7 +279,7 @@ pub fn address_bands(page: &OcrPage) -> Option<AddressBands> {
         .fold(cy + 3.5 * pitch, f32::min);
     let (x0, x1) = (
         label_right + 0.25 * h,
-        (label_right + 12.5 * h).min(page.width as f32),
+        (label_right + 14.5 * h).min(page.width as f32),
     );
     let band = |k: usize| {
         let c = cy + k as f32 * pitch;
@@ -630,7 +631,7 @@ mod tests {
         assert!((centre(&b.rows[0]) - 261.0).abs() < 0.01);
         assert!((centre(&b.rows[1]) - 261.0 - 62.0 * 2.0 / 3.0).abs() < 0.01);
         assert!((b.rows[0][0][0] - (123.0 + 7.5)).abs() < 0.01);
-        assert!((b.rows[0][1][0] - (123.0 + 12.5 * 30.0)).abs() < 0.01);
+        assert!((b.rows[0][1][0] - (123.0 + 14.5 * 30.0)).abs() < 0.01);
         // Read band by band: the overprint's box and the cut second line give way to the rows;
         // a band read as nothing (or hardly anything) ends the address.
         let row = |text: &str, conf: f32, q: &Quad| OcrLine {
