@@ -7,10 +7,10 @@
 //! (YYYY-MM-DD or 长期).
 
 use super::field::{
-    Field, FieldValue, Stream, clean_text, cut, find_date, find_id_number, is_boilerplate, is_cjk,
-    reading_order,
+    Field, FieldValue, Stream, bounds, clean_text, cut, find_date, find_id_number, is_boilerplate,
+    is_cjk, line_height, reading_order,
 };
-use super::page::{OcrLine, OcrPage};
+use super::page::{OcrLine, OcrPage, Quad};
 use std::collections::BTreeMap;
 
 /// The 56 ethnic groups recognised by the State, as the card prints them (without 族).
@@ -209,6 +209,137 @@ fn name_value(text: &str) -> String {
         dash = is_dash;
     }
     v
+}
+
+/// Where a card front's address lines stand by the printed layout (GA 450), for reading them
+/// again band by band when what the detector gave does not read as an address: a stamp or a
+/// handwritten 仅供办理XX使用，他用无效 across the address is taken into one box with the
+/// address's first lines, and that box reads as neither ("亭新夜角，他用无效" for a first line
+/// on a tuning specimen). The bands follow the layout, not the detector: the first line on the
+/// row of the 住址 label, the next ones a line spacing below (two thirds of the spacing of the
+/// label rows 出生 → 住址, or 1.47 label heights when 出生 was not read), starting right of the
+/// label column and reaching to the portrait box (fourteen and a half label heights: a
+/// narrower band cut a long line's last character on a tuning specimen).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressBands {
+    /// The 住址 label alone (it may have been read glued to its value).
+    pub label: Quad,
+    /// One band per address line that the page shows print on, top to bottom.
+    pub rows: Vec<Quad>,
+    /// The region the bands replace, from the label's middle to the page's right edge: lines
+    /// centred here are the address's or an overprint's across it, `(x0, y0, x1, y1)`.
+    pub area: (f32, f32, f32, f32),
+}
+
+/// Whether a line begins with `label` (alone or glued to its value).
+fn starts_with_label(l: &OcrLine, label: &str) -> bool {
+    l.text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .starts_with(label)
+}
+
+/// The first line beginning with `label`.
+fn label_line<'a>(page: &'a OcrPage, label: &str) -> Option<&'a OcrLine> {
+    page.lines.iter().find(|l| starts_with_label(l, label))
+}
+
+/// The bands of the address lines ([`AddressBands`]), when the 住址 label was read.
+pub fn address_bands(page: &OcrPage) -> Option<AddressBands> {
+    let label = label_line(page, "住址")?;
+    let (lx, ly0, _, ly1) = bounds(&label.quad);
+    let h = line_height(&label.quad);
+    let cy = (ly0 + ly1) / 2.0;
+    // The label's width: a two-character label read alone on the page (姓名, 性别, 出生, 住址
+    // are printed alike), else two and a half heights.
+    let width = ["住址", "姓名", "性别", "出生"]
+        .iter()
+        .filter_map(|t| page.lines.iter().find(|l| l.text.trim() == *t))
+        .map(|l| {
+            let (a, _, b, _) = bounds(&l.quad);
+            b - a
+        })
+        .next()
+        .unwrap_or(2.5 * h);
+    let label_right = lx + width;
+    let pitch = label_line(page, "出生")
+        .map(|l| {
+            let (_, a, _, b) = bounds(&l.quad);
+            cy - (a + b) / 2.0
+        })
+        .filter(|d| *d > 1.5 * h && *d < 3.0 * h)
+        .map_or(1.47 * h, |d| d * 2.0 / 3.0);
+    let bottom = page
+        .lines
+        .iter()
+        .filter(|l| l.text.contains("公民身份") || l.text.contains("号码"))
+        .map(|l| bounds(&l.quad).1)
+        .filter(|&top| top > cy + pitch / 2.0)
+        .fold(cy + 3.5 * pitch, f32::min);
+    let (x0, x1) = (
+        label_right + 0.25 * h,
+        (label_right + 14.5 * h).min(page.width as f32),
+    );
+    let band = |k: usize| {
+        let c = cy + k as f32 * pitch;
+        (c - pitch / 2.0, c + pitch / 2.0)
+    };
+    // A row is read when some line other than the label stands in it, right of the label.
+    let shows_print = |(top, bot): (f32, f32)| {
+        page.lines.iter().any(|l| {
+            let (a, b, c, d) = bounds(&l.quad);
+            let (mx, my) = ((a + c) / 2.0, (b + d) / 2.0);
+            !std::ptr::eq(l, label) && mx > label_right && mx < x1 && my > top && my < bot
+        })
+    };
+    let mut rows = Vec::new();
+    for k in 0.. {
+        let (top, bot) = band(k);
+        if bot > bottom || (k > 0 && !shows_print((top, bot))) {
+            break;
+        }
+        rows.push([[x0, top], [x1, top], [x1, bot], [x0, bot]]);
+    }
+    let last = rows.last().map_or(ly1, |r| r[2][1]);
+    Some(AddressBands {
+        label: [[lx, ly0], [label_right, ly0], [label_right, ly1], [lx, ly1]],
+        rows,
+        area: (lx + width / 2.0, band(0).0, page.width as f32, last),
+    })
+}
+
+/// `page` with its address region read again: the lines centred in `bands.area` (and the 住址
+/// label's line) replaced by the label alone and `rows`, the text read in each band (a band
+/// read as nothing, or at a mean confidence under one half, ends the address).
+pub fn with_address_rows(page: &OcrPage, bands: &AddressBands, rows: Vec<OcrLine>) -> OcrPage {
+    let (x0, y0, x1, y1) = bands.area;
+    let inside = |l: &OcrLine| {
+        let (a, b, c, d) = bounds(&l.quad);
+        let (mx, my) = ((a + c) / 2.0, (b + d) / 2.0);
+        mx > x0 && mx < x1 && my > y0 && my < y1
+    };
+    let mut lines: Vec<OcrLine> = page
+        .lines
+        .iter()
+        .filter(|l| !inside(l) && !starts_with_label(l, "住址"))
+        .cloned()
+        .collect();
+    lines.push(OcrLine {
+        text: "住址".into(),
+        confidence: 1.0,
+        char_confidences: vec![1.0; 2],
+        alternatives: Vec::new(),
+        quad: bands.label,
+    });
+    lines.extend(
+        rows.into_iter()
+            .take_while(|r| !r.text.trim().is_empty() && r.confidence >= 0.5),
+    );
+    OcrPage {
+        lines,
+        ..page.clone()
+    }
 }
 
 /// The fields of a card's back. Fields whose label or value is not found are absent.
@@ -466,6 +597,100 @@ mod tests {
         assert_eq!(value(&b, "issuing_authority"), "示例市公安局滨江分局有欢");
         assert_eq!(value(&b, "valid_from"), "2011-10-20");
         assert_eq!(value(&b, "valid_to"), "2031-10-20");
+    }
+
+    // A stamp across the address taken into one box with its first line (a tuning specimen
+    // read "亭新夜角，他用无效" there, and the second line from its middle): the bands stand where
+    // the layout puts the address lines — on the 住址 row, then two thirds of the label rows'
+    // spacing below, right of the label column — and only rows showing print are read.
+    #[test]
+    fn address_bands_follow_the_layout_not_the_detector() {
+        let page = page_of(
+            856,
+            540,
+            vec![
+                line_at("姓名", 1.0, 67.0, 59.0, 56.0, 30.0),
+                line_at("袁洋桐", 1.0, 163.0, 56.0, 93.0, 35.0),
+                line_at("出生", 1.0, 67.0, 184.0, 56.0, 30.0),
+                line_at("1998年12月18日", 1.0, 166.0, 185.0, 263.0, 27.0),
+                line_at("住址", 1.0, 67.0, 246.0, 56.0, 30.0),
+                line_at("亭新夜角，他用无效", 0.83, 277.0, 243.0, 391.0, 43.0),
+                line_at("13栋5单元2601室", 1.0, 261.0, 289.0, 241.0, 29.0),
+                line_at("公民身份号码", 1.0, 69.0, 428.0, 142.0, 27.0),
+                line_at("440303199812180080", 1.0, 285.0, 419.0, 473.0, 28.0),
+            ],
+        );
+        let b = address_bands(&page).expect("the 住址 label was read");
+        assert_eq!(
+            b.label,
+            [[67.0, 246.0], [123.0, 246.0], [123.0, 276.0], [67.0, 276.0]]
+        );
+        // 出生 → 住址 is 62 px: lines 41⅓ px apart, the first centred on the label's row.
+        assert_eq!(b.rows.len(), 2, "{:?}", b.rows);
+        let centre = |q: &Quad| (q[0][1] + q[2][1]) / 2.0;
+        assert!((centre(&b.rows[0]) - 261.0).abs() < 0.01);
+        assert!((centre(&b.rows[1]) - 261.0 - 62.0 * 2.0 / 3.0).abs() < 0.01);
+        assert!((b.rows[0][0][0] - (123.0 + 7.5)).abs() < 0.01);
+        assert!((b.rows[0][1][0] - (123.0 + 14.5 * 30.0)).abs() < 0.01);
+        // Read band by band: the overprint's box and the cut second line give way to the rows;
+        // a band read as nothing (or hardly anything) ends the address.
+        let row = |text: &str, conf: f32, q: &Quad| OcrLine {
+            text: text.into(),
+            confidence: conf,
+            char_confidences: vec![conf; text.chars().count()],
+            alternatives: Vec::new(),
+            quad: *q,
+        };
+        let again = with_address_rows(
+            &page,
+            &b,
+            vec![
+                row("示例省示例市高新区文化路", 0.95, &b.rows[0]),
+                row("226号13栋5单元2601室", 0.97, &b.rows[1]),
+            ],
+        );
+        let f = extract_front(&again);
+        assert_eq!(
+            value(&f, "address"),
+            "示例省示例市高新区文化路226号13栋5单元2601室"
+        );
+        assert_eq!(value(&f, "id_number"), "440303199812180080");
+        assert_eq!(value(&f, "birth_date"), "1998-12-18");
+        assert_eq!(value(&extract_front(&page), "address"), "13栋5单元2601室");
+        let cut_short = with_address_rows(
+            &page,
+            &b,
+            vec![
+                row("示例省示例市高新区文化路", 0.95, &b.rows[0]),
+                row("仅", 0.3, &b.rows[1]),
+            ],
+        );
+        assert_eq!(
+            value(&extract_front(&cut_short), "address"),
+            "示例省示例市高新区文化路"
+        );
+    }
+
+    // Without 出生 the spacing comes from the label's height; a label read glued to its value
+    // is replaced by the label alone.
+    #[test]
+    fn address_bands_without_the_birth_row() {
+        let page = page_of(
+            856,
+            540,
+            vec![
+                line_at("住址示例省示例县东风村", 0.6, 67.0, 246.0, 420.0, 30.0),
+                line_at("公民身份号码", 1.0, 69.0, 428.0, 142.0, 27.0),
+            ],
+        );
+        let b = address_bands(&page).expect("the 住址 label was read");
+        assert_eq!(b.rows.len(), 1);
+        assert!((b.label[1][0] - (67.0 + 75.0)).abs() < 0.01);
+        assert!((b.rows[0][2][1] - b.rows[0][0][1] - 1.47 * 30.0).abs() < 0.01);
+        let mut row = line_at("示例省示例县东风村4组86号", 0.9, 0.0, 0.0, 1.0, 1.0);
+        row.quad = b.rows[0];
+        let f = extract_front(&with_address_rows(&page, &b, vec![row]));
+        assert_eq!(value(&f, "address"), "示例省示例县东风村4组86号");
     }
 
     #[test]

@@ -538,7 +538,8 @@ impl Verifier {
         let up = self
             .ocr
             .read_upright(crate::photo::without_warm_ink(&image))?;
-        let mut page = self.second_look(&up.image, up.page)?;
+        let page = self.second_look(&up.image, up.page)?;
+        let mut page = self.address_again(&up.image, page)?;
         if classify::classify(&page) == DocumentType::BusinessLicense
             && crate::photo::has_cool_ink(&up.image)
         {
@@ -574,6 +575,51 @@ impl Verifier {
         };
         add_timings(&mut page, other);
         Ok(page)
+    }
+
+    /// A card front whose address does not read as one (missing, not beginning with an
+    /// administrative division, or holding overprint text: a stamp or handwriting across it
+    /// taken into one box with its first lines) has its address lines read again band by band
+    /// where the layout puts them ([`card::address_bands`]), from the page with its blue ink
+    /// set aside too (the address is printed in black; the card's blue labels lie outside the
+    /// bands). The new reading is kept only when its address reads as one; the time is
+    /// counted either way.
+    fn address_again(&self, image: &RgbImage, page: OcrPage) -> anyhow::Result<OcrPage> {
+        if !address_doubtful(&page) {
+            return Ok(page);
+        }
+        let Some(bands) = card::address_bands(&page) else {
+            return Ok(page);
+        };
+        let started = std::time::Instant::now();
+        let inkless = crate::photo::without_cool_ink(image);
+        let crops: Vec<_> = bands
+            .rows
+            .iter()
+            .map(|q| crate::ocr::recognise::crop(&inkless, q))
+            .collect();
+        let rows = bands
+            .rows
+            .iter()
+            .zip(self.ocr.recognise(&crops)?)
+            .map(|(quad, d)| OcrLine {
+                confidence: d.confidences.iter().sum::<f32>() / d.confidences.len().max(1) as f32,
+                text: d.text,
+                char_confidences: d.confidences,
+                alternatives: d.alternatives,
+                quad: *quad,
+            })
+            .collect();
+        let again = card::with_address_rows(&page, &bands, rows);
+        let mut kept = if address_doubtful(&again) {
+            page
+        } else {
+            again
+        };
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        kept.timings.recognise_ms += ms;
+        kept.timings.total_ms += ms;
+        Ok(kept)
     }
 
     /// Reads one upload; `image` names it in the frame (`front` or `back`).
@@ -636,6 +682,14 @@ fn front_fields_found(page: &OcrPage) -> Option<Vec<&'static str>> {
             .filter(|n| f.contains_key(*n))
             .collect(),
     )
+}
+
+/// A card front whose address is missing or breaks its grammar ([`grammar::doubt`]).
+fn address_doubtful(page: &OcrPage) -> bool {
+    classify::classify(page) == DocumentType::IdCardFront
+        && card::extract_front(page).get("address").is_none_or(|f| {
+            grammar::doubt(DocumentType::IdCardFront, "address", f.value.expose()).is_some()
+        })
 }
 
 /// A card front without its sex or its ethnicity ([`Verifier`]'s second look).
