@@ -585,13 +585,8 @@ pub fn command(
                 .with_context(|| format!("{} 中没有 {} 的识别结果", path.display(), t.file))?;
             Ok(Reading::replayed(r.page.clone(), r.turned))
         };
-        run(
-            dir,
-            &path.display().to_string(),
-            &mut read,
-            &forms,
-            &settings,
-        )?
+        let source = format!("{}（重放）", path.display());
+        run(dir, &source, &mut read, &forms, &settings)?
     } else if let Some(path) = lines {
         let pages = read_lines(path)?;
         let mut read = |img: &RgbImage, t: &TruthImage| {

@@ -381,6 +381,16 @@ mod tests {
         )
     }
 
+    /// The company licence with its line `i` read as `text` from `x` on (same row, 24 px a
+    /// character).
+    fn with_line(i: usize, text: &str, x: f32) -> OcrPage {
+        let mut page = licence("91350100MA000100Y4", "有限责任公司", "法定代表人", "长期");
+        let y = page.lines[i].quad[0][1];
+        let w = 24.0 * text.chars().count() as f32;
+        page.lines[i] = line_at(text, 0.97, x, y, w, 26.0);
+        page
+    }
+
     // DOMAIN.md "The business licence": fields, two-column layout, 经营范围 wraps.
     #[test]
     fn two_column_licence() {
@@ -452,6 +462,20 @@ mod tests {
         page.lines
             .push(line_at("王大明", 0.97, 260.0, 410.0, 72.0, 26.0));
         assert_eq!(value(&extract(&page), "name"), "示例市小石头餐饮有限公司");
+        // Every label read glued to its value, and 名 of the spread 名称 not read at all: 称
+        // glued to the name still starts inside the labels' area (left of where the longest
+        // label's characters reach), so it is a label.
+        let mut page = licence("92350100MA000100Y4", "个体工商户", "经营者", "长期");
+        page.lines[3] = line_at(
+            "称示例市小石头餐饮有限公司",
+            0.97,
+            196.0,
+            290.0,
+            312.0,
+            26.0,
+        );
+        page.lines.remove(4);
+        assert_eq!(value(&extract(&page), "name"), "示例市小石头餐饮有限公司");
         // A value's line in the value column is not taken for a label, even when its start
         // looks like one (类别… under 类型's value).
         let mut page = licence("91350100MA000100Y4", "有限责任公司", "法定代表人", "长期");
@@ -500,15 +524,7 @@ mod tests {
             scope_separators(v),
             "一般项目：软件开发；技术服务（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）。"
         );
-        let mut page = licence("91350100MA000100Y4", "有限责任公司", "法定代表人", "长期");
-        page.lines[11] = line_at(
-            "经营范围餐饮服务，食品销售：",
-            0.97,
-            120.0,
-            470.0,
-            336.0,
-            26.0,
-        );
+        let page = with_line(11, "经营范围餐饮服务，食品销售：", 120.0);
         assert_eq!(
             value(&extract(&page), "business_scope"),
             "餐饮服务；食品销售；预包装食品零售；外卖递送服务。"
@@ -520,10 +536,7 @@ mod tests {
     #[test]
     fn address_starts_at_its_first_ideograph() {
         for lead in ["·", "-", "，", "FA", "。。"] {
-            let mut page = licence("91350100MA000100Y4", "有限责任公司", "法定代表人", "长期");
-            let text = format!("住所{lead}示例市和平区解放路");
-            let w = 24.0 * text.chars().count() as f32;
-            page.lines[12] = line_at(&text, 0.97, 760.0, 470.0, w, 26.0);
+            let page = with_line(12, &format!("住所{lead}示例市和平区解放路"), 760.0);
             let f = extract(&page);
             assert_eq!(value(&f, "address"), "示例市和平区解放路88号一层", "{lead}");
         }
@@ -534,16 +547,12 @@ mod tests {
     // with the overprint.
     #[test]
     fn purpose_overprint_inside_a_line_is_cut_out() {
-        let mut page = licence("91350100MA000100Y4", "有限责任公司", "法定代表人", "长期");
-        page.lines[12] = line_at(
+        // 20 characters from x = 544: 住所 starts at 760, where the right column's labels do.
+        let f = extract(&with_line(
+            12,
             "仅供办理登记使用，住所示例市和平区解放路",
-            0.97,
             544.0,
-            470.0,
-            480.0,
-            26.0,
-        );
-        let f = extract(&page);
+        ));
         assert_eq!(value(&f, "address"), "示例市和平区解放路88号一层");
         assert_eq!(purpose_span("王大明仅供办理登记"), Some((3, 9)));
         assert_eq!(
