@@ -160,6 +160,14 @@ enum Command {
         /// writes): its output through the same parsing and checks.
         #[arg(long, conflicts_with = "truth_lines")]
         lines: Option<PathBuf>,
+        /// Write every image's OCR reading to this JSON file, to measure the analysis again
+        /// later without OCR (--readings).
+        #[arg(long, conflicts_with_all = ["truth_lines", "lines", "readings"])]
+        save_readings: Option<PathBuf>,
+        /// Read the readings --save-readings wrote instead of running OCR: fields, checks and
+        /// verdicts of the analysis alone, without image warnings (not measured).
+        #[arg(long, conflicts_with_all = ["truth_lines", "lines"])]
+        readings: Option<PathBuf>,
         /// Form mapping files.
         #[arg(long, default_value = "forms")]
         forms: PathBuf,
@@ -458,16 +466,27 @@ fn main() -> Result<()> {
             dir,
             truth_lines,
             lines,
+            save_readings,
+            readings,
             forms,
             json,
-        } => xiaoban::measure::documents::command(
-            &config,
-            &dir,
-            truth_lines,
-            lines.as_deref(),
-            &forms,
-            json,
-        ),
+        } => {
+            use xiaoban::measure::documents::Readings;
+            let readings = match (&save_readings, &readings) {
+                (Some(p), _) => Readings::Save(p),
+                (_, Some(p)) => Readings::Replay(p),
+                _ => Readings::Read,
+            };
+            xiaoban::measure::documents::command(
+                &config,
+                &dir,
+                truth_lines,
+                lines.as_deref(),
+                readings,
+                &forms,
+                json,
+            )
+        }
         Command::User { action } => rt.block_on(cmd_user(&config, action)),
         Command::Keys { action } => rt.block_on(cmd_keys(&config, action)),
         Command::Handoff { action } => rt.block_on(cmd_handoff(&config, action)),

@@ -543,18 +543,51 @@ impl Summary {
     }
 }
 
+/// One image's reading as the OCR gave it (`eval-docs --save-readings`, read back with
+/// `--readings`): the analysis can then be measured again without OCR.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedReading {
+    page: OcrPage,
+    turned: u16,
+}
+
+/// Where the OCR's readings are saved to, or read back from.
+#[derive(Debug, Clone, Copy)]
+pub enum Readings<'a> {
+    /// Run the OCR; keep nothing.
+    Read,
+    /// Run the OCR and write every reading to this JSON file.
+    Save(&'a Path),
+    /// Read the readings saved in this file instead of running the OCR.
+    Replay(&'a Path),
+}
+
 /// `xiaoban eval-docs DIR [--truth-lines] [--forms DIR] [--json]`.
 pub fn command(
     config: &crate::config::Config,
     dir: &Path,
     truth_lines: bool,
     lines: Option<&Path>,
+    readings: Readings<'_>,
     forms_dir: &Path,
     json: bool,
 ) -> Result<()> {
     let forms = Forms::load(forms_dir)?;
     let settings = Settings::default();
-    let s = if let Some(path) = lines {
+    let s = if let Readings::Replay(path) = readings {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("读取 {} 失败", path.display()))?;
+        let saved: BTreeMap<String, SavedReading> =
+            serde_json::from_str(&text).with_context(|| format!("{} 格式不对", path.display()))?;
+        let mut read = |_: &RgbImage, t: &TruthImage| {
+            let r = saved
+                .get(&t.file)
+                .with_context(|| format!("{} 中没有 {} 的识别结果", path.display(), t.file))?;
+            Ok(Reading::replayed(r.page.clone(), r.turned))
+        };
+        let source = format!("{}（重放）", path.display());
+        run(dir, &source, &mut read, &forms, &settings)?
+    } else if let Some(path) = lines {
         let pages = read_lines(path)?;
         let mut read = |img: &RgbImage, t: &TruthImage| {
             let lines = pages
@@ -593,8 +626,24 @@ pub fn command(
             }
         };
         let verifier = Verifier::new(ocr, forms.clone());
-        let mut read = |img: &RgbImage, _: &TruthImage| verifier.read(img);
-        run(dir, "pp-ocrv4", &mut read, &forms, &settings)?
+        let mut saved = BTreeMap::new();
+        let mut read = |img: &RgbImage, t: &TruthImage| {
+            let r = verifier.read(img)?;
+            if let Readings::Save(_) = readings {
+                let s = SavedReading {
+                    page: r.page.clone(),
+                    turned: r.turned,
+                };
+                saved.insert(t.file.clone(), s);
+            }
+            Ok(r)
+        };
+        let s = run(dir, "pp-ocrv4", &mut read, &forms, &settings)?;
+        if let Readings::Save(path) = readings {
+            std::fs::write(path, serde_json::to_string(&saved)?)
+                .with_context(|| format!("写入 {} 失败", path.display()))?;
+        }
+        s
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&s)?);

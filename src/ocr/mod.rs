@@ -24,7 +24,7 @@ use image::RgbImage;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use detect::DetParams;
 use recognise::{CLS_WIDTH, Charset, Crop, Decoded, REC_HEIGHT};
@@ -34,7 +34,7 @@ use recognise::{CLS_WIDTH, Charset, Crop, Decoded, REC_HEIGHT};
 pub type Quad = [[f32; 2]; 4];
 
 /// One detected and recognised text line.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OcrLine {
     pub text: String,
     /// Mean of the character confidences.
@@ -43,13 +43,13 @@ pub struct OcrLine {
     pub char_confidences: Vec<f32>,
     /// One per character of `text` when the recogniser's output is known (empty otherwise):
     /// the other characters it weighed there, most probable first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alternatives: Vec<recognise::Alternatives>,
     pub quad: Quad,
 }
 
 /// Milliseconds spent in each stage of one `read` (pre- and post-processing included).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct OcrTimings {
     pub detect_ms: f64,
     /// Cutting out the lines and classifying their direction.
@@ -59,7 +59,7 @@ pub struct OcrTimings {
 }
 
 /// Every text line of one image, in reading order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OcrPage {
     pub width: u32,
     pub height: u32,

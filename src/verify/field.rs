@@ -567,23 +567,28 @@ impl Stream {
         let height = |i: usize| line_height(&self.glyphs[i].quad);
         // Label columns: where labels found as printed begin their lines, and where the values
         // on their rows begin (the nearest, when known).
-        let mut columns: Vec<(f32, f32, Option<f32>)> = Vec::new();
+        // Also, for a column whose labels were all read glued to their values, where its
+        // labels' area ends at least: the furthest a label's last character reaches (a glued
+        // line spreads its characters evenly, so its label's share ends before the value).
+        let mut columns: Vec<(f32, f32, Option<f32>, f32)> = Vec::new();
         for &(a, b) in found.iter().filter(|(a, _)| self.starts_line(*a)) {
             // Only a value read apart from its label shows where it starts (a line read
             // glued spreads its characters evenly across the label's letter spacing).
             let value =
                 (b < self.len() && self.starts_line(b) && self.same_row(a, b)).then(|| left(b));
+            let reach = bounds(&self.glyphs[b - 1].quad).2;
             match columns
                 .iter_mut()
-                .find(|(x, h, _)| (left(a) - *x).abs() <= *h)
+                .find(|(x, h, _, _)| (left(a) - *x).abs() <= *h)
             {
                 Some(c) => {
                     c.2 = match (c.2, value) {
                         (Some(v), Some(w)) => Some(v.min(w)),
                         (v, w) => v.or(w),
-                    }
+                    };
+                    c.3 = c.3.max(reach);
                 }
-                None => columns.push((left(a), height(a), value)),
+                None => columns.push((left(a), height(a), value, reach)),
             }
         }
         let labels: Vec<Vec<char>> = stops.iter().map(|l| l.chars().collect()).collect();
@@ -599,10 +604,11 @@ impl Stream {
                 continue;
             }
             // Starting in the column, or inside its labels' area (the second half of a spread
-            // label whose first the detector missed: 称 of 名 称).
-            let Some(&(_, _, value)) = columns.iter().find(|&&(x, h, value)| {
+            // label whose first the detector missed: 称 of 名 称, read apart or glued to its
+            // value).
+            let Some(&(_, _, value, _)) = columns.iter().find(|&&(x, h, value, reach)| {
                 (left(i) - x).abs() <= h.max(height(i))
-                    || value.is_some_and(|v| left(i) > x && left(i) < v - h / 2.0)
+                    || left(i) < value.unwrap_or(reach) - h / 2.0 && left(i) > x
             }) else {
                 continue;
             };

@@ -85,8 +85,8 @@ fn ordered(page: &OcrPage) -> Vec<OcrLine> {
     let lines: Vec<OcrLine> = page
         .lines
         .iter()
+        .flat_map(without_template_text)
         .filter(|l| !is_boilerplate(&l.text) && !is_title(&l.text))
-        .filter_map(without_template_tail)
         .collect();
     let lines: Vec<&OcrLine> = lines.iter().collect();
     let stops = stops();
@@ -112,40 +112,95 @@ fn ordered(page: &OcrPage) -> Vec<OcrLine> {
     out.into_iter().cloned().collect()
 }
 
-/// A line without the caption or footer text ([`template_tail`]) or the holder's 仅供…
-/// overprint the detector ran into it, its box shortened alike (characters taken as equally wide);
-/// `None` when nothing else is left.
-fn without_template_tail(l: &OcrLine) -> Option<OcrLine> {
+/// A line without the caption or footer text ([`template_tail`]) or the holder's 仅供…使用，他用无效
+/// overprint the detector ran into it, as the pieces left before and after them, each box cut
+/// alike (characters taken as equally wide).
+fn without_template_text(l: &OcrLine) -> Vec<OcrLine> {
     let n = l.text.chars().count();
-    // The holder's 仅供办理XX使用，他用无效 the detector ran into a value's line.
-    let purpose = l
-        .text
-        .find("仅供")
-        .map_or(0, |i| n - l.text[..i].chars().count());
-    let tail = template_tail(&l.text).max(purpose);
-    if tail == 0 {
-        return Some(l.clone());
+    let keep = n - template_tail(&l.text);
+    let Some((a, b)) = purpose_span(&l.text) else {
+        return piece(l, 0, keep).into_iter().collect();
+    };
+    [piece(l, 0, a.min(keep)), piece(l, b, keep)]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Where the holder's 仅供办理XX使用，他用无效 stands in a line's text (char range), from 仅供
+/// through 使用 and what follows of ，他用无效 (to the line's end when 使用 is not read).
+fn purpose_span(text: &str) -> Option<(usize, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    let start = chars.windows(2).position(|w| w == ['仅', '供'])?;
+    let Some(used) = chars[start..].windows(2).position(|w| w == ['使', '用']) else {
+        return Some((start, chars.len()));
+    };
+    let mut end = start + used + 2;
+    while end < chars.len() && "，,他用无效".contains(chars[end]) {
+        end += 1;
     }
-    let keep = n - tail;
-    if keep == 0 {
+    Some((start, end))
+}
+
+/// The characters `a..b` of a line as a line of their own; `None` when empty.
+fn piece(l: &OcrLine, a: usize, b: usize) -> Option<OcrLine> {
+    let n = l.text.chars().count();
+    if a >= b {
         return None;
     }
-    let t = keep as f32 / n as f32;
-    let at = |a: [f32; 2], b: [f32; 2]| [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
+    if a == 0 && b == n {
+        return Some(l.clone());
+    }
+    let at = |p: [f32; 2], q: [f32; 2], k: usize| {
+        let t = k as f32 / n as f32;
+        [p[0] + (q[0] - p[0]) * t, p[1] + (q[1] - p[1]) * t]
+    };
     let [tl, tr, br, bl] = l.quad;
-    let char_confidences: Vec<f32> = l.char_confidences.iter().take(keep).copied().collect();
+    let char_confidences: Vec<f32> = l
+        .char_confidences
+        .iter()
+        .skip(a)
+        .take(b - a)
+        .copied()
+        .collect();
     let confidence = if char_confidences.is_empty() {
         l.confidence
     } else {
         char_confidences.iter().sum::<f32>() / char_confidences.len() as f32
     };
     Some(OcrLine {
-        text: l.text.chars().take(keep).collect(),
+        text: l.text.chars().skip(a).take(b - a).collect(),
         confidence,
         char_confidences,
-        alternatives: l.alternatives.iter().take(keep).cloned().collect(),
-        quad: [tl, at(tl, tr), at(bl, br), bl],
+        alternatives: l.alternatives.iter().skip(a).take(b - a).cloned().collect(),
+        quad: [at(tl, tr, a), at(tl, tr, b), at(bl, br, b), at(bl, br, a)],
     })
+}
+
+/// The headings of a scope in the registration catalogue's wording, each followed by ：.
+const SCOPE_HEADINGS: [&str; 2] = ["一般项目", "许可项目"];
+
+/// A scope with its items' separators as the 2019 licence prints them (the registration
+/// catalogue's wording: 一般项目：item；item（note, with commas）。许可项目：…): outside brackets,
+/// items are separated by ；, which the recogniser reads as ， or ： — so those become ；, except
+/// the ： after a heading. Commas inside a bracketed note stay.
+fn scope_separators(scope: &str) -> String {
+    let mut out = String::with_capacity(scope.len());
+    let mut depth = 0usize;
+    for c in scope.chars() {
+        match c {
+            '（' => depth += 1,
+            '）' => depth = depth.saturating_sub(1),
+            '，' | '：' if depth == 0 => {
+                let heading = c == '：' && SCOPE_HEADINGS.iter().any(|h| out.ends_with(h));
+                out.push(if heading { c } else { '；' });
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The business term as `FROM至TO`, `FROM至长期` or `长期`.
@@ -196,21 +251,33 @@ pub fn extract(page: &OcrPage) -> BTreeMap<String, Field> {
         // Values that wrap are read by where their lines stand (`Stream::wrapped`).
         if WRAPPING.contains(&name.as_str()) {
             let w = s.wrapped(r);
-            let text = w.text(0..w.len());
+            // An address begins with an administrative division, a Chinese character: what
+            // precedes it (a border stroke's dot or dash, a comma, letters of the seal's
+            // rim) is not part of it.
+            let from = match name.as_str() {
+                "address" => (0..w.len())
+                    .find(|&i| w.text(i..i + 1).chars().all(|c| is_cjk(c) && c != '·'))
+                    .unwrap_or(w.len()),
+                _ => 0,
+            };
+            let text = w.text(from..w.len());
             let mut v = clean_text(&text);
             match name.as_str() {
                 // A closing bracket the OCR dropped at the end of a type or name.
                 "type" | "name" if v.matches('（').count() == v.matches('）').count() + 1 => {
                     v.push('）')
                 }
-                // OCR often reads the closing 。 as a full stop.
-                "business_scope" if v.ends_with('.') => {
-                    v.pop();
-                    v.push('。');
+                "business_scope" => {
+                    // OCR often reads the closing 。 as a full stop.
+                    if v.ends_with('.') {
+                        v.pop();
+                        v.push('。');
+                    }
+                    v = scope_separators(&v);
                 }
                 _ => {}
             }
-            put(&name, w.field(0..w.len(), FieldValue::public(v)));
+            put(&name, w.field(from..w.len(), FieldValue::public(v)));
             continue;
         }
         let text = s.text(r.clone());
@@ -314,6 +381,16 @@ mod tests {
         )
     }
 
+    /// The company licence with its line `i` read as `text` from `x` on (same row, 24 px a
+    /// character).
+    fn with_line(i: usize, text: &str, x: f32) -> OcrPage {
+        let mut page = licence("91350100MA000100Y4", "有限责任公司", "法定代表人", "长期");
+        let y = page.lines[i].quad[0][1];
+        let w = 24.0 * text.chars().count() as f32;
+        page.lines[i] = line_at(text, 0.97, x, y, w, 26.0);
+        page
+    }
+
     // DOMAIN.md "The business licence": fields, two-column layout, 经营范围 wraps.
     #[test]
     fn two_column_licence() {
@@ -385,6 +462,20 @@ mod tests {
         page.lines
             .push(line_at("王大明", 0.97, 260.0, 410.0, 72.0, 26.0));
         assert_eq!(value(&extract(&page), "name"), "示例市小石头餐饮有限公司");
+        // Every label read glued to its value, and 名 of the spread 名称 not read at all: 称
+        // glued to the name still starts inside the labels' area (left of where the longest
+        // label's characters reach), so it is a label.
+        let mut page = licence("92350100MA000100Y4", "个体工商户", "经营者", "长期");
+        page.lines[3] = line_at(
+            "称示例市小石头餐饮有限公司",
+            0.97,
+            196.0,
+            290.0,
+            312.0,
+            26.0,
+        );
+        page.lines.remove(4);
+        assert_eq!(value(&extract(&page), "name"), "示例市小石头餐饮有限公司");
         // A value's line in the value column is not taken for a label, even when its start
         // looks like one (类别… under 类型's value).
         let mut page = licence("91350100MA000100Y4", "有限责任公司", "法定代表人", "长期");
@@ -418,6 +509,57 @@ mod tests {
             value(&f, "business_scope"),
             "餐饮服务；食品销售；预包装食品零售；外卖递送服"
         );
+    }
+
+    // Issue 13: the scope's items are separated by ； (the registration catalogue's wording),
+    // which the recogniser reads as ， or ：; the heading's ： and a bracketed note's ， stay.
+    #[test]
+    fn scope_separators_follow_the_catalogue_wording() {
+        assert_eq!(
+            scope_separators("餐饮服务，食品销售：预包装食品零售。"),
+            "餐饮服务；食品销售；预包装食品零售。"
+        );
+        let v = "一般项目：软件开发，技术服务（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）。";
+        assert_eq!(
+            scope_separators(v),
+            "一般项目：软件开发；技术服务（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）。"
+        );
+        let page = with_line(11, "经营范围餐饮服务，食品销售：", 120.0);
+        assert_eq!(
+            value(&extract(&page), "business_scope"),
+            "餐饮服务；食品销售；预包装食品零售；外卖递送服务。"
+        );
+    }
+
+    // DOMAIN.md: an address begins with an administrative division (a Chinese character); a
+    // dot, dash or comma the border or seal left before it is not part of it.
+    #[test]
+    fn address_starts_at_its_first_ideograph() {
+        for lead in ["·", "-", "，", "FA", "。。"] {
+            let page = with_line(12, &format!("住所{lead}示例市和平区解放路"), 760.0);
+            let f = extract(&page);
+            assert_eq!(value(&f, "address"), "示例市和平区解放路88号一层", "{lead}");
+        }
+    }
+
+    // Issue 13: the holder's 仅供…使用，他用无效 run into a value's line is cut out of it, and
+    // what follows it on the line (here the 住所 label and its value) is kept, not dropped
+    // with the overprint.
+    #[test]
+    fn purpose_overprint_inside_a_line_is_cut_out() {
+        // 20 characters from x = 544: 住所 starts at 760, where the right column's labels do.
+        let f = extract(&with_line(
+            12,
+            "仅供办理登记使用，住所示例市和平区解放路",
+            544.0,
+        ));
+        assert_eq!(value(&f, "address"), "示例市和平区解放路88号一层");
+        assert_eq!(purpose_span("王大明仅供办理登记"), Some((3, 9)));
+        assert_eq!(
+            purpose_span("仅供办理登记使用，他用无效住所"),
+            Some((0, 13))
+        );
+        assert_eq!(purpose_span("住所示例市"), None);
     }
 
     #[test]

@@ -229,6 +229,17 @@ pub enum Image {
 }
 
 impl Reading {
+    /// A reading made before (`eval-docs --save-readings`) read back: the page as the OCR gave
+    /// it, without its image (an empty one), so no image warnings are measured.
+    pub fn replayed(page: OcrPage, turned: u16) -> Reading {
+        Reading {
+            image: RgbImage::new(0, 0),
+            page,
+            document: None,
+            turned,
+        }
+    }
+
     /// Where this reading's page lies in the photo `photo` (its size) it was read from.
     pub fn frame(&self, image: Image, photo: (u32, u32)) -> Frame {
         let (w, h) = (photo.0 as f32, photo.1 as f32);
@@ -247,10 +258,11 @@ impl Reading {
         }
     }
 
+    /// The reading as the analysis takes it (an empty image is none: a replayed reading).
     pub fn side(&self) -> Side<'_> {
         Side {
             page: &self.page,
-            image: Some(&self.image),
+            image: (self.image.width() > 0).then_some(&self.image),
             document: self.document,
         }
     }
