@@ -92,7 +92,7 @@ const ASKING_VERBS: &[&str] = &[
 ];
 /// Measure words a verb may carry (找个, 请位).
 const VERB_MEASURES: &[&str] = &["一个", "一位", "个", "位", "名"];
-/// Most words after a person asked for to contact me, or talked with ("你们工作人员能给我回个电话").
+/// Most words after a person asked for to contact me, or talked with ("办事员过会儿联系我一下").
 const ASKED_WITHIN: usize = 4;
 /// Most words between a person and an asking verb after it ("客服能不能接一下").
 const ASKED_AFTER: usize = 3;
@@ -204,7 +204,7 @@ const DESCRIBED_AFTER: &[&str] = &[
     "说", "说话", "聊", "聊聊", "问", "问问", "当面", "谈", "沟通", "吗", "啊", "呢", "吧", "来",
     "联系", "在",
 ];
-/// Talking, after "和 / 跟 / 与 someone" ("能和人聊聊吗", "跟窗口的同志通个电话").
+/// Talking, after "和 / 跟 / 与 someone" ("能和人说几句吗", "与柜台同志讲两句").
 const TALKING: &[&str] = &[
     "说",
     "说话",
@@ -219,7 +219,7 @@ const TALKING: &[&str] = &[
     "当面",
     "打电话",
 ];
-/// Verbs that, just before 我, ask to be contacted ("给我回个电话", "跟我说").
+/// Verbs that, just before 我, ask to be contacted ("给我打过来", "跟我说").
 const TO_ME: &[&str] = &["给", "跟", "和", "与", "联系", "回", "打给", "帮"];
 /// Getting in touch, asked of the assistant on the citizen's behalf ("帮我联系", "替我打电话").
 const CONTACTING: &[&str] = &["联系", "打电话", "打个电话", "转接", "接通", "通知", "催"];
@@ -251,13 +251,13 @@ const ASKING_WORDS_EN: &[&str] = &[
 const PERSON_DOES_EN: &[&str] = &[
     "help", "talk", "speak", "call", "contact", "chat", "assist", "please",
 ];
-/// English: talking, or a real person, said shortly after the person word ("anybody real I
-/// can chat with").
+/// English: talking, or a real person, said shortly after the person word ("anyone real I
+/// could talk to").
 const TALKING_EN: &[&str] = &["talk", "speak", "chat", "real", "live"];
-/// English: words that may make up the whole request ("operator", "get me a human").
+/// English: words that may make up the whole request ("operator", "find me a human").
 const BARE_EN: &[&str] = &["a", "an", "the", "me", "get", "give", "i", "please", "to"];
-/// Most English words between an asking word and the person asked for ("speak with one of
-/// your officers").
+/// Most English words between an asking word and the person asked for ("talk to one of
+/// the clerks there").
 const ASKED_WITHIN_EN: usize = 4;
 /// A question about the citizen's own application: a first-person marker and a word asking
 /// how far it has got. The assistant cannot see anyone's file, so a person must look.
@@ -403,7 +403,7 @@ fn clause_asks_for_person(tagged: &[(String, String)]) -> bool {
             return true;
         }
     }
-    // Nothing but the request ("人工", "有人吗", "有没有在线的咨询员"): a person, words
+    // Nothing but the request ("人工", "有人吗", "在线客服在不在"): a person, words
     // describing it before 的, and only words of asking.
     let is_head = |i: usize| heads.contains(&i) || ["人", "有人"].contains(&words[i]);
     let described = |k: usize| {
@@ -453,7 +453,7 @@ fn clause_asks_for_person(tagged: &[(String, String)]) -> bool {
     plain_person || described_person || by_what_they_do
 }
 
-/// English: a person word (plurals too; not inside a hyphenated word such as "one-person")
+/// English: a person word (plurals too; not inside a hyphenated word such as "two-person")
 /// asked for by a word shortly before it, doing something for me after it, or standing alone
 /// with only words of asking.
 fn english_asks_for_person(q: &str) -> bool {
@@ -479,7 +479,7 @@ fn english_asks_for_person(q: &str) -> bool {
         let talked_with = words[i + 1..(i + 1 + ASKED_WITHIN_EN).min(words.len())]
             .iter()
             .any(|w| TALKING_EN.contains(w));
-        // "someone to collect my card" asks about a proxy, not for a person to talk to.
+        // "someone to pick up my licence" asks about a proxy, not for a person to talk to.
         let errand = after == Some("to")
             && words
                 .get(i + 2)
@@ -636,10 +636,10 @@ mod tests {
             &[
                 "麻烦请位熟悉政策的同志来解答",
                 "你们接线员能不能给我回个话",
-                "有没有值班的咨询员",
+                "请值守的咨询员来一下",
                 "我想找个管事的",
                 "客服能不能接一下",
-                "I'd like to speak with one of your clerks",
+                "I would like to talk with one of the clerks",
                 // Someone to contact me, or the assistant asked to get in touch for me.
                 "留了号码，有人能联系我吗",
                 "麻烦帮我联系一下街道",
@@ -653,11 +653,11 @@ mod tests {
             None,
             &[
                 "护照受理的人工柜台在几楼",
-                "换驾照体检，客服电话多少",
+                "体检中心的客服电话号码",
                 "家庭成员都要到场签字吗",
                 "帮我看看联系方式对不对",
                 "老人给我打电话说卡丢了",
-                "I want to open a one-person company",
+                "Is a two-person partnership allowed",
                 "Can someone collect my passport for me?",
                 "I need someone to pick up my residence permit",
             ],
