@@ -150,8 +150,8 @@ const BARE_REQUEST: &[&str] = &[
     "我们",
     "回复",
 ];
-/// Words for the assistant itself, and words turning it down ("不要机器人", "机器人答非所问",
-/// "AI 根本不懂"): together they ask for someone else.
+/// Words for the assistant itself, and words turning it down ("不要机器人", "机器人说得不对",
+/// "AI 答不上来"): together they ask for someone else.
 const BOT_WORDS: &[&str] = &[
     "机器人",
     "机器",
@@ -385,7 +385,7 @@ fn clause_asks_for_person(tagged: &[(String, String)]) -> bool {
     for &i in &heads {
         let before = &words[i.saturating_sub(ASKED_WITHIN)..i];
         let after = &words[i + 1..(i + 1 + ASKED_WITHIN).min(words.len())];
-        // Asked for anywhere before it in the clause ("我要找你们管户口的工作人员"), or
+        // Asked for anywhere before it in the clause ("想找管社保的那位办事员"), or
         // right after it ("客服能不能接一下").
         let asked = words[..i].iter().any(|w| is_asking_verb(w))
             || after.iter().take(ASKED_AFTER).any(|w| is_asking_verb(w));
