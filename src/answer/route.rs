@@ -65,8 +65,10 @@ const NOT_STAFF: &[&str] = &[
     "成员", "会员", "党员", "学员", "演员", "队员", "动员", "人员", "雇员", "职员", "满员", "裁员",
 ];
 /// A noun after a person word makes the person word its modifier (客服电话, 人工窗口) unless it
-/// is the service the person gives.
-const PERSON_SERVICE: &[&str] = &["服务", "协助", "帮助", "帮忙", "处理", "回复", "解答"];
+/// is the service the person gives, or itself names a person (客服人员, 窗口同志).
+const PERSON_SERVICE: &[&str] = &[
+    "服务", "协助", "帮助", "帮忙", "处理", "回复", "解答", "人员", "人", "同志", "师傅", "老师",
+];
 /// Verbs asking for someone, or to be put through (a measure word may stick to them: 找个,
 /// 请位, 叫个).
 const ASKING_VERBS: &[&str] = &[
@@ -643,6 +645,10 @@ mod tests {
                 // Someone to contact me, or the assistant asked to get in touch for me.
                 "留了号码，有人能联系我吗",
                 "麻烦帮我联系一下街道",
+                // A person word before another that names a person is still the person asked
+                // for.
+                "让客服人员回电给我",
+                "请窗口同志过来一下",
             ],
         );
         // The same words doing something else: a person word before a noun it qualifies, a
@@ -654,6 +660,7 @@ mod tests {
             &[
                 "护照受理的人工柜台在几楼",
                 "体检中心的客服电话号码",
+                "客服人员的工号在哪里看",
                 "家庭成员都要到场签字吗",
                 "帮我看看联系方式对不对",
                 "老人给我打电话说卡丢了",
