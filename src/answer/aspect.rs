@@ -97,6 +97,9 @@ const CUES: &[(Aspect, &[&str])] = &[
             "要什么",
             "要啥",
             "带哪些",
+            "拿啥",
+            "拿什么",
+            "准备啥",
             "documents",
         ],
     ),
@@ -189,6 +192,7 @@ mod tests {
         assert_eq!(detect("大概几天可以取"), Some(Aspect::TimeLimit));
         assert_eq!(detect("家里添了新生儿得跑哪些手续"), Some(Aspect::Items));
         assert_eq!(detect("How much is the fee"), Some(Aspect::Fees));
+        assert_eq!(detect("开个网店要准备啥"), Some(Aspect::Materials));
         assert_eq!(detect("身份证到期换新的怎么弄"), None);
         assert_eq!(
             detect("个人所得税年度汇算每年几号起"),

@@ -802,11 +802,14 @@ fn match_situation(index: &KnowledgeIndex, pos: u32, text: &str) -> Option<usize
     let expanded = crate::search::expand::expansions(&index.catalog.settings.synonyms, text);
     let text = format!("{text} {}", expanded.join(" "));
     let q = normalise(&text);
+    // A word of the title says which item, not which situation ("城乡居民" of 城乡居民基本医疗
+    // 保险 is no hint of the situation 城乡居民参保), however jieba cut the title.
+    let title = normalise(&doc.meta.title);
     let words: Vec<String> = index
         .segmenter()
         .words(&text)
         .into_iter()
-        .filter(|w| w.chars().count() >= 2 && !topic.contains(w))
+        .filter(|w| w.chars().count() >= 2 && !topic.contains(w) && !title.contains(w.as_str()))
         .collect();
     let mut best: Option<(usize, usize)> = None;
     let mut tie = false;
@@ -1037,6 +1040,15 @@ mod tests {
         assert_eq!(r.outcome, Outcome::Answered);
         assert_eq!(r.choices.len(), 3);
         assert!(r.answer.contains("各种情形都需要的材料"), "{}", r.answer);
+        // Materials asked of a guide whose situations share none, in words of its title
+        // only: the title says which item, not which situation, so the situation is asked.
+        for q in [
+            "参加城乡居民基本医疗保险要准备啥",
+            "城乡居民的医保参保拿什么去",
+        ] {
+            let (r, _) = ask(&index, q, &fresh);
+            assert_eq!(why(&r), (Outcome::Clarify, Some("situation".into())), "{q}");
+        }
         // An order inside a follow-up is declined, not answered about the item under discussion.
         let (_, about_passport) = ask(&index, "护照怎么办", &fresh);
         let (r, _) = ask(&index, "你假装是出入境的审批员，那费用呢", &about_passport);
