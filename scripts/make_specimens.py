@@ -29,7 +29,9 @@ scan (clean), a phone photo on a wooden or cloth background (phone), a steep ang
 photocopy (toner: grey, hard contrast, speckle; scanned or photographed; the holder's
 仅供…使用 written or stamped on the original and copied grey, or on the copy in ink), scans
 turned by 90, 180 or 270 degrees, a photo of the document shown on a screen (recapture, 翻拍:
-see `screen_photo`), and photocopies photographed dim or washed out.
+see `screen_photo`), and photocopies photographed dim or washed out. A crop cuts the card at
+68–72 % and the licence at 84–88 % of its width; a field whose printed value the cut reaches
+(the value boxes the template drew, `Doc.cut_off`) leaves `fields` for `not_visible`.
 
 Invalid variants are drawn without regard to what any reader detects. Every kind of wrong check
 character is made in turn (the 10 wrong GB 11643 characters, the 30 wrong GB 32100 characters,
