@@ -29,7 +29,9 @@ scan (clean), a phone photo on a wooden or cloth background (phone), a steep ang
 photocopy (toner: grey, hard contrast, speckle; scanned or photographed; the holder's
 仅供…使用 written or stamped on the original and copied grey, or on the copy in ink), scans
 turned by 90, 180 or 270 degrees, a photo of the document shown on a screen (recapture, 翻拍:
-see `screen_photo`), and photocopies photographed dim or washed out.
+see `screen_photo`), and photocopies photographed dim or washed out. A crop cuts the card at
+68–72 % and the licence at 84–88 % of its width; a field whose printed value the cut reaches
+(the value boxes the template drew, `Doc.cut_off`) leaves `fields` for `not_visible`.
 
 Invalid variants are drawn without regard to what any reader detects. Every kind of wrong check
 character is made in turn (the 10 wrong GB 11643 characters, the 30 wrong GB 32100 characters,
@@ -437,10 +439,14 @@ class Doc:
         # either on the original before copying (then copied grey) or on the copy (in ink).
         self.ink: Image.Image | None = None
         self.inking = False
+        # Where each field's value is printed: truth field name -> boxes (document pixels).
+        self.values: dict[str, list[tuple]] = {}
 
-    def text(self, xy, s: str, f, fill, record: bool = True, spacing: float = 0, as_text: str | None = None) -> tuple:
+    def text(self, xy, s: str, f, fill, record: bool = True, spacing: float = 0, as_text: str | None = None,
+             fields: tuple = ()) -> tuple:
         """Draws `s` at xy (letter-spaced by `spacing`), returns its box; records it as a line
-        (with `as_text` as what a reader returns, when the spacing makes it differ)."""
+        (with `as_text` as what a reader returns, when the spacing makes it differ) and as
+        (part of) the value of the truth `fields` it prints."""
         x, y = xy
         if spacing:
             x0 = x
@@ -454,7 +460,17 @@ class Doc:
             box = (x + l, y + t, x + r, y + b)
         if record:
             self.record(as_text or s, box)
+        self.value(fields, box)
         return box
+
+    def value(self, fields: tuple, box: tuple):
+        for name in fields:
+            self.values.setdefault(name, []).append(box)
+
+    def cut_off(self, x: float) -> list[str]:
+        """The fields whose printed value a cut at document x (everything right of it gone)
+        hides in whole or in part."""
+        return sorted(name for name, boxes in self.values.items() if any(b[2] > x for b in boxes))
 
     def spread(self, xy, s: str, f, fill, width: float) -> tuple:
         """A label spread over `width`, as the templates print 名　　称 under 法定代表人."""
@@ -657,11 +673,11 @@ def draw_front(d: dict, rng: random.Random, overprint: str) -> Doc:
     guilloche(doc, [(214, 226, 240), (238, 220, 226), (222, 236, 222)], rng)
     lab, val = font("bold", 24), font("regular", 30)
     doc.spread((72, 62), "姓名", lab, CARD_LABEL, 52)
-    doc.text((170, 56), d["name"], val, INK)
+    doc.text((170, 56), d["name"], val, INK, fields=("name",))
     doc.spread((72, 128), "性别", lab, CARD_LABEL, 52)
-    doc.text((170, 122), d["sex"], val, INK)
+    doc.text((170, 122), d["sex"], val, INK, fields=("sex",))
     doc.spread((260, 128), "民族", lab, CARD_LABEL, 52)
-    doc.text((350, 122), d["ethnicity"], val, INK)
+    doc.text((350, 122), d["ethnicity"], val, INK, fields=("ethnicity",))
     doc.spread((72, 194), "出生", lab, CARD_LABEL, 52)
     b = d["birth"]
     x, boxes = 170, []
@@ -669,13 +685,14 @@ def draw_front(d: dict, rng: random.Random, overprint: str) -> Doc:
                        ("月", lab, CARD_LABEL), (str(b.day), val, INK), ("日", lab, CARD_LABEL)]:
         boxes.append(doc.text((x, 188 + (6 if f is lab else 0)), part, f, c, record=False))
         x = boxes[-1][2] + 14
-    doc.record(f"{b.year}年{b.month}月{b.day}日",
-               (boxes[0][0], min(bb[1] for bb in boxes), boxes[-1][2], max(bb[3] for bb in boxes)))
+    birth_box = (boxes[0][0], min(bb[1] for bb in boxes), boxes[-1][2], max(bb[3] for bb in boxes))
+    doc.record(f"{b.year}年{b.month}月{b.day}日", birth_box)
+    doc.value(("birth_date",), birth_box)
     doc.spread((72, 260), "住址", lab, CARD_LABEL, 52)
     for i, part in enumerate(doc.wrap(d["address"], val, 350)[:3]):
-        doc.text((170, 254 + 44 * i), part, val, INK)
+        doc.text((170, 254 + 44 * i), part, val, INK, fields=("address",))
     doc.text((72, 452), "公民身份号码", lab, CARD_LABEL)
-    doc.text((290, 444), d["id_number"], font("ocrb", 34), INK, spacing=3)
+    doc.text((290, 444), d["id_number"], font("ocrb", 34), INK, spacing=3, fields=("id_number",))
     # Photo area: a grey portrait silhouette on a pale ground.
     dr = doc.draw
     dr.rectangle([560, 60, 820, 380], fill=(214, 220, 226))
@@ -699,10 +716,10 @@ def draw_back(d: dict, rng: random.Random, overprint: str) -> Doc:
     doc.text((262, 130), "居民身份证", font("serif_bold", 58), INK, spacing=18)
     lab, val = font("bold", 24), font("regular", 28)
     doc.text((140, 392), "签发机关", lab, INK)
-    doc.text((290, 388), d["issuing_authority"], val, INK)
+    doc.text((290, 388), d["issuing_authority"], val, INK, fields=("issuing_authority",))
     doc.text((140, 452), "有效期限", lab, INK)
     to = "长期" if d["valid_to"] is None else f"{d['valid_to']:%Y.%m.%d}"
-    doc.text((290, 448), f"{d['valid_from']:%Y.%m.%d}-{to}", val, INK)
+    doc.text((290, 448), f"{d['valid_from']:%Y.%m.%d}-{to}", val, INK, fields=("valid_from", "valid_to"))
     sample_mark(doc, (rng.randint(600, 680), rng.randint(300, 360)), 74)
     if overprint != "sample":
         purpose_overprint(doc, overprint.split("+")[1], rng, (470, 330), 34)
@@ -720,6 +737,14 @@ QR_CAPTION = "扫描二维码登录“国家企业信用信息公示系统”了
 FOOTER = ["国家企业信用信息公示系统网址：http://www.gsxt.gov.cn",
           "市场主体应当于每年1月1日至6月30日通过国家企业信用信息公示系统报送公示年度报告",
           "国家市场监督管理总局监制"]
+
+
+# The truth field each row's label names (组成形式 is kept under `other_printed`).
+LICENCE_FIELDS = {"名称": "name", "类型": "type", "经营者": "legal_representative",
+                  "法定代表人": "legal_representative", "经营范围": "business_scope",
+                  "组成形式": "composition_form", "注册日期": "established_date",
+                  "成立日期": "established_date", "经营场所": "address", "住所": "address",
+                  "注册资本": "registered_capital", "营业期限": "business_term"}
 
 
 def licence_rows(d: dict) -> tuple[list, list]:
@@ -749,7 +774,7 @@ def draw_licence(d: dict, rng: random.Random, portrait: bool, overprint: str) ->
     label_w = 5 * 24  # labels spread to the width of 法定代表人
     # Header: code at the top left, emblem and title in the middle, QR code at the top right.
     doc.text((96, 100), "统一社会信用代码", font("regular", 22), INK)
-    doc.text((96, 132), d["credit_code"], font("regular", 28), INK)
+    doc.text((96, 132), d["credit_code"], font("regular", 28), INK, fields=("credit_code",))
     emblem(doc, (w // 2 - 50, 78, w // 2 + 50, 178))
     tf = font("serif_bold", 78)
     title_w = sum(tf.getlength(c) for c in "营业执照") + 3 * 30
@@ -767,7 +792,7 @@ def draw_licence(d: dict, rng: random.Random, portrait: bool, overprint: str) ->
             doc.spread((x, y + 2), label, lab, INK, label_w)
             parts = doc.wrap(value, val, width)
             for i, p in enumerate(parts):
-                doc.text((x + label_w + 36, y + 38 * i), p, val, INK)
+                doc.text((x + label_w + 36, y + 38 * i), p, val, INK, fields=(LICENCE_FIELDS[label],))
             y += 38 * max(1, len(parts)) + 22
         return y
 
@@ -783,7 +808,7 @@ def draw_licence(d: dict, rng: random.Random, portrait: bool, overprint: str) ->
     # Registration authority, the date under it, the seal over both.
     # The 2019 template prints the authority's name only in the seal.
     doc.text((auth_x, auth_y), "登记机关", font("bold", 26), INK)
-    doc.text((auth_x + 140, auth_y + 70), cn_date(d["issue_date"]), font("serif", 26), INK)
+    doc.text((auth_x + 140, auth_y + 70), cn_date(d["issue_date"]), font("serif", 26), INK, fields=("issue_date",))
     seal(doc, (auth_x + 250 + rng.randint(-20, 20), auth_y + 48 + rng.randint(-10, 10)), 92,
          d["registration_authority"])
     # Footer.
@@ -998,12 +1023,14 @@ def screen_photo(doc: Doc, rng: random.Random) -> tuple[Image.Image, list[dict],
     return scene, lines, 0
 
 
-def photograph(doc: Doc, condition: str, rng: random.Random, focus: tuple, crop: tuple) -> tuple[Image.Image, list[dict], int]:
+def photograph(doc: Doc, condition: str, rng: random.Random, focus: tuple,
+               crop: tuple) -> tuple[Image.Image, list[dict], int, list[str]]:
     """Places the document in a scene under `condition`; `focus` is where glare falls and
     `crop` the range of the document's width where a crop cuts it (document coordinates).
-    Returns the image, the lines in the upright image's pixels, and the clockwise turn."""
+    Returns the image, the lines in the upright image's pixels, the clockwise turn, and the
+    fields a crop cut off in whole or in part (`Doc.cut_off`)."""
     if condition == "recapture":
-        return screen_photo(doc, rng)
+        return (*screen_photo(doc, rng), [])
     copy = condition.startswith("photocopy")
     photo_of_copy = copy and rng.random() < 0.5
     if condition == "photocopy_dark":
@@ -1071,9 +1098,12 @@ def photograph(doc: Doc, condition: str, rng: random.Random, focus: tuple, crop:
         m = m.filter(ImageFilter.GaussianBlur(25))
         scene = Image.composite(Image.new("RGB", (sw, sh), (255, 255, 255)), scene, m)
         ImageDraw.Draw(scene).ellipse([fx - 0.7 * rx, fy - 0.6 * ry, fx + 0.7 * rx, fy + 0.6 * ry], fill=(255, 255, 255))
-    elif condition == "crop":
+    hidden = []
+    if condition == "crop":
         cut_x = int(corners[0][0] + rng.uniform(*crop) * w)
         scene = scene.crop((0, 0, cut_x, sh))
+        # The page lies square and unscaled in the scene (no perspective under "crop").
+        hidden = doc.cut_off(cut_x - corners[0][0])
         kept = []
         for l in lines:
             xs = [p[0] for p in l["quad"]]
@@ -1100,7 +1130,7 @@ def photograph(doc: Doc, condition: str, rng: random.Random, focus: tuple, crop:
     if turn:
         # Fed into the scanner sideways or upside down: the stored image is turned clockwise.
         scene = scene.rotate(-turn, expand=True)
-    return scene, lines, turn
+    return scene, lines, turn, hidden
 
 
 # --------------------------------------------------------------------------------------------
@@ -1118,6 +1148,15 @@ def verdict(failing: list, slip: bool | None, warnings: list, back_only: bool = 
     if failing and not slip:
         return "fail"
     return "review" if failing or warnings or back_only else "pass"
+
+
+def not_visible(fields: dict, hidden: list[str]) -> dict:
+    """Moves the fields a crop cut off (in whole or in part) out of `fields`: no reader can
+    give their value, so the truth lists them under `not_visible` instead."""
+    gone = sorted({name for name in hidden if name in fields})
+    for name in gone:
+        del fields[name]
+    return {"not_visible": gone} if gone else {}
 
 
 def image_entry(name: str, kind: str, scene: Image.Image, lines: list, turn: int) -> dict:
@@ -1147,12 +1186,13 @@ def make(out: Path, count: int, seed: int, today: dt.date, conditions: list[str]
         back_only = i % 7 == 5 and variant in ("valid", "expired")
         c = id_card_data(rng, today, variant, counter)
         d = c["data"]
-        images = []
+        images, hidden = [], []
         sides = [("back", draw_back(d, rng, overprint), (420, 420))]
         if not back_only:
             sides.insert(0, ("front", draw_front(d, rng, overprint), (300, 200)))
         for side, doc, focus in sides:
-            scene, lines, turn = photograph(doc, condition, rng, focus, (0.68, 0.72))
+            scene, lines, turn, cut = photograph(doc, condition, rng, focus, (0.68, 0.72))
+            hidden += cut
             name = f"idcard-{i:04d}-{side}.png"
             scene.save(out / name)
             images.append(image_entry(name, f"id_card_{side}", scene, lines, turn))
@@ -1167,6 +1207,7 @@ def make(out: Path, count: int, seed: int, today: dt.date, conditions: list[str]
                 "condition": condition, "variant": variant, "overprint": overprint, "images": images,
                 "fields": fields, "failing_checks": c["failing"],
                 "warnings": warnings + (["front_missing"] if back_only else []),
+                **not_visible(fields, hidden),
                 "verdict": verdict(c["failing"], c["slip"], warnings, back_only)}
         if c["slip"] is not None:
             case["lookalike_slip"] = c["slip"]
@@ -1182,8 +1223,8 @@ def make(out: Path, count: int, seed: int, today: dt.date, conditions: list[str]
             layout = layout.replace("individual", "company")
         portrait = layout.startswith("portrait")
         focus = (400, 560) if portrait else (400, 420)
-        scene, lines, turn = photograph(draw_licence(d, rng, portrait, overprint), condition, rng, focus,
-                                        (0.84, 0.88))
+        scene, lines, turn, hidden = photograph(draw_licence(d, rng, portrait, overprint), condition, rng,
+                                                focus, (0.84, 0.88))
         name = f"licence-{i:04d}.png"
         scene.save(out / name)
         fields = {
@@ -1203,7 +1244,8 @@ def make(out: Path, count: int, seed: int, today: dt.date, conditions: list[str]
                 "layout": f"licence_{layout}", "condition": condition, "variant": variant,
                 "overprint": overprint,
                 "images": [image_entry(name, "business_license", scene, lines, turn)],
-                "fields": fields, "other_printed": other, "failing_checks": c["failing"], "warnings": warnings,
+                "fields": fields, **not_visible(fields, hidden), "other_printed": other,
+                "failing_checks": c["failing"], "warnings": warnings,
                 "verdict": verdict(c["failing"], c["slip"], warnings)}
         if c["slip"] is not None:
             case["lookalike_slip"] = c["slip"]

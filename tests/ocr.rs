@@ -175,6 +175,12 @@ fn reads_an_upside_down_card_after_turning_it() {
     let upright = engine().read_upright(sideways).unwrap();
     assert_eq!(upright.turned % 180, 90);
     assert_eq!(texts(&upright.page), card.lines);
+    // Fed in sideways the other way: a quarter turn leaves it upside down, then a half turn,
+    // and every line turns with the page.
+    let sideways = image::imageops::rotate90(&card.image);
+    let upright = engine().read_upright(sideways).unwrap();
+    assert_eq!(upright.turned, 270);
+    assert_eq!(texts(&upright.page), card.lines);
 }
 
 #[test]

@@ -306,33 +306,44 @@ impl OcrEngine {
         &self.options
     }
 
-    /// Reads every text line of `image`, in reading order.
+    /// Reads every text line of `image`, in reading order; each line is turned 180° when the
+    /// direction classifier finds it upside down (`cls_thresh`).
     pub fn read(&self, image: &RgbImage) -> Result<OcrPage> {
-        self.read_with(image, &self.options.det)
+        self.read_with(image, &self.options.det, Lines::ByClassifier)
     }
 
-    /// Reads `image` like [`OcrEngine::read`] with its short side enlarged to at least
-    /// `min_side` for detection: a second look at a small page whose lone short values the
-    /// first reading missed ([`detect::SECOND_LOOK_MIN_SIDE`]). Boxes stay in `image`'s pixels.
+    /// Reads an image already turned upright ([`Upright::image`]): every line as it stands.
+    /// The page's orientation was decided once by [`OcrEngine::read_upright`]; a line's own
+    /// classifier verdict against it is most likely the classifier's error.
+    pub fn read_turned(&self, image: &RgbImage) -> Result<OcrPage> {
+        self.read_with(image, &self.options.det, Lines::AsTheyStand)
+    }
+
+    /// Reads an upright image like [`OcrEngine::read_turned`] with its short side enlarged to
+    /// at least `min_side` for detection: a second look at a small page whose lone short values
+    /// the first reading missed ([`detect::SECOND_LOOK_MIN_SIDE`]). Boxes stay in `image`'s
+    /// pixels.
     pub fn read_enlarged(&self, image: &RgbImage, min_side: u32) -> Result<OcrPage> {
         let det = DetParams {
             min_side,
             ..self.options.det
         };
-        self.read_with(image, &det)
+        self.read_with(image, &det, Lines::AsTheyStand)
     }
 
-    fn read_with(&self, image: &RgbImage, det: &DetParams) -> Result<OcrPage> {
+    fn read_with(&self, image: &RgbImage, det: &DetParams, lines: Lines) -> Result<OcrPage> {
         let started = Instant::now();
         let t = Instant::now();
         let quads = self.detect_with(image, det)?;
         let detect_ms = ms(t);
         let t = Instant::now();
         let mut crops: Vec<Crop> = quads.iter().map(|q| recognise::crop(image, q)).collect();
-        let flips = self.classify(&crops)?;
-        for (c, (flip, _)) in crops.iter_mut().zip(&flips) {
-            if *flip {
-                image::imageops::rotate180_in_place(&mut c.image);
+        if lines == Lines::ByClassifier {
+            let flipped = self.classify(&crops)?;
+            for (c, p) in crops.iter_mut().zip(flipped) {
+                if p > self.options.cls_thresh {
+                    image::imageops::rotate180_in_place(&mut c.image);
+                }
             }
         }
         let classify_ms = ms(t);
@@ -372,16 +383,7 @@ impl OcrEngine {
         let detect_ms = ms(t);
         let t = Instant::now();
         let mut crops: Vec<Crop> = quads.iter().map(|q| recognise::crop(&img, q)).collect();
-        let flips = self.classify(&crops)?;
-        let weight = |q: &Quad| ((q[1][0] - q[0][0]).powi(2) + (q[1][1] - q[0][1]).powi(2)).sqrt();
-        let upside_down: f32 = quads
-            .iter()
-            .zip(&flips)
-            .filter(|(_, f)| f.0)
-            .map(|(q, _)| weight(q))
-            .sum();
-        let all: f32 = quads.iter().map(weight).sum();
-        if all > 0.0 && upside_down > 0.5 * all {
+        if page_upside_down(&quads, &self.classify(&crops)?) {
             image::imageops::rotate180_in_place(&mut img);
             turned = (turned + 180) % 360;
             let (w, h) = (img.width() as f32, img.height() as f32);
@@ -389,10 +391,9 @@ impl OcrEngine {
                 let r = q.map(|p| [w - p[0], h - p[1]]);
                 *q = [r[2], r[3], r[0], r[1]];
             }
-            // The crops were cut before the turn; each is still turned by its own verdict.
-        }
-        for (c, (flip, _)) in crops.iter_mut().zip(&flips) {
-            if *flip {
+            // A page has one orientation: every crop (cut before the turn) turns with it,
+            // whatever its own verdict.
+            for c in crops.iter_mut() {
                 image::imageops::rotate180_in_place(&mut c.image);
             }
         }
@@ -445,10 +446,9 @@ impl OcrEngine {
         Ok(found.into_iter().map(|(q, _)| q).collect())
     }
 
-    /// For each crop: whether it is upside down (classifier says 180° with more than
-    /// `cls_thresh`), and the classifier's probability for its answer.
-    pub fn classify(&self, crops: &[Crop]) -> Result<Vec<(bool, f32)>> {
-        let mut out = vec![(false, 0.0f32); crops.len()];
+    /// For each crop: the direction classifier's probability that it is upside down.
+    pub fn classify(&self, crops: &[Crop]) -> Result<Vec<f32>> {
+        let mut out = vec![0.0f32; crops.len()];
         let batch = self.options.rec_batch.max(1);
         let slot = (3 * REC_HEIGHT * CLS_WIDTH) as usize;
         for (chunk_no, chunk) in crops.chunks(batch).enumerate() {
@@ -472,12 +472,8 @@ impl OcrEngine {
                 bail!("unexpected classifier output shape {:?}", shape.to_vec());
             }
             for (i, p) in probs.chunks_exact(classes).enumerate() {
-                let (upright, flipped) = (p[0], p[1]);
-                out[chunk_no * batch + i] = if flipped > upright {
-                    (flipped > self.options.cls_thresh, flipped)
-                } else {
-                    (false, upright)
-                };
+                // Classes 0° and 180°, softmaxed.
+                out[chunk_no * batch + i] = p[1] / (p[0] + p[1]).max(f32::MIN_POSITIVE);
             }
         }
         Ok(out)
@@ -546,6 +542,19 @@ impl OcrEngine {
     }
 }
 
+/// The page reads upside down: the direction classifier's verdicts, each line's weighted by its
+/// length and by how sure the classifier is (probability of 180° less that of 0°), lean to
+/// 180°. A line the classifier doubts counts little either way, rather than for upright.
+fn page_upside_down(quads: &[Quad], flipped: &[f32]) -> bool {
+    let length = |q: &Quad| ((q[1][0] - q[0][0]).powi(2) + (q[1][1] - q[0][1]).powi(2)).sqrt();
+    let lean: f32 = quads
+        .iter()
+        .zip(flipped)
+        .map(|(q, &p)| length(q) * (2.0 * p - 1.0))
+        .sum();
+    lean > 0.0
+}
+
 /// Most text (by box area) stands upright: the boxes are much taller than wide.
 fn mostly_vertical(quads: &[Quad]) -> bool {
     let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
@@ -558,6 +567,15 @@ fn mostly_vertical(quads: &[Quad]) -> bool {
         }
     }
     all > 0.0 && vertical > 0.5 * all
+}
+
+/// How [`OcrEngine::read_with`] treats each line's orientation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    /// Turned 180° when the direction classifier says so.
+    ByClassifier,
+    /// As they stand in an image already turned upright.
+    AsTheyStand,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -579,6 +597,37 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("xiaoban models fetch pp-ocrv4"), "{msg}");
         assert!(msg.contains("onnxruntime"), "{msg}");
+    }
+
+    fn line(x: f32, y: f32, length: f32) -> Quad {
+        [
+            [x, y],
+            [x + length, y],
+            [x + length, y + 30.0],
+            [x, y + 30.0],
+        ]
+    }
+
+    #[test]
+    fn a_page_whose_lines_lean_upside_down_is_upside_down_though_no_line_is_sure() {
+        // Every line more likely upside down than not, none past the per-line threshold (0.9):
+        // counting only sure verdicts would leave the page unturned and every line unread.
+        let quads = [
+            line(10.0, 10.0, 300.0),
+            line(10.0, 60.0, 200.0),
+            line(10.0, 110.0, 250.0),
+        ];
+        assert!(page_upside_down(&quads, &[0.8, 0.7, 0.85]));
+        assert!(!page_upside_down(&quads, &[0.2, 0.3, 0.15]));
+        // A long line the classifier is sure of outweighs short doubtful ones.
+        let quads = [
+            line(10.0, 10.0, 600.0),
+            line(10.0, 60.0, 60.0),
+            line(10.0, 110.0, 60.0),
+        ];
+        assert!(!page_upside_down(&quads, &[0.02, 0.95, 0.95]));
+        assert!(page_upside_down(&quads, &[0.98, 0.1, 0.1]));
+        assert!(!page_upside_down(&[], &[]));
     }
 
     #[test]

@@ -555,7 +555,9 @@ impl Verifier {
         if classify::classify(&page) == DocumentType::BusinessLicense
             && crate::photo::has_cool_ink(&up.image)
         {
-            let mut again = self.ocr.read(&crate::photo::without_cool_ink(&up.image))?;
+            let mut again = self
+                .ocr
+                .read_turned(&crate::photo::without_cool_ink(&up.image))?;
             add_timings(&mut again, page.timings);
             page = again;
         }
