@@ -8,7 +8,8 @@ use crate::kb::{self, DocId, Document, settings::Settings};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::{Postings, TermInfo};
@@ -613,9 +614,35 @@ fn names_document(title: &HashSet<String>, terms: &[String]) -> bool {
 /// passages do, and its weight.
 struct Clause {
     field: Field,
+    #[cfg(test)]
+    term: Term,
     found: Vec<Option<TermInfo>>,
     df: u64,
     boost: f32,
+}
+
+/// A passage in the running for the top, by its address (segment, document): better is a
+/// higher score, then indexed earlier.
+#[derive(PartialEq)]
+struct Hit {
+    score: f32,
+    at: (u32, u32),
+}
+
+impl Eq for Hit {}
+
+impl Ord for Hit {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(other.at.cmp(&self.at))
+    }
+}
+
+impl PartialOrd for Hit {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// A field's length norms in one segment, as tantivy's term scorer reads them (a field
@@ -946,6 +973,8 @@ impl KnowledgeIndex {
                 let boost = boost * common_term_weight(df as f32, docs);
                 clauses.push(Clause {
                     field,
+                    #[cfg(test)]
+                    term,
                     found,
                     df,
                     boost,
@@ -982,7 +1011,9 @@ impl KnowledgeIndex {
                 Bm25Weight::for_one_term_without_explain(c.df, all_docs, average).boost_by(c.boost)
             })
             .collect();
-        let mut hits: Vec<(f32, u32, tantivy::DocId)> = Vec::new();
+        // The k best so far, the worst on top: a passage enters only above it, so among equal
+        // scores the one indexed first stays.
+        let mut best: BinaryHeap<Reverse<Hit>> = BinaryHeap::with_capacity(k + 1);
         for (ord, segment) in searcher.segment_readers().iter().enumerate() {
             let mut sum = vec![0f32; segment.max_doc() as usize];
             for (c, weight) in clauses.iter().zip(&weights) {
@@ -1001,27 +1032,29 @@ impl KnowledgeIndex {
                 }
             }
             let alive = segment.alive_bitset();
-            // Every clause scores a passage it matches above zero.
-            hits.extend(
-                sum.iter()
-                    .enumerate()
-                    .filter(|&(doc, &s)| {
-                        s > 0.0 && alive.is_none_or(|a| a.is_alive(doc as tantivy::DocId))
-                    })
-                    .map(|(doc, &s)| (s, ord as u32, doc as tantivy::DocId)),
-            );
+            for (doc, &score) in sum.iter().enumerate() {
+                // Every clause scores a passage it matches above zero.
+                if score <= 0.0
+                    || best.len() == k && best.peek().is_some_and(|w| score <= w.0.score)
+                {
+                    continue;
+                }
+                if alive.is_some_and(|a| !a.is_alive(doc as u32)) {
+                    continue;
+                }
+                best.push(Reverse(Hit {
+                    score,
+                    at: (ord as u32, doc as u32),
+                }));
+                if best.len() > k {
+                    best.pop();
+                }
+            }
         }
-        let order = |a: &(f32, u32, tantivy::DocId), b: &(f32, u32, tantivy::DocId)| {
-            b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2)))
-        };
-        if hits.len() > k && k > 0 {
-            hits.select_nth_unstable_by(k - 1, order);
-        }
-        hits.truncate(k);
-        hits.sort_by(order);
-        Ok(hits
+        Ok(best
+            .into_sorted_vec()
             .into_iter()
-            .map(|(score, ord, doc)| (score, self.passage_of[ord as usize][doc as usize]))
+            .map(|Reverse(h)| (h.score, self.passage_of[h.at.0 as usize][h.at.1 as usize]))
             .filter(|&(_, pid)| pid != u32::MAX)
             .collect())
     }
@@ -1228,6 +1261,62 @@ mod tests {
         assert_eq!(clauses("火星"), 0);
         assert!(clauses("社保卡") > 0);
         assert_eq!(clauses("社保卡火星"), clauses("社保卡"));
+    }
+
+    #[test]
+    fn passages_score_and_rank_as_tantivys_boolean_query_ranks_them() {
+        use tantivy::collector::TopDocs;
+        use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+        let mut answers = vec![
+            (
+                "lost",
+                "社保卡丢失后先电话挂失，再带身份证到网点补办社保卡。",
+            ),
+            (
+                "copy",
+                "社保卡丢失后先电话挂失，再带身份证到网点补办社保卡。",
+            ),
+            ("moved", "社保卡信息变更请到网点办理，身份证原件必带。"),
+        ];
+        answers.extend(OTHER_ANSWERS);
+        let (_kb, index) = answers_index(&answers);
+        let question = "社保卡丢了怎么补办，要带身份证吗";
+        let (typed, added, _) = index.query_parts(question);
+        let clauses = index.clauses(
+            [&typed, &added],
+            &query_grams(question),
+            &Weights::default(),
+        );
+        let query = BooleanQuery::new(
+            clauses
+                .iter()
+                .map(|c| {
+                    let q = TermQuery::new(c.term.clone(), IndexRecordOption::WithFreqs);
+                    let q: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(q), c.boost));
+                    (Occur::Should, q)
+                })
+                .collect(),
+        );
+        let expected: Vec<(f32, u32)> = index
+            .searcher
+            .search(&query, &TopDocs::with_limit(5).order_by_score())
+            .unwrap()
+            .into_iter()
+            .map(|(score, a)| {
+                let pid = index.passage_of[a.segment_ord as usize][a.doc_id as usize];
+                (score, pid)
+            })
+            .collect();
+        let got = index.top(&clauses, 5).unwrap();
+        assert_eq!(
+            got.iter().map(|h| h.1).collect::<Vec<_>>(),
+            expected.iter().map(|h| h.1).collect::<Vec<_>>()
+        );
+        for ((a, _), (b, _)) in got.iter().zip(&expected) {
+            assert!((a - b).abs() <= 1e-5 * b.abs(), "{a} vs {b}");
+        }
+        // Two passages with the same text tie: the one indexed first ranks first.
+        assert!(got[0].0 == got[1].0 && got[0].1 < got[1].1, "{got:?}");
     }
 
     #[test]
