@@ -12,14 +12,12 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tantivy::fieldnorm::FieldNormReader;
-use tantivy::postings::{Postings, TermInfo};
+use tantivy::postings::TermInfo;
 use tantivy::query::{Bm25StatisticsProvider, Bm25Weight};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::{
-    DocSet, Index, ReloadPolicy, Searcher, SegmentReader, TERMINATED, TantivyDocument, Term,
-};
+use tantivy::{Index, ReloadPolicy, Searcher, SegmentReader, TantivyDocument, Term};
 
 const TOKENIZER: &str = "jieba";
 const CHAR_TOKENIZER: &str = "chargram";
@@ -1021,14 +1019,15 @@ impl KnowledgeIndex {
                     continue;
                 };
                 let norms = &self.norms[ord][c.field.field_id() as usize];
+                // Block by block (128 documents and their frequencies decoded at a time).
                 let mut postings = segment
                     .inverted_index(c.field)?
-                    .read_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?;
-                let mut doc = postings.doc();
-                while doc != TERMINATED {
-                    sum[doc as usize] +=
-                        weight.score(norms.fieldnorm_id(doc), postings.term_freq());
-                    doc = postings.advance();
+                    .read_block_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?;
+                while !postings.docs().is_empty() {
+                    for (&doc, &freq) in postings.docs().iter().zip(postings.freqs()) {
+                        sum[doc as usize] += weight.score(norms.fieldnorm_id(doc), freq);
+                    }
+                    postings.advance();
                 }
             }
             let alive = segment.alive_bitset();
