@@ -203,26 +203,33 @@ pub fn run(config: &Config, passages: usize, questions: &Path, rounds: usize) ->
             w.join().expect("bench worker");
         }
         println!(
-            "{clients:>2} client(s), {workers} worker(s): retrieval p50 {:.2} ms p99 {:.2} ms | extractive reply p50 {:.2} ms p99 {:.2} ms | {} replies, {:.0} requests/s",
-            percentile(&s, 0.5),
-            percentile(&s, 0.99),
-            percentile(&r, 0.5),
-            percentile(&r, 0.99),
+            "{clients:>2} client(s), {workers} worker(s): {} | {} replies, {:.0} requests/s",
+            spread(&s, &r, 2),
             r.len(),
             (r.len() + s.len()) as f64 / secs
         );
         if !s_cpu.is_empty() && !r_cpu.is_empty() {
             println!(
-                "   service time (worker CPU, without waiting): retrieval p50 {:.3} ms p99 {:.3} ms | extractive reply p50 {:.3} ms p99 {:.3} ms",
-                percentile(&s_cpu, 0.5),
-                percentile(&s_cpu, 0.99),
-                percentile(&r_cpu, 0.5),
-                percentile(&r_cpu, 0.99),
+                "   service time (worker CPU, without waiting): {}",
+                spread(&s_cpu, &r_cpu, 3)
             );
         }
     }
     println!("resident memory: {:.0} MB", rss_mb());
     Ok(())
+}
+
+/// The p50 and p99 of retrieval and of extractive replies, in ms with `decimals` decimals.
+fn spread(search: &[f64], reply: &[f64], decimals: usize) -> String {
+    let [a, b, c, d] = [
+        percentile(search, 0.5),
+        percentile(search, 0.99),
+        percentile(reply, 0.5),
+        percentile(reply, 0.99),
+    ];
+    format!(
+        "retrieval p50 {a:.decimals$} ms p99 {b:.decimals$} ms | extractive reply p50 {c:.decimals$} ms p99 {d:.decimals$} ms"
+    )
 }
 
 /// One request for a bench worker: a search or a whole extractive reply.
