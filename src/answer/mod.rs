@@ -501,14 +501,14 @@ fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> f32 {
     }
     let words: f32 = asked
         .iter()
-        .filter(|t| have.contains(**t))
+        .filter(|t| have.contains(t.as_str()))
         .map(|t| weight(t))
         .sum();
     let by_chars: f32 = asked
         .iter()
         .map(|t| {
             if t.is_ascii() {
-                if have.contains(*t) { 2.0 } else { 0.0 }
+                if have.contains(t.as_str()) { 2.0 } else { 0.0 }
             } else {
                 t.chars().filter(|c| chars.contains(c)).count() as f32
             }
@@ -538,27 +538,22 @@ fn only_broad_words(index: &KnowledgeIndex, found: &Retrieval) -> bool {
     if words.is_empty() {
         return false;
     }
-    let docs: Vec<HashSet<String>> = found
+    let docs: Vec<HashSet<&str>> = found
         .docs
         .iter()
         .map(|d| doc_terms(index, found, d.doc))
         .collect();
     words
         .iter()
-        .all(|w| docs.iter().filter(|have| have.contains(*w)).count() >= BROAD_DOCS)
+        .all(|w| docs.iter().filter(|have| have.contains(w.as_str())).count() >= BROAD_DOCS)
 }
 
 /// A document's name terms and the terms of its passages retrieved for the question.
-fn doc_terms(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> HashSet<String> {
-    let mut have: HashSet<String> = index.topic_terms(pos).clone();
-    for p in found.passages.iter().map(|p| index.passage(p.passage)) {
-        if p.doc == pos {
-            have.extend(index.segmenter().terms(&format!(
-                "{} {} {}",
-                p.section,
-                p.keywords.join(" "),
-                p.text
-            )));
+fn doc_terms<'a>(index: &'a KnowledgeIndex, found: &Retrieval, pos: u32) -> HashSet<&'a str> {
+    let mut have: HashSet<&str> = index.topic_terms(pos).iter().map(String::as_str).collect();
+    for p in &found.passages {
+        if index.passage(p.passage).doc == pos {
+            have.extend(index.passage_terms(p.passage).iter().map(String::as_str));
         }
     }
     have

@@ -29,7 +29,17 @@ pub fn matches<'a>(
 /// Whether `phrase` occurs in `q` as a run of whole words (`bounds` from
 /// [`Segmenter::boundaries`] of the same text).
 fn on_bounds(q: &[char], bounds: &[usize], phrase: &str) -> bool {
-    let p: Vec<char> = normalise(phrase.trim()).chars().collect();
+    let phrase = phrase.trim();
+    // Normalising leaves Han characters as they are: a phrase opening with one the question
+    // lacks is not in it, and most phrases end here, before being normalised.
+    if phrase
+        .chars()
+        .next()
+        .is_some_and(|c| crate::text::is_han(c) && !q.contains(&c))
+    {
+        return false;
+    }
+    let p: Vec<char> = normalise(phrase).chars().collect();
     !p.is_empty()
         && q.windows(p.len()).enumerate().any(|(i, w)| {
             w == p.as_slice() && bounds.contains(&i) && bounds.contains(&(i + p.len()))

@@ -23,6 +23,24 @@ fn rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU time the calling thread has used, in milliseconds: a request's service time apart from
+/// the time its worker waited for a core (the bench shares the machine with whatever else runs).
+#[cfg(unix)]
+fn thread_cpu_ms() -> Option<f64> {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a pointer to a live one.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0;
+    ok.then(|| t.tv_sec as f64 * 1000.0 + t.tv_nsec as f64 / 1e6)
+}
+
+#[cfg(not(unix))]
+fn thread_cpu_ms() -> Option<f64> {
+    None
+}
+
 /// Copies the knowledge base and adds renamed copies of its documents (as if from other
 /// districts) until it has at least `passages` passages.
 fn pad(kb: &Path, out: &Path, passages: usize) -> Result<usize> {
@@ -111,6 +129,7 @@ pub fn run(config: &Config, passages: usize, questions: &Path, rounds: usize) ->
                             Ok(Ok(job)) => job,
                             _ => return,
                         };
+                        let cpu = thread_cpu_ms();
                         if job.reply {
                             let q = Question::parse(&job.question).expect("parsed above");
                             let _ = answer::answer(
@@ -123,7 +142,10 @@ pub fn run(config: &Config, passages: usize, questions: &Path, rounds: usize) ->
                         } else {
                             let _ = index.search(&job.question, today, 10, &tuning.weights());
                         }
-                        let _ = job.done.send(job.sent.elapsed().as_secs_f64() * 1000.0);
+                        let service = cpu.zip(thread_cpu_ms()).map(|(a, b)| b - a);
+                        let _ = job
+                            .done
+                            .send((job.sent.elapsed().as_secs_f64() * 1000.0, service));
                     }
                 })
             })
@@ -137,6 +159,8 @@ pub fn run(config: &Config, passages: usize, questions: &Path, rounds: usize) ->
                     let (done, latency) = std::sync::mpsc::channel();
                     let mut search_ms = Vec::new();
                     let mut reply_ms = Vec::new();
+                    let mut search_cpu = Vec::new();
+                    let mut reply_cpu = Vec::new();
                     for r in 0..per_client {
                         for (i, q) in cases.iter().enumerate() {
                             if (i + r + c) % 4 != 0 {
@@ -150,42 +174,62 @@ pub fn run(config: &Config, passages: usize, questions: &Path, rounds: usize) ->
                                     done: done.clone(),
                                 };
                                 jobs.send(job).expect("workers running");
-                                let ms = latency.recv().expect("a reply");
-                                if reply {
-                                    reply_ms.push(ms);
+                                let (ms, cpu) = latency.recv().expect("a reply");
+                                let (all, served) = if reply {
+                                    (&mut reply_ms, &mut reply_cpu)
                                 } else {
-                                    search_ms.push(ms);
-                                }
+                                    (&mut search_ms, &mut search_cpu)
+                                };
+                                all.push(ms);
+                                served.extend(cpu);
                             }
                         }
                     }
-                    (search_ms, reply_ms)
+                    [search_ms, reply_ms, search_cpu, reply_cpu]
                 })
             })
             .collect();
         drop(jobs);
-        let (mut s, mut r) = (Vec::new(), Vec::new());
+        let [mut s, mut r, mut s_cpu, mut r_cpu] = [(); 4].map(|_| Vec::new());
         for t in client_threads {
-            let (a, b) = t.join().expect("bench client");
+            let [a, b, c, d] = t.join().expect("bench client");
             s.extend(a);
             r.extend(b);
+            s_cpu.extend(c);
+            r_cpu.extend(d);
         }
         let secs = wall.elapsed().as_secs_f64();
         for w in pool {
             w.join().expect("bench worker");
         }
         println!(
-            "{clients:>2} client(s), {workers} worker(s): retrieval p50 {:.2} ms p99 {:.2} ms | extractive reply p50 {:.2} ms p99 {:.2} ms | {} replies, {:.0} requests/s",
-            percentile(&s, 0.5),
-            percentile(&s, 0.99),
-            percentile(&r, 0.5),
-            percentile(&r, 0.99),
+            "{clients:>2} client(s), {workers} worker(s): {} | {} replies, {:.0} requests/s",
+            spread(&s, &r, 2),
             r.len(),
             (r.len() + s.len()) as f64 / secs
         );
+        if !s_cpu.is_empty() && !r_cpu.is_empty() {
+            println!(
+                "   service time (worker CPU, without waiting): {}",
+                spread(&s_cpu, &r_cpu, 3)
+            );
+        }
     }
     println!("resident memory: {:.0} MB", rss_mb());
     Ok(())
+}
+
+/// The p50 and p99 of retrieval and of extractive replies, in ms with `decimals` decimals.
+fn spread(search: &[f64], reply: &[f64], decimals: usize) -> String {
+    let [a, b, c, d] = [
+        percentile(search, 0.5),
+        percentile(search, 0.99),
+        percentile(reply, 0.5),
+        percentile(reply, 0.99),
+    ];
+    format!(
+        "retrieval p50 {a:.decimals$} ms p99 {b:.decimals$} ms | extractive reply p50 {c:.decimals$} ms p99 {d:.decimals$} ms"
+    )
 }
 
 /// One request for a bench worker: a search or a whole extractive reply.
@@ -193,5 +237,6 @@ struct Job {
     question: String,
     reply: bool,
     sent: Instant,
-    done: std::sync::mpsc::Sender<f64>,
+    /// Latency from sending, and the worker's CPU time for the request (ms).
+    done: std::sync::mpsc::Sender<(f64, Option<f64>)>,
 }

@@ -45,7 +45,10 @@ fn occurrences<'t>(text: &'t str, phrase: &'t str) -> impl Iterator<Item = (usiz
 }
 
 fn occurs(text: &str, phrase: &str) -> bool {
-    occurrences(text, phrase).next().is_some()
+    // Most rules' phrases share not even their first character with a question: checking it
+    // is far cheaper than setting up a substring search for each of some 250 rules.
+    phrase.chars().next().is_none_or(|c| text.contains(c))
+        && occurrences(text, phrase).next().is_some()
 }
 
 /// The normalised question without the English phrases the rules translate: once "close
@@ -56,6 +59,9 @@ pub fn untranslated(rules: &[SynonymRule], question: &str) -> String {
         .iter()
         .filter(|r| r.phrase.starts_with(|c: char| c.is_ascii_alphanumeric()))
     {
+        if !occurs(&q, &r.phrase) {
+            continue;
+        }
         let found: Vec<(usize, usize)> = occurrences(&q, &r.phrase).collect();
         for (at, end) in found.into_iter().rev() {
             q.replace_range(at..end, " ");

@@ -8,14 +8,16 @@ use crate::kb::{self, DocId, Document, settings::Settings};
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::fieldnorm::FieldNormReader;
+use tantivy::postings::TermInfo;
+use tantivy::query::{Bm25StatisticsProvider, Bm25Weight};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{Index, ReloadPolicy, Searcher, SegmentReader, TantivyDocument, Term};
 
 const TOKENIZER: &str = "jieba";
 const CHAR_TOKENIZER: &str = "chargram";
@@ -606,12 +608,64 @@ fn names_document(title: &HashSet<String>, terms: &[String]) -> bool {
     total > 0 && named * 5 >= total * 4
 }
 
+/// One clause of a query: a term of one field, where each segment holds it, how many
+/// passages do, and its weight.
+struct Clause {
+    field: Field,
+    #[cfg(test)]
+    term: Term,
+    found: Vec<Option<TermInfo>>,
+    df: u64,
+    boost: f32,
+}
+
+/// A passage in the running for the top, by its address (segment, document): better is a
+/// higher score, then indexed earlier.
+#[derive(PartialEq)]
+struct Hit {
+    score: f32,
+    at: (u32, u32),
+}
+
+impl Eq for Hit {}
+
+impl Ord for Hit {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(other.at.cmp(&self.at))
+    }
+}
+
+impl PartialOrd for Hit {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A field's length norms in one segment, as tantivy's term scorer reads them (a field
+/// without norms counts every passage as one token long).
+fn field_norms(segment: &SegmentReader, field: Field) -> Result<FieldNormReader> {
+    Ok(segment
+        .fieldnorms_readers()
+        .get_field(field)?
+        .unwrap_or_else(|| FieldNormReader::constant(segment.max_doc(), 1)))
+}
+
 /// One opened generation: the tantivy index, its reader and its catalog.
 pub struct KnowledgeIndex {
     pub generation: String,
     pub catalog: Catalog,
     segmenter: Segmenter,
-    reader: IndexReader,
+    /// The generation's one searcher: a generation never changes once built, so its segments,
+    /// and what is read from them below, hold for as long as it is open.
+    searcher: Searcher,
+    /// Per segment: the passage each tantivy document is.
+    passage_of: Vec<Vec<u32>>,
+    /// Per segment and field (by field id): the field's length norms, for BM25.
+    norms: Vec<Vec<FieldNormReader>>,
+    /// Per field (by field id): its average length over the generation, for BM25.
+    average_norm: Vec<f32>,
     fields: Fields,
     by_id: HashMap<DocId, u32>,
     /// Per document: the terms of its title, aliases and FAQ phrasings.
@@ -620,6 +674,9 @@ pub struct KnowledgeIndex {
     titles: Vec<HashSet<String>>,
     /// The names of all documents, for reading misspelt ones.
     sounds: SoundAlikes,
+    /// Per passage: its terms ([`KnowledgeIndex::passage_terms`]), segmented the first time a
+    /// question retrieves it.
+    passage_terms: Vec<std::sync::OnceLock<Vec<String>>>,
 }
 
 impl KnowledgeIndex {
@@ -643,10 +700,42 @@ impl KnowledgeIndex {
         let segmenter = Segmenter::new(&catalog.settings.user_words);
         register_tokenizers(&index, &segmenter);
         let fields = fields_of(&index.schema())?;
-        let reader = index
+        let reader: tantivy::IndexReader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
+        let searcher = reader.searcher();
+        let passage_of = searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| {
+                let column = segment.fast_fields().u64("passage")?;
+                Ok((0..segment.max_doc())
+                    .map(|doc| column.first(doc).map_or(u32::MAX, |p| p as u32))
+                    .collect())
+            })
+            .collect::<Result<Vec<Vec<u32>>>>()?;
+        let schema = index.schema();
+        let all_fields: Vec<Field> = schema.fields().map(|(field, _)| field).collect();
+        let norms = searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| {
+                all_fields
+                    .iter()
+                    .map(|&field| field_norms(segment, field))
+                    .collect::<Result<Vec<FieldNormReader>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // As tantivy's BM25 weighs a term: the field's tokens over the documents of every segment.
+        let all_docs = Bm25StatisticsProvider::total_num_docs(&searcher)?;
+        let average_norm = all_fields
+            .iter()
+            .map(|&field| {
+                let tokens = Bm25StatisticsProvider::total_num_tokens(&searcher, field)?;
+                Ok(tokens as f32 / all_docs as f32)
+            })
+            .collect::<Result<Vec<f32>>>()?;
         let by_id = catalog
             .documents
             .iter()
@@ -669,16 +758,25 @@ impl KnowledgeIndex {
             })
             .collect();
         let sounds = SoundAlikes::new(topics.iter().flatten());
+        let passage_terms = catalog
+            .passages
+            .iter()
+            .map(|_| std::sync::OnceLock::new())
+            .collect();
         Ok(KnowledgeIndex {
             generation,
             catalog,
             segmenter,
-            reader,
+            searcher,
+            passage_of,
+            norms,
+            average_norm,
             fields,
             by_id,
             topics,
             titles,
             sounds,
+            passage_terms,
         })
     }
 
@@ -707,6 +805,21 @@ impl KnowledgeIndex {
 
     pub fn passage(&self, id: u32) -> &Passage {
         &self.catalog.passages[id as usize]
+    }
+
+    /// The terms (search mode) of a passage's section, keywords and text, as the answer
+    /// pipeline compares them with a question's: segmented once per generation, not once per
+    /// question that retrieves the passage.
+    pub fn passage_terms(&self, id: u32) -> &[String] {
+        self.passage_terms[id as usize].get_or_init(|| {
+            let p = self.passage(id);
+            self.segmenter.terms(&format!(
+                "{} {} {}",
+                p.section,
+                p.keywords.join(" "),
+                p.text
+            ))
+        })
     }
 
     /// Passages of one document, in document order.
@@ -746,10 +859,9 @@ impl KnowledgeIndex {
 
     /// The question with misspelt document names read as the names they sound like.
     fn corrected(&self, question: &str) -> String {
-        let searcher = self.reader.searcher();
         let printed = |pair: &str| {
             let term = Term::from_field_text(self.fields.text_chars, pair);
-            searcher.doc_freq(&term).is_ok_and(|n| n > 0)
+            self.searcher.doc_freq(&term).is_ok_and(|n| n > 0)
         };
         self.sounds
             .correct(&crate::text::normalise(question), &self.segmenter, printed)
@@ -779,23 +891,12 @@ impl KnowledgeIndex {
         if out.terms.is_empty() && grams.is_empty() {
             return Ok(out);
         }
-        let searcher = self.reader.searcher();
-        let clauses = self.clauses(&searcher, [&typed, &added], &grams, weights);
+        let clauses = self.clauses([&typed, &added], &grams, weights);
         if clauses.is_empty() {
             return Ok(out);
         }
-        let query = BooleanQuery::new(clauses);
-        let top: Vec<(f32, DocAddress)> =
-            searcher.search(&query, &TopDocs::with_limit(limit * 4).order_by_score())?;
         let mut scored: Vec<(f32, &Passage)> = Vec::new();
-        for (score, addr) in top {
-            let column = searcher
-                .segment_reader(addr.segment_ord)
-                .fast_fields()
-                .u64("passage")?;
-            let Some(pid) = column.first(addr.doc_id) else {
-                continue;
-            };
+        for (score, pid) in self.top(&clauses, limit * 4)? {
             let p = &self.catalog.passages[pid as usize];
             if !self.catalog.documents[p.doc as usize]
                 .meta
@@ -839,27 +940,43 @@ impl KnowledgeIndex {
     /// lower weight, and its character grams over the passage text and the opening.
     fn clauses(
         &self,
-        searcher: &Searcher,
         [typed, added]: [&[String]; 2],
         grams: &[String],
         weights: &Weights,
-    ) -> Vec<(Occur, Box<dyn Query>)> {
+    ) -> Vec<Clause> {
         let fields = [self.fields.aliases, self.fields.section, self.fields.body];
-        let docs = searcher.num_docs() as f32;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let docs = self.searcher.num_docs() as f32;
+        let mut clauses: Vec<Clause> = Vec::new();
         let mut add = |field: Field, text: &str, boost: f32| {
             if boost > 0.0 {
                 let term = Term::from_field_text(field, text);
-                let df = searcher.doc_freq(&term).unwrap_or(0) as f32;
+                let found: Vec<Option<TermInfo>> = self
+                    .searcher
+                    .segment_readers()
+                    .iter()
+                    .map(|segment| {
+                        segment
+                            .inverted_index(field)
+                            .ok()
+                            .and_then(|index| index.get_term_info(&term).ok().flatten())
+                    })
+                    .collect();
+                let df: u64 = found.iter().flatten().map(|t| u64::from(t.doc_freq)).sum();
                 // A term no passage holds in this field adds nothing to any score: a clause for
                 // it would only cost time (an imported corpus has no aliases or sections, and
                 // most grams are in no opening).
-                if df == 0.0 {
+                if df == 0 {
                     return;
                 }
-                let boost = boost * common_term_weight(df, docs);
-                let q = TermQuery::new(term, IndexRecordOption::WithFreqs);
-                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
+                let boost = boost * common_term_weight(df as f32, docs);
+                clauses.push(Clause {
+                    field,
+                    #[cfg(test)]
+                    term,
+                    found,
+                    df,
+                    boost,
+                });
             }
         };
         for (terms, weight) in [(typed, weights.words), (added, weights.synonyms)] {
@@ -874,6 +991,71 @@ impl KnowledgeIndex {
             add(self.fields.lead_chars, g, weights.chars * LEAD_BOOST);
         }
         clauses
+    }
+
+    /// The `k` best passages for the clauses, best first, with their scores: each clause's
+    /// BM25 score (tantivy's, with the clause's boost) added up per passage, term at a time
+    /// over an array of the segment's documents. Ties go to the passage indexed first, as in
+    /// tantivy's top-k collector. A generation holds some ten thousand passages, where walking
+    /// every posting of every clause is several times cheaper than tantivy's block-max WAND
+    /// over the fifty-odd clauses of a question (which re-sorts the clauses at every step).
+    fn top(&self, clauses: &[Clause], k: usize) -> Result<Vec<(f32, u32)>> {
+        let searcher = &self.searcher;
+        let all_docs = Bm25StatisticsProvider::total_num_docs(searcher)?;
+        let weights: Vec<Bm25Weight> = clauses
+            .iter()
+            .map(|c| {
+                let average = self.average_norm[c.field.field_id() as usize];
+                Bm25Weight::for_one_term_without_explain(c.df, all_docs, average).boost_by(c.boost)
+            })
+            .collect();
+        // The k best so far, the worst on top: a passage enters only above it, so among equal
+        // scores the one indexed first stays.
+        let mut best: BinaryHeap<Reverse<Hit>> = BinaryHeap::with_capacity(k + 1);
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let mut sum = vec![0f32; segment.max_doc() as usize];
+            for (c, weight) in clauses.iter().zip(&weights) {
+                let Some(info) = &c.found[ord] else {
+                    continue;
+                };
+                let norms = &self.norms[ord][c.field.field_id() as usize];
+                // Block by block (128 documents and their frequencies decoded at a time).
+                let mut postings = segment
+                    .inverted_index(c.field)?
+                    .read_block_postings_from_terminfo(info, IndexRecordOption::WithFreqs)?;
+                while !postings.docs().is_empty() {
+                    for (&doc, &freq) in postings.docs().iter().zip(postings.freqs()) {
+                        sum[doc as usize] += weight.score(norms.fieldnorm_id(doc), freq);
+                    }
+                    postings.advance();
+                }
+            }
+            let alive = segment.alive_bitset();
+            for (doc, &score) in sum.iter().enumerate() {
+                // Every clause scores a passage it matches above zero.
+                if score <= 0.0
+                    || best.len() == k && best.peek().is_some_and(|w| score <= w.0.score)
+                {
+                    continue;
+                }
+                if alive.is_some_and(|a| !a.is_alive(doc as u32)) {
+                    continue;
+                }
+                best.push(Reverse(Hit {
+                    score,
+                    at: (ord as u32, doc as u32),
+                }));
+                if best.len() > k {
+                    best.pop();
+                }
+            }
+        }
+        Ok(best
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Reverse(h)| (h.score, self.passage_of[h.at.0 as usize][h.at.1 as usize]))
+            .filter(|&(_, pid)| pid != u32::MAX)
+            .collect())
     }
 
     /// Which query terms a passage matches, field by field (for `xiaoban search`).
@@ -1065,12 +1247,10 @@ mod tests {
     #[test]
     fn a_term_no_passage_holds_adds_no_clause() {
         let (_kb, index) = answers_index(&OTHER_ANSWERS);
-        let searcher = index.reader.searcher();
         let clauses = |question: &str| {
             let (typed, added, _) = index.query_parts(question);
             index
                 .clauses(
-                    &searcher,
                     [&typed, &added],
                     &query_grams(question),
                     &Weights::default(),
@@ -1080,6 +1260,62 @@ mod tests {
         assert_eq!(clauses("火星"), 0);
         assert!(clauses("社保卡") > 0);
         assert_eq!(clauses("社保卡火星"), clauses("社保卡"));
+    }
+
+    #[test]
+    fn passages_score_and_rank_as_tantivys_boolean_query_ranks_them() {
+        use tantivy::collector::TopDocs;
+        use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+        let mut answers = vec![
+            (
+                "lost",
+                "社保卡丢失后先电话挂失，再带身份证到网点补办社保卡。",
+            ),
+            (
+                "copy",
+                "社保卡丢失后先电话挂失，再带身份证到网点补办社保卡。",
+            ),
+            ("moved", "社保卡信息变更请到网点办理，身份证原件必带。"),
+        ];
+        answers.extend(OTHER_ANSWERS);
+        let (_kb, index) = answers_index(&answers);
+        let question = "社保卡丢了怎么补办，要带身份证吗";
+        let (typed, added, _) = index.query_parts(question);
+        let clauses = index.clauses(
+            [&typed, &added],
+            &query_grams(question),
+            &Weights::default(),
+        );
+        let query = BooleanQuery::new(
+            clauses
+                .iter()
+                .map(|c| {
+                    let q = TermQuery::new(c.term.clone(), IndexRecordOption::WithFreqs);
+                    let q: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(q), c.boost));
+                    (Occur::Should, q)
+                })
+                .collect(),
+        );
+        let expected: Vec<(f32, u32)> = index
+            .searcher
+            .search(&query, &TopDocs::with_limit(5).order_by_score())
+            .unwrap()
+            .into_iter()
+            .map(|(score, a)| {
+                let pid = index.passage_of[a.segment_ord as usize][a.doc_id as usize];
+                (score, pid)
+            })
+            .collect();
+        let got = index.top(&clauses, 5).unwrap();
+        assert_eq!(
+            got.iter().map(|h| h.1).collect::<Vec<_>>(),
+            expected.iter().map(|h| h.1).collect::<Vec<_>>()
+        );
+        for ((a, _), (b, _)) in got.iter().zip(&expected) {
+            assert!((a - b).abs() <= 1e-5 * b.abs(), "{a} vs {b}");
+        }
+        // Two passages with the same text tie: the one indexed first ranks first.
+        assert!(got[0].0 == got[1].0 && got[0].1 < got[1].1, "{got:?}");
     }
 
     #[test]
