@@ -1279,7 +1279,7 @@ mod tests {
         ];
         answers.extend(OTHER_ANSWERS);
         let (_kb, index) = answers_index(&answers);
-        let question = "社保卡丢了怎么补办，要带身份证吗";
+        let question = "社保卡丢失后挂失和补办都要带身份证吗";
         let (typed, added, _) = index.query_parts(question);
         let clauses = index.clauses(
             [&typed, &added],
