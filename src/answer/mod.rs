@@ -784,8 +784,8 @@ fn sources_for(
 
 /// The situation whose name or cues the question mentions, if exactly one scores best.
 /// Words of the item's title ("补身份证" names the lost-card guide, not one of its situations)
-/// and request verbs say nothing about the situation; colloquial phrases count through their
-/// synonym expansions.
+/// and request verbs say nothing about the situation; colloquial phrases and English words
+/// count through their synonym and glossary expansions.
 fn match_situation(index: &KnowledgeIndex, pos: u32, text: &str) -> Option<usize> {
     let doc = index.doc_at(pos);
     let topic: HashSet<String> = index
@@ -794,7 +794,7 @@ fn match_situation(index: &KnowledgeIndex, pos: u32, text: &str) -> Option<usize
         .into_iter()
         .chain(["申请", "办理", "领取", "怎么办", "需要"].map(String::from))
         .collect();
-    let expanded = crate::search::expand::expansions(&index.catalog.settings.synonyms, text);
+    let expanded = index.expansions(text).0;
     let text = format!("{text} {}", expanded.join(" "));
     let q = normalise(&text);
     // A word of the title says which item, not which situation ("城乡居民" of 城乡居民基本医疗
@@ -1050,6 +1050,43 @@ mod tests {
         assert_eq!(why(&r), (Outcome::OutOfScope, Some("injection".into())));
         // A thing the knowledge base does not have stays out of scope.
         let (r, _) = ask(&index, "养猫要登记吗", &fresh);
+        assert_eq!(r.outcome, Outcome::OutOfScope);
+    }
+
+    #[test]
+    fn english_questions_reach_the_chinese_guides() {
+        let (_data, index) = demo_index();
+        let fresh = Conversation::default();
+        // The glossary matches word forms by their stems (stolen, withdrawing, renting,
+        // renewing), however the synonym table phrases its English.
+        for (q, doc) in [
+            (
+                "My resident identity card was stolen last night",
+                "id-card-replacement",
+            ),
+            (
+                "Withdrawing provident fund money for renting a flat",
+                "housing-fund-rent-withdrawal",
+            ),
+            (
+                "renewing the licence for driving, it expires soon",
+                "driving-licence-renewal",
+            ),
+            (
+                "Low income households applying for subsistence support",
+                "minimum-living-allowance",
+            ),
+        ] {
+            let (r, _) = ask(&index, q, &fresh);
+            assert_eq!(r.outcome, Outcome::Answered, "{q}");
+            assert_eq!(r.citations[0].doc_id.as_str(), doc, "{q}");
+        }
+        // English about something the guides do not cover stays out of scope.
+        let (r, _) = ask(
+            &index,
+            "Which beach is best for surfing this weekend?",
+            &fresh,
+        );
         assert_eq!(r.outcome, Outcome::OutOfScope);
     }
 
