@@ -473,6 +473,12 @@ fn only_shared_names(index: &KnowledgeIndex, found: &Retrieval, text: &str) -> V
         .collect()
 }
 
+/// What an English word the glossary does not translate weighs in [`coverage`]: as much as a
+/// three-character Chinese term, about what a glossary line gives for one word (身份证, 公积金),
+/// so a word the guides lack ("fishing" beside licence → 许可证) is not outweighed by the
+/// translation of the generic word next to it.
+const ENGLISH_WORD: f32 = 3.0;
+
 /// How much of the question a document holds, from the two kinds of evidence retrieval
 /// uses: the share of the question's terms (weighted by length, cue words left out) found as
 /// words in the document's names or its passages retrieved for the question, and the share of
@@ -482,10 +488,10 @@ fn only_shared_names(index: &KnowledgeIndex, found: &Retrieval, text: &str) -> V
 fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> f32 {
     let have = doc_terms(index, found, pos);
     let chars: HashSet<char> = have.iter().flat_map(|t| t.chars()).collect();
-    // A Chinese term weighs its characters; an English word as much as a two-character one.
+    // A Chinese term weighs its characters; an English word [`ENGLISH_WORD`].
     let weight = |t: &String| {
         if t.is_ascii() {
-            2.0
+            ENGLISH_WORD
         } else {
             t.chars().count() as f32
         }
@@ -508,7 +514,11 @@ fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> f32 {
         .iter()
         .map(|t| {
             if t.is_ascii() {
-                if have.contains(t.as_str()) { 2.0 } else { 0.0 }
+                if have.contains(t.as_str()) {
+                    ENGLISH_WORD
+                } else {
+                    0.0
+                }
             } else {
                 t.chars().filter(|c| chars.contains(c)).count() as f32
             }
