@@ -473,6 +473,12 @@ fn only_shared_names(index: &KnowledgeIndex, found: &Retrieval, text: &str) -> V
         .collect()
 }
 
+/// What an English word the glossary does not translate weighs in [`coverage`]: as much as a
+/// three-character Chinese term, about what a glossary line gives for one word (身份证, 公积金),
+/// so a word the guides lack ("fishing" beside licence → 许可证) is not outweighed by the
+/// translation of the generic word next to it.
+const ENGLISH_WORD: f32 = 3.0;
+
 /// How much of the question a document holds, from the two kinds of evidence retrieval
 /// uses: the share of the question's terms (weighted by length, cue words left out) found as
 /// words in the document's names or its passages retrieved for the question, and the share of
@@ -482,10 +488,10 @@ fn only_shared_names(index: &KnowledgeIndex, found: &Retrieval, text: &str) -> V
 fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> f32 {
     let have = doc_terms(index, found, pos);
     let chars: HashSet<char> = have.iter().flat_map(|t| t.chars()).collect();
-    // A Chinese term weighs its characters; an English word as much as a two-character one.
+    // A Chinese term weighs its characters; an English word [`ENGLISH_WORD`].
     let weight = |t: &String| {
         if t.is_ascii() {
-            2.0
+            ENGLISH_WORD
         } else {
             t.chars().count() as f32
         }
@@ -508,7 +514,11 @@ fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> f32 {
         .iter()
         .map(|t| {
             if t.is_ascii() {
-                if have.contains(t.as_str()) { 2.0 } else { 0.0 }
+                if have.contains(t.as_str()) {
+                    ENGLISH_WORD
+                } else {
+                    0.0
+                }
             } else {
                 t.chars().filter(|c| chars.contains(c)).count() as f32
             }
@@ -784,8 +794,8 @@ fn sources_for(
 
 /// The situation whose name or cues the question mentions, if exactly one scores best.
 /// Words of the item's title ("补身份证" names the lost-card guide, not one of its situations)
-/// and request verbs say nothing about the situation; colloquial phrases count through their
-/// synonym expansions.
+/// and request verbs say nothing about the situation; colloquial phrases and English words
+/// count through their synonym and glossary expansions.
 fn match_situation(index: &KnowledgeIndex, pos: u32, text: &str) -> Option<usize> {
     let doc = index.doc_at(pos);
     let topic: HashSet<String> = index
@@ -794,7 +804,7 @@ fn match_situation(index: &KnowledgeIndex, pos: u32, text: &str) -> Option<usize
         .into_iter()
         .chain(["申请", "办理", "领取", "怎么办", "需要"].map(String::from))
         .collect();
-    let expanded = crate::search::expand::expansions(&index.catalog.settings.synonyms, text);
+    let expanded = index.expansions(text).0;
     let text = format!("{text} {}", expanded.join(" "));
     let q = normalise(&text);
     // A word of the title says which item, not which situation ("城乡居民" of 城乡居民基本医疗
@@ -1050,6 +1060,43 @@ mod tests {
         assert_eq!(why(&r), (Outcome::OutOfScope, Some("injection".into())));
         // A thing the knowledge base does not have stays out of scope.
         let (r, _) = ask(&index, "养猫要登记吗", &fresh);
+        assert_eq!(r.outcome, Outcome::OutOfScope);
+    }
+
+    #[test]
+    fn english_questions_reach_the_chinese_guides() {
+        let (_data, index) = demo_index();
+        let fresh = Conversation::default();
+        // The glossary matches word forms by their stems (stolen, withdrawing, renting,
+        // renewing), however the synonym table phrases its English.
+        for (q, doc) in [
+            (
+                "My resident identity card was stolen last night",
+                "id-card-replacement",
+            ),
+            (
+                "Withdrawing provident fund money for renting a flat",
+                "housing-fund-rent-withdrawal",
+            ),
+            (
+                "renewing the licence for driving, it expires soon",
+                "driving-licence-renewal",
+            ),
+            (
+                "Low income households applying for subsistence support",
+                "minimum-living-allowance",
+            ),
+        ] {
+            let (r, _) = ask(&index, q, &fresh);
+            assert_eq!(r.outcome, Outcome::Answered, "{q}");
+            assert_eq!(r.citations[0].doc_id.as_str(), doc, "{q}");
+        }
+        // English about something the guides do not cover stays out of scope.
+        let (r, _) = ask(
+            &index,
+            "Which beach is best for surfing this weekend?",
+            &fresh,
+        );
         assert_eq!(r.outcome, Outcome::OutOfScope);
     }
 

@@ -65,6 +65,9 @@ const PERSON_WORDS: &[&str] = &[
     "经办人",
     "领导",
     "同志",
+    // Citizens call the staff at a counter 老师 or 师傅.
+    "老师",
+    "师傅",
     "主管",
     "值班长",
     "你们的人",
@@ -659,6 +662,9 @@ mod tests {
                 // for.
                 "让客服人员回电给我",
                 "请窗口同志过来一下",
+                // Citizens call counter staff 老师 or 师傅.
+                "能不能叫办证大厅的师傅给我回个话",
+                "找位懂公积金的老师聊两句",
             ],
         );
         // The same words doing something else: a person word before a noun it qualifies, a
@@ -674,6 +680,8 @@ mod tests {
                 "家庭成员都要到场签字吗",
                 "帮我看看联系方式对不对",
                 "老人给我打电话说卡丢了",
+                "班主任老师说入学要带户口本",
+                "驾校的师傅教得怎么样",
                 "Is a two-person partnership allowed",
                 "Can someone collect my passport for me?",
                 "I need someone to pick up my residence permit",

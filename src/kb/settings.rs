@@ -23,6 +23,10 @@ pub struct Routes {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Settings {
     pub synonyms: Vec<SynonymRule>,
+    /// English words and phrases → the Chinese terms of the guides (`glossary.txt`, the same
+    /// line format as the synonyms); absent from catalogs built before it existed.
+    #[serde(default)]
+    pub glossary: Vec<SynonymRule>,
     pub user_words: Vec<UserWord>,
     pub routes: Routes,
 }
@@ -100,13 +104,22 @@ pub fn load(kb: &Path) -> (Settings, Vec<String>) {
     let syn_text = read("synonyms.txt");
     let dict_text = read("user_dict.txt");
     let routes_text = read("routes.toml");
-    let (synonyms, bad) = parse_synonyms(syn_text.as_deref().unwrap_or(""));
-    for line in bad {
-        warnings.push(format!(
-            "{}:{line}: 同义词规则格式应为“口语说法 => 正式用语, 正式用语”，已跳过",
-            kb.join("synonyms.txt").display()
-        ));
-    }
+    let glossary_text = read("glossary.txt");
+    let mut rules = |name: &str, text: Option<&str>, form: &str| {
+        let (rules, bad) = parse_synonyms(text.unwrap_or(""));
+        for line in bad {
+            warnings.push(format!(
+                "{}:{line}: 规则格式应为“{form} => 正式用语, 正式用语”，已跳过",
+                kb.join(name).display()
+            ));
+        }
+        rules
+    };
+    let synonyms = rules("synonyms.txt", syn_text.as_deref(), "口语说法");
+    let glossary = match glossary_text.as_deref() {
+        Some(text) => rules("glossary.txt", Some(text), "English words"),
+        None => default_glossary(),
+    };
     let user_words = parse_user_dict(dict_text.as_deref().unwrap_or(""));
     let routes = match routes_text.as_deref().map(toml::from_str::<Routes>) {
         Some(Ok(r)) => r,
@@ -123,6 +136,7 @@ pub fn load(kb: &Path) -> (Settings, Vec<String>) {
     (
         Settings {
             synonyms,
+            glossary,
             user_words,
             routes,
         },
@@ -134,6 +148,12 @@ pub fn load(kb: &Path) -> (Settings, Vec<String>) {
 pub fn default_routes() -> Routes {
     toml::from_str(include_str!("../../knowledge_base/routes.toml"))
         .expect("the shipped routes.toml parses")
+}
+
+/// The English glossary shipped with Xiaoban, used when a knowledge base has none: the
+/// national names of documents and services read the same in every city.
+pub fn default_glossary() -> Vec<SynonymRule> {
+    parse_synonyms(include_str!("../../knowledge_base/glossary.txt")).0
 }
 
 #[cfg(test)]

@@ -46,7 +46,12 @@ fn thread_cpu_ms() -> Option<f64> {
 fn pad(kb: &Path, out: &Path, passages: usize) -> Result<usize> {
     let docs_out = out.join("documents");
     std::fs::create_dir_all(&docs_out)?;
-    for f in ["synonyms.txt", "user_dict.txt", "routes.toml"] {
+    for f in [
+        "synonyms.txt",
+        "glossary.txt",
+        "user_dict.txt",
+        "routes.toml",
+    ] {
         if kb.join(f).exists() {
             std::fs::copy(kb.join(f), out.join(f))?;
         }

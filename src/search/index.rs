@@ -1,6 +1,7 @@
 //! The tantivy index of passages and its catalog, built into a fresh generation folder and
 //! switched to atomically: `DATA/index/CURRENT` names the generation in use.
 
+use super::glossary::{Glossary, Glossed};
 use super::passage::{Passage, split};
 use super::segment::{CharGramTokenizer, JiebaTokenizer, Segmenter, char_grams};
 use super::sound::SoundAlikes;
@@ -231,6 +232,72 @@ const STOPWORDS: &[&str] = &[
     "have",
     "has",
     "any",
+    "about",
+    "after",
+    "before",
+    "from",
+    "by",
+    "as",
+    "so",
+    "but",
+    "not",
+    "no",
+    "they",
+    "them",
+    "their",
+    "he",
+    "she",
+    "his",
+    "her",
+    "its",
+    "us",
+    "was",
+    "were",
+    "been",
+    "had",
+    "some",
+    "just",
+    "also",
+    "still",
+    "now",
+    "then",
+    "than",
+    "very",
+    "much",
+    "many",
+    "more",
+    "most",
+    "who",
+    "why",
+    "into",
+    "out",
+    "up",
+    "may",
+    "might",
+    "must",
+    "tell",
+    "know",
+    "help",
+    "hi",
+    "hello",
+    "thanks",
+    "thank",
+    "these",
+    "those",
+    "s",
+    "t",
+    "m",
+    "ll",
+    "d",
+    "re",
+    "ve",
+    "go",
+    "take",
+    "long",
+    "able",
+    "possible",
+    "way",
+    "ok",
 ];
 
 /// Everything the answer pipeline needs besides the tantivy index itself.
@@ -558,7 +625,7 @@ pub struct ScoredDoc {
 pub struct Retrieval {
     /// Query terms after segmentation and stop-word removal.
     pub terms: Vec<String>,
-    /// Official terms added by the synonym rules.
+    /// Official terms added by the synonym rules and the glossary.
     pub expanded: Vec<String>,
     pub passages: Vec<ScoredPassage>,
     pub docs: Vec<ScoredDoc>,
@@ -674,6 +741,8 @@ pub struct KnowledgeIndex {
     titles: Vec<HashSet<String>>,
     /// The names of all documents, for reading misspelt ones.
     sounds: SoundAlikes,
+    /// English words → the guides' Chinese terms.
+    glossary: Glossary,
     /// Per passage: its terms ([`KnowledgeIndex::passage_terms`]), segmented the first time a
     /// question retrieves it.
     passage_terms: Vec<std::sync::OnceLock<Vec<String>>>,
@@ -758,6 +827,7 @@ impl KnowledgeIndex {
             })
             .collect();
         let sounds = SoundAlikes::new(topics.iter().flatten());
+        let glossary = Glossary::new(&catalog.settings.glossary);
         let passage_terms = catalog
             .passages
             .iter()
@@ -776,6 +846,7 @@ impl KnowledgeIndex {
             topics,
             titles,
             sounds,
+            glossary,
             passage_terms,
         })
     }
@@ -833,17 +904,31 @@ impl KnowledgeIndex {
         (typed.into_iter().chain(from_synonyms).collect(), expanded)
     }
 
-    /// The question's own terms (English phrases the synonym rules translate left out), the
-    /// further terms its synonym expansions add, and the expansions themselves.
+    /// The official terms a question's colloquial phrases (synonyms) and English words
+    /// (glossary) stand for, and the question without the English words they translate.
+    pub fn expansions(&self, question: &str) -> (Vec<String>, Glossed) {
+        let synonyms = &self.catalog.settings.synonyms;
+        let mut expanded: Vec<String> = super::expand::expansions(synonyms, question)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let glossed = self
+            .glossary
+            .translate(&super::expand::untranslated(synonyms, question));
+        for t in glossed.units.iter().flatten() {
+            if !expanded.contains(t) {
+                expanded.push(t.clone());
+            }
+        }
+        (expanded, glossed)
+    }
+
+    /// The question's own terms (English words the synonyms and the glossary translate left
+    /// out), the further terms their expansions add, and the expansions themselves.
     fn query_parts(&self, question: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
-        let expanded: Vec<String> =
-            super::expand::expansions(&self.catalog.settings.synonyms, question)
-                .into_iter()
-                .map(str::to_string)
-                .collect();
+        let (expanded, glossed) = self.expansions(question);
         let mut typed: Vec<String> = Vec::new();
-        let asked = super::expand::untranslated(&self.catalog.settings.synonyms, question);
-        for t in self.segmenter.terms(&asked) {
+        for t in self.segmenter.terms(&glossed.rest) {
             if !STOPWORDS.contains(&t.as_str()) && !typed.contains(&t) {
                 typed.push(t);
             }

@@ -1,7 +1,8 @@
-//! Retrieval: jieba segmentation, query expansion, the tantivy index of passages, and the
+//! Retrieval: jieba segmentation, query expansion (Chinese synonyms, English glossary), the tantivy index of passages, and the
 //! handle that swaps in a rebuilt index while the server keeps answering.
 
 pub mod expand;
+pub mod glossary;
 pub mod handle;
 pub mod index;
 pub mod passage;
