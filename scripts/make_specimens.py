@@ -20,8 +20,9 @@ What is drawn:
   prints: the ornamental border, the national emblem, the title and (副本), the code at the
   top left, the QR code and its caption, the footer lines (网址, 年度报告, 监制), and the round
   red seal printed over 登记机关 and the issue date;
-- overprints: 样本 on every specimen, and on some a stamped or handwritten-style
-  仅供办理XX使用，他用无效 across the fields.
+- overprints: 样本 on every specimen, and on a quarter each a stamped or a handwritten-style
+  仅供办理XX使用，他用无效 across the fields — drawn apart from the condition, so every
+  condition sees every overprint in the same shares (`overprint_of`).
 
 Conditions (case i gets CONDITIONS[i % 16], or the (i mod k)-th of `--conditions`): a flat
 scan (clean), a phone photo on a wooden or cloth background (phone), a steep angle
@@ -100,6 +101,15 @@ ID_INVALID = ["bad_check_digit", "expired", "sex_mismatch", "birth_mismatch", "t
 LICENCE_INVALID = ["bad_check_digit", "bad_organisation_check", "term_ended", "type_mismatch"]
 LICENCE_LAYOUTS = ["landscape_company", "portrait_company", "landscape_individual", "portrait_individual"]
 OVERPRINTS = ["sample", "sample+stamp", "sample", "sample+handwritten"]
+
+
+def overprint_of(seed: int, condition: str, k: int) -> str:
+    """The overprint of the k-th case under `condition`: its own draw, apart from the
+    condition's (every four cases of a condition get the four entries of OVERPRINTS in a
+    shuffled order), so each condition sees each overprint in the same shares."""
+    order = OVERPRINTS[:]
+    random.Random(f"{seed}-overprint-{condition}-{k // len(order)}").shuffle(order)
+    return order[k % len(order)]
 PURPOSES = ["公司登记", "银行开户", "社保登记", "税务登记", "不动产登记", "营业执照变更"]
 
 # --------------------------------------------------------------------------------------------
@@ -1175,7 +1185,7 @@ def make(out: Path, count: int, seed: int, today: dt.date, conditions: list[str]
     counter = Counter()
     for i in range(count):
         condition = conditions[i % len(conditions)]
-        overprint = OVERPRINTS[(i // 2) % len(OVERPRINTS)]
+        overprint = overprint_of(seed, condition, i // len(conditions))
         warnings = EXPECTED_WARNING.get(condition, [])
         # A crop may hide the field an invalid variant rests on: crops are valid documents.
         invalid = i % 3 == 2 and condition != "crop"

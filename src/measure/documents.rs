@@ -5,8 +5,9 @@
 //! `--truth-lines` from the lines the generator drew (a perfect OCR, to measure the analysis
 //! alone) — then analysed, and compared with the truth:
 //!
-//! - field exact-match accuracy per field, per condition (clean, phone, photocopy, rotate90, …)
-//!   and per layout (card, card back alone, licence landscape/portrait × company/个体工商户);
+//! - field exact-match accuracy per field, per condition (clean, phone, photocopy, rotate90, …),
+//!   per layout (card, card back alone, licence landscape/portrait × company/个体工商户), per
+//!   overprint (sample, sample+stamp, sample+handwritten) and per (condition, overprint);
 //! - document type accuracy per image;
 //! - check accuracy: over every (case, rule) the analysis ran or the truth expects to fail,
 //!   whether passed/failed agrees with the truth;
@@ -45,6 +46,9 @@ pub struct Case {
     #[serde(default)]
     pub layout: String,
     pub condition: String,
+    /// `sample`, `sample+stamp`, `sample+handwritten` (older truth files have none).
+    #[serde(default)]
+    pub overprint: String,
     pub variant: String,
     pub images: Vec<TruthImage>,
     pub fields: BTreeMap<String, String>,
@@ -211,6 +215,10 @@ pub struct Summary {
     pub fields_all_by_condition: BTreeMap<String, Score>,
     pub fields_by_layout: BTreeMap<String, BTreeMap<String, Score>>,
     pub fields_all_by_layout: BTreeMap<String, Score>,
+    /// Per overprint (`sample+stamp`, …), over every field.
+    pub fields_all_by_overprint: BTreeMap<String, Score>,
+    /// Per "condition / overprint", over every field.
+    pub fields_all_by_condition_overprint: BTreeMap<String, Score>,
     pub checks: Score,
     pub verdict: Score,
     pub verdict_by_condition: BTreeMap<String, Score>,
@@ -361,6 +369,16 @@ pub fn run(
                 .entry(layout.to_owned())
                 .or_default()
                 .add(ok);
+            if !case.overprint.is_empty() {
+                s.fields_all_by_overprint
+                    .entry(case.overprint.clone())
+                    .or_default()
+                    .add(ok);
+                s.fields_all_by_condition_overprint
+                    .entry(format!("{} / {}", case.condition, case.overprint))
+                    .or_default()
+                    .add(ok);
+            }
             s.fields_all.add(ok);
             if !ok {
                 s.misses.push(Miss {
@@ -503,6 +521,16 @@ impl Summary {
             );
             for (f, score) in self.fields_by_condition.get(k).into_iter().flatten() {
                 let _ = writeln!(o, "      {f:<24} {}", pct(score));
+            }
+        }
+        if !self.fields_all_by_overprint.is_empty() {
+            let _ = writeln!(o, "按叠印（字段）：");
+            for (k, v) in &self.fields_all_by_overprint {
+                let _ = writeln!(o, "  {k:<20} {}", pct(v));
+            }
+            let _ = writeln!(o, "按拍摄条件与叠印（字段）：");
+            for (k, v) in &self.fields_all_by_condition_overprint {
+                let _ = writeln!(o, "  {k:<40} {}", pct(v));
             }
         }
         let _ = writeln!(o, "核对规则：{}", pct(&self.checks));

@@ -540,8 +540,9 @@ impl Verifier {
         Ok(kept)
     }
 
-    /// Reads a page upright with its red ink set aside (`photo::ink`: seal, overprint,
-    /// emblem, border), then looks again if needed: a card front lacking a short value
+    /// Reads a page upright with its red and violet-blue ink set aside (`photo::ink`: seal,
+    /// 样本, a stamped or written 仅供…使用, emblem, border; a card's greener blue labels
+    /// kept), then looks again if needed: a card front lacking a short value
     /// (`second_look`), a licence with blue ink across it (a 仅供…使用 stamp or writing; a
     /// licence prints nothing in blue, a card its labels) read again without it, both times
     /// counted. Gives the page as it came turned upright — ink kept, for the image measures —
@@ -549,7 +550,7 @@ impl Verifier {
     fn read_page(&self, image: RgbImage) -> anyhow::Result<(RgbImage, OcrPage, u16)> {
         let up = self
             .ocr
-            .read_upright(crate::photo::without_warm_ink(&image))?;
+            .read_upright(crate::photo::without_overprint_ink(&image))?;
         let page = self.second_look(&up.image, up.page)?;
         let mut page = self.address_again(&up.image, page)?;
         if classify::classify(&page) == DocumentType::BusinessLicense
