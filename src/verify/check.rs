@@ -212,6 +212,86 @@ pub fn id_card(
 const CONFUSABLE: &[(char, char)] = &[('1', '7'), ('0', '8'), ('3', '8'), ('5', '6'), ('6', '8')];
 
 /// Whether replacing one character by its look-alike makes `n` pass `valid`.
+/// The fields a consistency rule reads. The number rules (`gb11643.*`, `gb32100.*`) are left
+/// out: their own look-alike reading ([`one_slip_from_valid`]) decides whether a misread
+/// explains them.
+fn fields_read(rule: &str) -> &'static [&'static str] {
+    match rule {
+        "id_card.ethnicity" => &["ethnicity"],
+        "id_card.issue_date_not_future" => &["valid_from"],
+        "id_card.not_expired" => &["valid_to"],
+        "id_card.validity_term" => &["birth_date", "valid_from", "valid_to"],
+        "id_card.sides_match" => &["birth_date", "valid_from"],
+        "id_card.birth_date_matches_number" => &["birth_date"],
+        "id_card.sex_matches_number" => &["sex"],
+        "licence.type_matches_code" => &["type"],
+        "licence.dates_not_future" => &["established_date", "issue_date", "business_term"],
+        "licence.term_not_ended" => &["business_term"],
+        _ => &[],
+    }
+}
+
+/// Whether a read value is doubtful: below the confidence floor, or breaking the form of its
+/// field.
+fn doubtful(document: super::DocumentType, name: &str, f: &Field, min_confidence: f32) -> bool {
+    f.confidence < min_confidence
+        || super::grammar::doubt(document, name, f.value.expose()).is_some()
+}
+
+/// A failed consistency check that rests on a doubtful read proves nothing about the document:
+/// the misread is the likelier cause (a 营业期限 cut to its end date looks like a start in the
+/// future, 回 read as 口 like an ethnicity outside the 56). Such a check is marked
+/// `misread_possible`, so the verdict is `review` with the reason, never `fail` on a reading
+/// slip and never `pass` (DOMAIN.md: doubtful cases go to a person).
+pub fn doubt_unsure_reads(
+    document: super::DocumentType,
+    checks: &mut [CheckResult],
+    fields: &Fields,
+    min_confidence: f32,
+) {
+    for c in checks
+        .iter_mut()
+        .filter(|c| !c.passed && !c.misread_possible)
+    {
+        let unsure: Vec<&str> = fields_read(&c.rule)
+            .iter()
+            .filter(|n| {
+                fields
+                    .get(**n)
+                    .is_some_and(|f| doubtful(document, n, f, min_confidence))
+            })
+            .map(|n| super::verdict::field_label(n))
+            .collect();
+        // A single ideograph outside the 56 ethnic groups, or a type one character from
+        // 个体工商户: what one recognition slip gives, however confident.
+        let slip = match c.rule.as_str() {
+            "id_card.ethnicity" => {
+                value(fields, "ethnicity").is_some_and(|e| e.chars().count() == 1)
+            }
+            "licence.type_matches_code" => value(fields, "type").is_some_and(|t| {
+                t.chars().count() == 5
+                    && t.chars()
+                        .zip("个体工商户".chars())
+                        .filter(|(a, b)| a != b)
+                        .count()
+                        == 1
+            }),
+            _ => false,
+        };
+        if !unsure.is_empty() {
+            c.misread_possible = true;
+            c.detail = format!(
+                "{}；所依据的“{}”识别把握不足，可能是识别错误",
+                c.detail,
+                unsure.join("”“")
+            );
+        } else if slip {
+            c.misread_possible = true;
+            c.detail = format!("{}；与规定值只差一个字，可能是识别错误", c.detail);
+        }
+    }
+}
+
 fn one_slip_from_valid(n: &str, valid: impl Fn(&str) -> bool) -> bool {
     let chars: Vec<char> = n.chars().collect();
     (0..chars.len()).any(|i| {
@@ -461,6 +541,70 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// The checks on `f` after [`doubt_unsure_reads`], as (rule, passed, misread_possible).
+    fn doubted(document: super::super::DocumentType, f: &Fields) -> Vec<(String, bool, bool)> {
+        let mut checks = match document {
+            super::super::DocumentType::BusinessLicense => licence(f, today()),
+            _ => id_card(Some(f), None, today()),
+        };
+        doubt_unsure_reads(document, &mut checks, f, 0.7);
+        checks
+            .into_iter()
+            .map(|c| (c.rule, c.passed, c.misread_possible))
+            .collect()
+    }
+
+    fn failed<'a>(
+        checks: &'a [(String, bool, bool)],
+        rule: &str,
+    ) -> Option<&'a (String, bool, bool)> {
+        checks.iter().find(|c| c.0 == rule && !c.1)
+    }
+
+    // The verdict rule "doubtful cases go to a person" (DOMAIN.md, and issue 13's "verdicts that
+    // never overclaim"): a check that fails on a doubtful read is a reading question, not a
+    // finding about the document.
+    #[test]
+    fn a_check_failing_on_a_doubtful_read_asks_a_person_instead_of_failing() {
+        use super::super::DocumentType::{BusinessLicense, IdCardFront};
+        // A 营业期限 cut to its end date, read at 0.52: its "start" lies in the future.
+        let mut cut = fields(&[("business_term", "2048-11-14")]);
+        cut.get_mut("business_term").unwrap().confidence = 0.52;
+        let c = doubted(BusinessLicense, &cut);
+        assert_eq!(
+            failed(&c, "licence.dates_not_future").map(|c| c.2),
+            Some(true)
+        );
+        // The same term read well-formed and sure, but ended: the document fails.
+        let ended = fields(&[("business_term", "2000-01-01至2020-12-31")]);
+        let c = doubted(BusinessLicense, &ended);
+        assert_eq!(
+            failed(&c, "licence.term_not_ended").map(|c| c.2),
+            Some(false)
+        );
+
+        // 回 read as 口: one ideograph outside the 56 is a slip; a longer unknown name is not.
+        let c = doubted(IdCardFront, &fields(&[("ethnicity", "口")]));
+        assert_eq!(failed(&c, "id_card.ethnicity").map(|c| c.2), Some(true));
+        let c = doubted(IdCardFront, &fields(&[("ethnicity", "火星人")]));
+        assert_eq!(failed(&c, "id_card.ethnicity").map(|c| c.2), Some(false));
+
+        // A 92 code with 个体江商户 (one character from 个体工商户) or with a company's type.
+        let code = "92110105MA00000000";
+        let slip = fields(&[("credit_code", code), ("type", "个体江商户")]);
+        let c = doubted(BusinessLicense, &slip);
+        assert_eq!(
+            failed(&c, "licence.type_matches_code").map(|c| c.2),
+            Some(true)
+        );
+        let company = fields(&[("credit_code", code), ("type", "有限责任公司")]);
+        let c = doubted(BusinessLicense, &company);
+        assert_eq!(
+            failed(&c, "licence.type_matches_code").map(|c| c.2),
+            Some(false)
+        );
     }
 
     fn outcome(checks: &[CheckResult], rule: &str) -> Option<bool> {

@@ -393,6 +393,7 @@ pub fn analyse(
         check.misread_possible = true;
         check.detail = c.detail();
     }
+    check::doubt_unsure_reads(document_type, &mut checks, &fields, settings.min_confidence);
 
     let mut warnings = Vec::new();
     let mut not_checked = Vec::new();
