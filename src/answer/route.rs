@@ -680,7 +680,7 @@ mod tests {
                 "家庭成员都要到场签字吗",
                 "帮我看看联系方式对不对",
                 "老人给我打电话说卡丢了",
-                "班主任老师说入学要带户口本",
+                "班主任老师说入学需准备户口簿",
                 "驾校的师傅教得怎么样",
                 "Is a two-person partnership allowed",
                 "Can someone collect my passport for me?",
