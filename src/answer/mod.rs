@@ -278,11 +278,13 @@ fn is_filler_char(c: char) -> bool {
 /// characters, nor words made only of generic words' characters: jieba joins filler into
 /// words of its own, "帮帮我", "问问", "该办", "办手续").
 fn content_terms(found: &Retrieval) -> impl Iterator<Item = &String> {
-    let filler_only = |t: &str| t.chars().all(|c| is_han(c) && is_filler_char(c));
-    found
-        .terms
-        .iter()
-        .filter(move |t| t.chars().count() >= 2 && !is_generic(t) && !filler_only(t))
+    found.terms.iter().filter(|t| is_content(t))
+}
+
+/// Whether a term says what the question is about ([`content_terms`]).
+fn is_content(t: &str) -> bool {
+    let filler_only = t.chars().all(|c| is_han(c) && is_filler_char(c));
+    t.chars().count() >= 2 && !is_generic(t) && !filler_only
 }
 
 /// Answers one question in a conversation, returning the reply and the conversation after it.
@@ -374,8 +376,11 @@ fn respond(
         return Ok(clarify_documents(index, &named, aspect, ranked));
     }
     let relevant = |t: &ScoredDoc| {
+        let covered = || coverage(index, &found, t.doc);
         t.score >= tuning.min_score
-            && (top_topical >= 2 || coverage(index, &found, t.doc) >= tuning.min_coverage)
+            && (top_topical >= 2
+                || covered().share >= tuning.min_coverage
+                || top_topical == 1 && covered().own_words >= NAMED_STORY_WORDS)
     };
     let Some(top) = top.filter(relevant) else {
         // Words the knowledge base uses for many items ("证明", "执照", "政策"), and nothing
@@ -479,13 +484,31 @@ fn only_shared_names(index: &KnowledgeIndex, found: &Retrieval, text: &str) -> V
 /// translation of the generic word next to it.
 const ENGLISH_WORD: f32 = 3.0;
 
+/// How much of the question a document holds ([`coverage`]).
+struct Coverage {
+    /// The mean of the share of the question's terms found as words and the share of their
+    /// characters found.
+    share: f32,
+    /// The weight of the question's own content terms (not those its expansions add) found
+    /// as words.
+    own_words: f32,
+}
+
+/// With one word of an item's name in the question, this weight of its own content terms
+/// found as words in the document (two words' worth: the name word and one more) makes the document
+/// relevant however low the share: a citizen telling the story around the item ("我爸…在厂里
+/// 干了一辈子…去社保那边办手续领退休工资") dilutes the share with words no guide uses, not
+/// the evidence. A question about something else that merely shares one name word (产假 beside
+/// 津贴) has nothing more in common with the document.
+const NAMED_STORY_WORDS: f32 = 4.0;
+
 /// How much of the question a document holds, from the two kinds of evidence retrieval
 /// uses: the share of the question's terms (weighted by length, cue words left out) found as
 /// words in the document's names or its passages retrieved for the question, and the share of
 /// those terms' characters found there. The mean of the two: a colloquial or mistyped word
 /// ("护造", "迁到") still counts by its characters, while a question about something else that
 /// merely shares a word ("量子计算" vs 按工作日算) stays low on both.
-fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> f32 {
+fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> Coverage {
     let have = doc_terms(index, found, pos);
     let chars: HashSet<char> = have.iter().flat_map(|t| t.chars()).collect();
     // A Chinese term weighs its characters; an English word [`ENGLISH_WORD`].
@@ -496,23 +519,28 @@ fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> f32 {
             t.chars().count() as f32
         }
     };
-    let asked: Vec<&String> = found
+    let asked: Vec<(usize, &String)> = found
         .terms
         .iter()
-        .filter(|t| !aspect::is_cue_word(t))
+        .enumerate()
+        .filter(|(_, t)| !aspect::is_cue_word(t))
         .collect();
-    let total: f32 = asked.iter().map(|t| weight(t)).sum();
-    if total == 0.0 {
-        return 0.0;
-    }
-    let words: f32 = asked
-        .iter()
-        .filter(|t| have.contains(t.as_str()))
-        .map(|t| weight(t))
+    let total: f32 = asked.iter().map(|(_, t)| weight(t)).sum();
+    let found_as_words = asked.iter().filter(|(_, t)| have.contains(t.as_str()));
+    let words: f32 = found_as_words.clone().map(|(_, t)| weight(t)).sum();
+    let own_words: f32 = found_as_words
+        .filter(|(i, t)| *i < found.typed && is_content(t))
+        .map(|(_, t)| weight(t))
         .sum();
+    if total == 0.0 {
+        return Coverage {
+            share: 0.0,
+            own_words,
+        };
+    }
     let by_chars: f32 = asked
         .iter()
-        .map(|t| {
+        .map(|(_, t)| {
             if t.is_ascii() {
                 if have.contains(t.as_str()) {
                     ENGLISH_WORD
@@ -524,7 +552,10 @@ fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> f32 {
             }
         })
         .sum();
-    (words + by_chars) / (2.0 * total)
+    Coverage {
+        share: (words + by_chars) / (2.0 * total),
+        own_words,
+    }
 }
 
 /// Retrieved documents a word must occur in to count as broad (said of many items).
@@ -1101,6 +1132,35 @@ mod tests {
     }
 
     #[test]
+    fn a_story_around_a_named_item_is_answered() {
+        let (_data, index) = demo_index();
+        let fresh = Conversation::default();
+        // Most of the words tell the story (a share of 0.26), but 退休 names the item and 社保
+        // is the guide's word too: the knowledge base covers it, so it is answered from the
+        // guide, not declined (DOMAIN.md: decline only what the knowledge base does not cover).
+        let (r, _) = ask(
+            &index,
+            "我舅舅在镇上的砖厂做了三十多年，今年年纪够了，厂里叫他自个儿把退休手续办了，社保那边要交什么",
+            &fresh,
+        );
+        assert_eq!(r.outcome, Outcome::Answered);
+        let cited = r.citations[0].doc_id.as_str();
+        assert!(
+            ["pension-claim", "life-event-retirement"].contains(&cited),
+            "{cited}"
+        );
+        // One shared name word (生育) and a filler word (自己) are no story about the
+        // childcare subsidy: maternity allowance is not in the knowledge base, so the honest
+        // answer says so and routes the person on (DOMAIN.md).
+        let (r, _) = ask(
+            &index,
+            "我媳妇休产假，单位说生育津贴要自己去申请，在哪领",
+            &fresh,
+        );
+        assert_eq!(r.outcome, Outcome::OutOfScope);
+    }
+
+    #[test]
     fn coverage_counts_words_and_characters() {
         let (_data, index) = demo_index();
         let today = chrono::Local::now().date_naive();
@@ -1108,7 +1168,7 @@ mod tests {
         let cover = |q: &str, doc: &str| {
             let found = index.search(q, today, 10, &tuning.weights()).unwrap();
             let pos = index.doc_pos(&DocId::parse(doc).unwrap()).unwrap();
-            coverage(&index, &found, pos)
+            coverage(&index, &found, pos).share
         };
         // Colloquial words the guide does not use (换新证, 交钱) still count by their
         // characters: two thirds of the words, nearly all of the characters.

@@ -625,6 +625,9 @@ pub struct ScoredDoc {
 pub struct Retrieval {
     /// Query terms after segmentation and stop-word removal.
     pub terms: Vec<String>,
+    /// How many of `terms`, from the first, the question says itself; the rest come from
+    /// its expansions.
+    pub typed: usize,
     /// Official terms added by the synonym rules and the glossary.
     pub expanded: Vec<String>,
     pub passages: Vec<ScoredPassage>,
@@ -969,6 +972,7 @@ impl KnowledgeIndex {
         let (typed, added, expanded) = self.query_parts(question);
         let mut out = Retrieval {
             terms: typed.iter().chain(&added).cloned().collect(),
+            typed: typed.len(),
             expanded,
             ..Default::default()
         };
