@@ -259,7 +259,7 @@ pub fn measure(image: &RgbImage, page: &OcrPage) -> Measures {
     } else {
         0.0
     };
-    let screen = screen_peak(image, (x0, y0, x1, y1));
+    let screen = screen_peak(image, (x0, y0, x1, y1)).ratio;
 
     let (mut ls, mut ls2, mut ln) = (0f64, 0f64, 0f64);
     for y in y0.max(1)..y1.min(h.saturating_sub(1)) {
@@ -389,14 +389,35 @@ const TILES_PER_SIDE: u32 = 4;
 /// lie the text lines' spacing and the guilloche's waves.
 const MIN_BIN: f64 = 13.0;
 
+/// A screen's lattice found across the middle of an image: the period of its strongest
+/// spectral peak, in pixels, when the peak ratio is above [`RECAPTURE_ABOVE`]. A photo of a
+/// screen shows the document over most of the frame, so its middle half in each direction is
+/// looked at before anything is read (the text region is not known yet).
+pub fn screen_lattice(image: &RgbImage) -> Option<f32> {
+    let (w, h) = image.dimensions();
+    let peak = screen_peak(image, (w / 4, h / 4, w - w / 4, h - h / 4));
+    (peak.ratio > RECAPTURE_ABOVE).then_some(peak.period)
+}
+
+/// The strongest periodic colour in a region ([`screen_peak`]).
+struct Peak {
+    /// Its power over the median of its neighbours.
+    ratio: f32,
+    /// Its period in pixels.
+    period: f32,
+}
+
 /// The highest spectral peak of the opponent colours over its neighbours' median (see
-/// [`Measures::screen`]); 0 when the region is smaller than a tile.
-fn screen_peak(image: &RgbImage, region: (u32, u32, u32, u32)) -> f32 {
+/// [`Measures::screen`]) and its period; a ratio of 0 when the region is smaller than a tile.
+fn screen_peak(image: &RgbImage, region: (u32, u32, u32, u32)) -> Peak {
     use rustfft::{FftPlanner, num_complex::Complex};
     let (x0, y0, x1, y1) = region;
     let t = TILE as u32;
     if x1.saturating_sub(x0) < t || y1.saturating_sub(y0) < t {
-        return 0.0;
+        return Peak {
+            ratio: 0.0,
+            period: 0.0,
+        };
     }
     let starts = |lo: u32, hi: u32| -> Vec<u32> {
         let room = hi - lo - t;
@@ -499,7 +520,7 @@ fn screen_peak(image: &RgbImage, region: (u32, u32, u32, u32)) -> f32 {
     // opponent colours), so that an image without colour reads no peak at all.
     let window: f64 = hann.iter().map(|w| w * w).sum();
     let floor = (band / bins / 100.0).max(tiles as f64 * window * window / 6.0);
-    let mut best = 0f64;
+    let (mut best, mut best_bin) = (0f64, 0f64);
     let mut ring = Vec::with_capacity(40);
     // Half the plane (the spectrum of a real signal's power is symmetric).
     for ky in 0..=TILE / 2 {
@@ -519,12 +540,20 @@ fn screen_peak(image: &RgbImage, region: (u32, u32, u32, u32)) -> f32 {
             }
             ring.sort_by(f64::total_cmp);
             let median = ring[ring.len() / 2].max(floor);
-            if median > 0.0 {
-                best = best.max(p / median);
+            if median > 0.0 && p / median > best {
+                best = p / median;
+                best_bin = fy.hypot(fx);
             }
         }
     }
-    best as f32
+    Peak {
+        ratio: best as f32,
+        period: if best_bin > 0.0 {
+            (TILE as f64 / best_bin) as f32
+        } else {
+            0.0
+        },
+    }
 }
 
 /// Smallest distance from the corners of `quad` to the border of an image of `size`.
@@ -800,6 +829,18 @@ mod tests {
         let (small, mut page) = card(225, 30);
         page.lines.truncate(1);
         assert_eq!(measure(&on_screen(&small), &page).screen, 0.0);
+    }
+
+    // The reader smooths a screen's lattice away before reading (verify::read_page): the
+    // stripes of `on_screen` repeat every 3 pixels; a plain card has no lattice.
+    #[test]
+    fn a_screen_lattice_gives_its_period() {
+        let (img, _) = card(225, 30);
+        // Twice the size: the middle half must hold a tile.
+        let img = image::imageops::resize(&img, 800, 500, image::imageops::FilterType::Nearest);
+        assert_eq!(screen_lattice(&img), None);
+        let period = screen_lattice(&on_screen(&img)).expect("a lattice");
+        assert!((period - 3.0).abs() < 0.2, "{period}");
     }
 
     #[test]
