@@ -115,7 +115,11 @@ pub struct Measures {
     /// spectrum (Welch average of Hann-windowed 128 × 128 tiles) over the median of its
     /// neighbours, at periods of 10 pixels or less. A screen's subpixels (red, green and blue
     /// stripes, or an OLED's alternating pattern) are a lattice the camera samples into a
-    /// fine grid or moiré: sharp peaks. Print, paper and text have a broad spectrum.
+    /// fine grid or moiré: sharp peaks. Print, paper and text have a broad spectrum. The
+    /// higher of the text region's peak and the middle half of the page's, the region the
+    /// reader smooths by ([`screen_lattice`]): when the smoothed reading finds more text, its
+    /// region can take in less of the screen (on seed 7151 the middle half raised no image of
+    /// another condition above [`RECAPTURE_ABOVE`]).
     pub screen: f32,
     /// Number of text lines the measures rest on.
     pub lines: usize,
@@ -259,7 +263,9 @@ pub fn measure(image: &RgbImage, page: &OcrPage) -> Measures {
     } else {
         0.0
     };
-    let screen = screen_peak(image, (x0, y0, x1, y1)).ratio;
+    let screen = screen_peak(image, (x0, y0, x1, y1))
+        .ratio
+        .max(middle_peak(image).ratio);
 
     let (mut ls, mut ls2, mut ln) = (0f64, 0f64, 0f64);
     for y in y0.max(1)..y1.min(h.saturating_sub(1)) {
@@ -394,9 +400,14 @@ const MIN_BIN: f64 = 13.0;
 /// screen shows the document over most of the frame, so its middle half in each direction is
 /// looked at before anything is read (the text region is not known yet).
 pub fn screen_lattice(image: &RgbImage) -> Option<f32> {
-    let (w, h) = image.dimensions();
-    let peak = screen_peak(image, (w / 4, h / 4, w - w / 4, h - h / 4));
+    let peak = middle_peak(image);
     (peak.ratio > RECAPTURE_ABOVE).then_some(peak.period)
+}
+
+/// The strongest periodic colour over the middle half of an image in each direction.
+fn middle_peak(image: &RgbImage) -> Peak {
+    let (w, h) = image.dimensions();
+    screen_peak(image, (w / 4, h / 4, w - w / 4, h - h / 4))
 }
 
 /// The strongest periodic colour in a region ([`screen_peak`]).
