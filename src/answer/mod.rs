@@ -496,9 +496,9 @@ struct Coverage {
 
 /// With one word of an item's name in the question, this weight of its own content terms
 /// found as words in the document (two words' worth: the name word and one more) makes the document
-/// relevant however low the share: a citizen telling the story around the item ("我爸…在厂里
-/// 干了一辈子…去社保那边办手续领退休工资") dilutes the share with words no guide uses, not
-/// the evidence. A question about something else that merely shares one name word (产假 beside
+/// relevant however low the share: a citizen telling the story around the item ("我舅舅在镇上
+/// 的砖厂做了三十多年…把退休手续办了，社保那边要交什么") dilutes the share with words no guide
+/// uses, not the evidence. A question about something else that merely shares one name word (产假 beside
 /// 津贴) has nothing more in common with the document.
 const NAMED_STORY_WORDS: f32 = 4.0;
 
