@@ -376,11 +376,12 @@ fn respond(
         return Ok(clarify_documents(index, &named, aspect, ranked));
     }
     let relevant = |t: &ScoredDoc| {
-        let covered = || coverage(index, &found, t.doc);
         t.score >= tuning.min_score
-            && (top_topical >= 2
-                || covered().share >= tuning.min_coverage
-                || top_topical == 1 && covered().own_words >= NAMED_STORY_WORDS)
+            && (top_topical >= 2 || {
+                let covered = coverage(index, &found, t.doc);
+                covered.share >= tuning.min_coverage
+                    || top_topical == 1 && covered.own_words >= NAMED_STORY_WORDS
+            })
     };
     let Some(top) = top.filter(relevant) else {
         // Words the knowledge base uses for many items ("证明", "执照", "政策"), and nothing
@@ -495,11 +496,11 @@ struct Coverage {
 }
 
 /// With one word of an item's name in the question, this weight of its own content terms
-/// found as words in the document (two words' worth: the name word and one more) makes the document
-/// relevant however low the share: a citizen telling the story around the item ("我舅舅在镇上
-/// 的砖厂做了三十多年…把退休手续办了，社保那边要交什么") dilutes the share with words no guide
-/// uses, not the evidence. A question about something else that merely shares one name word (产假 beside
-/// 津贴) has nothing more in common with the document.
+/// found as words in the document (two words' worth: the name word and one more) makes the
+/// document relevant however low the share: a citizen telling the story around the item
+/// ("我舅舅在镇上的砖厂做了三十多年…把退休手续办了，社保那边要交什么") dilutes the share with
+/// words no guide uses, not the evidence. A question about something else that merely shares
+/// one name word (产假 beside 津贴) has nothing more in common with the document.
 const NAMED_STORY_WORDS: f32 = 4.0;
 
 /// How much of the question a document holds, from the two kinds of evidence retrieval

@@ -46,9 +46,8 @@ pub fn read_file(engine: &OcrEngine, path: &Path, raw: bool) -> Result<FileReadi
     // The decoded photo is not needed past straightening; a phone's is 36 MB or more.
     drop(upload);
     // Red and violet-blue ink set aside and a screen's lattice smoothed away, as the verifier
-    // does (`photo::ink`, `verify::warning::screen_lattice`).
-    let smoothed = crate::verify::warning::screen_lattice(&straight.image)
-        .map(|period| image::imageops::blur(&straight.image, period / 2.0));
+    // does (`photo::ink`, `verify::warning::without_screen_lattice`).
+    let smoothed = crate::verify::warning::without_screen_lattice(&straight.image);
     let inkless = photo::without_overprint_ink(smoothed.as_ref().unwrap_or(&straight.image));
     drop(smoothed);
     drop(straight.image);

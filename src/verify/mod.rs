@@ -543,18 +543,13 @@ impl Verifier {
 
     /// Reads a page upright with its red and violet-blue ink set aside (`photo::ink`: seal,
     /// 样本, a stamped or written 仅供…使用, emblem, border; a card's greener blue labels
-    /// kept) and a screen's lattice smoothed away, then looks again if needed: a card front lacking a short value
-    /// (`second_look`), a licence with blue ink across it (a 仅供…使用 stamp or writing; a
+    /// kept) and a screen's lattice smoothed away (`warning::without_screen_lattice`), then
+    /// looks again if needed: a card front lacking a short value (`second_look`), a licence with blue ink across it (a 仅供…使用 stamp or writing; a
     /// licence prints nothing in blue, a card its labels) read again without it, both times
     /// counted. Gives the page as it came turned upright — ink kept, for the image measures —
     /// the reading and the turn.
     fn read_page(&self, image: RgbImage) -> anyhow::Result<(RgbImage, OcrPage, u16)> {
-        // A photo of a screen is read with the screen's lattice smoothed away: the subpixel
-        // stripes and their moiré break the detector's boxes and the recogniser's strokes. A
-        // Gaussian of half the lattice's period takes the lattice below 1 % (exp(−2π²σ²/P²)
-        // at σ = P/2) and leaves strokes several periods wide readable.
-        let smoothed = warning::screen_lattice(&image)
-            .map(|period| image::imageops::blur(&image, period / 2.0));
+        let smoothed = warning::without_screen_lattice(&image);
         let up = self.ocr.read_upright(crate::photo::without_overprint_ink(
             smoothed.as_ref().unwrap_or(&image),
         ))?;

@@ -117,9 +117,9 @@ pub struct Measures {
     /// stripes, or an OLED's alternating pattern) are a lattice the camera samples into a
     /// fine grid or moiré: sharp peaks. Print, paper and text have a broad spectrum. The
     /// higher of the text region's peak and the middle half of the page's, the region the
-    /// reader smooths by ([`screen_lattice`]): when the smoothed reading finds more text, its
-    /// region can take in less of the screen (on seed 7151 the middle half raised no image of
-    /// another condition above [`RECAPTURE_ABOVE`]).
+    /// reader smooths by ([`without_screen_lattice`]): when the smoothed reading finds more
+    /// text, its region can take in less of the screen (on seed 7151 the middle half raised
+    /// no image of another condition above [`RECAPTURE_ABOVE`]).
     pub screen: f32,
     /// Number of text lines the measures rest on.
     pub lines: usize,
@@ -399,9 +399,17 @@ const MIN_BIN: f64 = 13.0;
 /// spectral peak, in pixels, when the peak ratio is above [`RECAPTURE_ABOVE`]. A photo of a
 /// screen shows the document over most of the frame, so its middle half in each direction is
 /// looked at before anything is read (the text region is not known yet).
-pub fn screen_lattice(image: &RgbImage) -> Option<f32> {
+fn screen_lattice(image: &RgbImage) -> Option<f32> {
     let peak = middle_peak(image);
     (peak.ratio > RECAPTURE_ABOVE).then_some(peak.period)
+}
+
+/// The image to read when it shows a screen's lattice ([`screen_lattice`]), none otherwise:
+/// the subpixel stripes and their moiré break the detector's boxes and the recogniser's
+/// strokes. A Gaussian of half the lattice's period takes the lattice below 1 %
+/// (exp(−2π²σ²/P²) at σ = P/2) and leaves strokes several periods wide readable.
+pub fn without_screen_lattice(image: &RgbImage) -> Option<RgbImage> {
+    screen_lattice(image).map(|period| image::imageops::blur(image, period / 2.0))
 }
 
 /// The strongest periodic colour over the middle half of an image in each direction.
@@ -842,7 +850,7 @@ mod tests {
         assert_eq!(measure(&on_screen(&small), &page).screen, 0.0);
     }
 
-    // The reader smooths a screen's lattice away before reading (verify::read_page): the
+    // The reader smooths a screen's lattice away before reading (without_screen_lattice): the
     // stripes of `on_screen` repeat every 3 pixels; a plain card has no lattice.
     #[test]
     fn a_screen_lattice_gives_its_period() {
