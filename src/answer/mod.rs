@@ -276,9 +276,13 @@ fn is_filler_char(c: char) -> bool {
 
 /// Query terms that say what the question is about (not generic words, cue words or single
 /// characters, nor words made only of generic words' characters: jieba joins filler into
-/// words of its own, "帮帮我", "问问", "该办", "办手续").
+/// words of its own, "帮帮我", "问问", "该办", "办手续"; nor words it made up from a
+/// colloquial question's glue, "卡坏", "咋领", `Retrieval::glue`).
 fn content_terms(found: &Retrieval) -> impl Iterator<Item = &String> {
-    found.terms.iter().filter(|t| is_content(t))
+    found
+        .terms
+        .iter()
+        .filter(|t| is_content(t) && !found.glue.contains(t))
 }
 
 /// Whether a term says what the question is about ([`content_terms`]).
@@ -1045,6 +1049,31 @@ mod tests {
         let today = chrono::Local::now().date_naive();
         let q = Question::parse(q).unwrap();
         answer(index, &Tuning::default(), &q, conv, today).unwrap()
+    }
+
+    #[test]
+    fn a_question_that_names_no_item_is_asked_back() {
+        let (_data, index) = demo_index();
+        let fresh = Conversation::default();
+        // DOMAIN.md ("What citizens ask about"): when it is not known what the person means,
+        // the assistant asks one short question instead of answering. jieba's HMM joins a
+        // colloquial question's characters into words of its own ("卡坏"): they name nothing,
+        // and found in no guide they made the question look like one about something the
+        // knowledge base lacks.
+        for q in ["我的卡坏了", "卡坏了还能用吗"] {
+            assert_eq!(ask(&index, q, &fresh).0.outcome, Outcome::Clarify, "{q}");
+        }
+        // The same said of an item is answered from its guide.
+        for (q, doc) in [
+            ("身份证到期了咋整", "id-card-renewal"),
+            ("护照过期了咋弄", "passport"),
+            ("驾照到期了咋整", "driving-licence-renewal"),
+            ("社保卡坏了咋整", "social-security-card"),
+        ] {
+            let (r, _) = ask(&index, q, &fresh);
+            assert_eq!(r.outcome, Outcome::Answered, "{q}");
+            assert_eq!(r.citations[0].doc_id.as_str(), doc, "{q}");
+        }
     }
 
     #[test]

@@ -630,6 +630,8 @@ pub struct Retrieval {
     pub typed: usize,
     /// Official terms added by the synonym rules and the glossary.
     pub expanded: Vec<String>,
+    /// Terms jieba made up from colloquial glue (`Segmenter::glue_words`): they name nothing.
+    pub glue: Vec<String>,
     pub passages: Vec<ScoredPassage>,
     pub docs: Vec<ScoredDoc>,
 }
@@ -974,6 +976,7 @@ impl KnowledgeIndex {
             terms: typed.iter().chain(&added).cloned().collect(),
             typed: typed.len(),
             expanded,
+            glue: self.segmenter.glue_words(question),
             ..Default::default()
         };
         let grams = query_grams(question);
