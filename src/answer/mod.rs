@@ -379,6 +379,14 @@ fn respond(
     if named.len() > 1 {
         return Ok(clarify_documents(index, &named, aspect, ranked));
     }
+    // Words said of many items and naming none of them ("过期", "重新") say what happened,
+    // not to what: asked which item (DOMAIN.md). Two name words of the best document
+    // ("身份证" with "过期") name it together.
+    if top_topical < 2 && !names_an_item(index, &found) && only_broad_words(index, &found) {
+        let mut r = clarify_vague(index);
+        r.0.ranked = ranked;
+        return Ok(r);
+    }
     let relevant = |t: &ScoredDoc| {
         t.score >= tuning.min_score
             && (top_topical >= 2 || {
@@ -592,6 +600,19 @@ fn only_broad_words(index: &KnowledgeIndex, found: &Retrieval) -> bool {
     words
         .iter()
         .all(|w| docs.iter().filter(|have| have.contains(w.as_str())).count() >= BROAD_DOCS)
+}
+
+/// Whether a content word of the question names an item: it is in the title of a retrieved
+/// document, or in the names (title, aliases, FAQ phrasings) of one or two of them. A word in
+/// the names of [`BROAD_DOCS`] or more and in no title says what happened ("过期", "到期",
+/// in 身份证过期, 护照过期, 驾照到期…), not to which item.
+fn names_an_item(index: &KnowledgeIndex, found: &Retrieval) -> bool {
+    content_terms(found).any(|w| {
+        let named = |have: &HashSet<String>| have.contains(w.as_str());
+        let docs = || found.docs.iter().map(|d| d.doc);
+        let in_names = docs().filter(|&d| named(index.topic_terms(d))).count();
+        docs().any(|d| named(index.title_terms(d))) || (1..BROAD_DOCS).contains(&in_names)
+    })
 }
 
 /// A document's name terms and the terms of its passages retrieved for the question.
@@ -1061,6 +1082,11 @@ mod tests {
         // and found in no guide they made the question look like one about something the
         // knowledge base lacks.
         for q in ["我的卡坏了", "卡坏了还能用吗"] {
+            assert_eq!(ask(&index, q, &fresh).0.outcome, Outcome::Clarify, "{q}");
+        }
+        // Words that say what happened, said of many items (过期, 到期 in the names of the
+        // identity card's, the passport's and the driving licence's guides), name none of them.
+        for q in ["证过期了还能用吗", "证件快到期了怎么弄"] {
             assert_eq!(ask(&index, q, &fresh).0.outcome, Outcome::Clarify, "{q}");
         }
         // The same said of an item is answered from its guide.

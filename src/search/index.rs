@@ -879,6 +879,11 @@ impl KnowledgeIndex {
         &self.topics[pos as usize]
     }
 
+    /// The terms of a document's title.
+    pub fn title_terms(&self, pos: u32) -> &HashSet<String> {
+        &self.titles[pos as usize]
+    }
+
     pub fn passage(&self, id: u32) -> &Passage {
         &self.catalog.passages[id as usize]
     }
