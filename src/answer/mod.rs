@@ -276,9 +276,13 @@ fn is_filler_char(c: char) -> bool {
 
 /// Query terms that say what the question is about (not generic words, cue words or single
 /// characters, nor words made only of generic words' characters: jieba joins filler into
-/// words of its own, "帮帮我", "问问", "该办", "办手续").
+/// words of its own, "帮帮我", "问问", "该办", "办手续"; nor words it made up from a
+/// colloquial question's glue, "卡坏", "咋领", `Retrieval::glue`).
 fn content_terms(found: &Retrieval) -> impl Iterator<Item = &String> {
-    found.terms.iter().filter(|t| is_content(t))
+    found
+        .terms
+        .iter()
+        .filter(|t| is_content(t) && !found.glue.contains(t))
 }
 
 /// Whether a term says what the question is about ([`content_terms`]).
@@ -374,6 +378,14 @@ fn respond(
     let named = only_shared_names(index, &found, text);
     if named.len() > 1 {
         return Ok(clarify_documents(index, &named, aspect, ranked));
+    }
+    // Words said of many items and naming none of them ("过期", "重新") say what happened,
+    // not to what: asked which item (DOMAIN.md). Two name words of the best document
+    // ("身份证" with "过期") name it together.
+    if top_topical < 2 && !names_an_item(index, &found) && only_broad_words(index, &found) {
+        let mut r = clarify_vague(index);
+        r.0.ranked = ranked;
+        return Ok(r);
     }
     let relevant = |t: &ScoredDoc| {
         t.score >= tuning.min_score
@@ -588,6 +600,19 @@ fn only_broad_words(index: &KnowledgeIndex, found: &Retrieval) -> bool {
     words
         .iter()
         .all(|w| docs.iter().filter(|have| have.contains(w.as_str())).count() >= BROAD_DOCS)
+}
+
+/// Whether a content word of the question names an item: it is in the title of a retrieved
+/// document, or in the names (title, aliases, FAQ phrasings) of one or two of them. A word in
+/// the names of [`BROAD_DOCS`] or more and in no title says what happened ("过期", "到期",
+/// in 身份证过期, 护照过期, 驾照到期…), not to which item.
+fn names_an_item(index: &KnowledgeIndex, found: &Retrieval) -> bool {
+    content_terms(found).any(|w| {
+        let named = |have: &HashSet<String>| have.contains(w.as_str());
+        let docs = || found.docs.iter().map(|d| d.doc);
+        let in_names = docs().filter(|&d| named(index.topic_terms(d))).count();
+        docs().any(|d| named(index.title_terms(d))) || (1..BROAD_DOCS).contains(&in_names)
+    })
 }
 
 /// A document's name terms and the terms of its passages retrieved for the question.
@@ -1045,6 +1070,36 @@ mod tests {
         let today = chrono::Local::now().date_naive();
         let q = Question::parse(q).unwrap();
         answer(index, &Tuning::default(), &q, conv, today).unwrap()
+    }
+
+    #[test]
+    fn a_question_that_names_no_item_is_asked_back() {
+        let (_data, index) = demo_index();
+        let fresh = Conversation::default();
+        // DOMAIN.md ("What citizens ask about"): when it is not known what the person means,
+        // the assistant asks one short question instead of answering. jieba's HMM joins a
+        // colloquial question's characters into words of its own ("卡坏"): they name nothing,
+        // and found in no guide they made the question look like one about something the
+        // knowledge base lacks.
+        for q in ["我的卡坏了", "卡坏了还能用吗"] {
+            assert_eq!(ask(&index, q, &fresh).0.outcome, Outcome::Clarify, "{q}");
+        }
+        // Words that say what happened, said of many items (过期, 到期 in the names of the
+        // identity card's, the passport's and the driving licence's guides), name none of them.
+        for q in ["证过期了还能用吗", "证件快到期了怎么弄"] {
+            assert_eq!(ask(&index, q, &fresh).0.outcome, Outcome::Clarify, "{q}");
+        }
+        // The same said of an item is answered from its guide.
+        for (q, doc) in [
+            ("身份证到期了咋整", "id-card-renewal"),
+            ("护照过期了咋弄", "passport"),
+            ("驾照到期了咋整", "driving-licence-renewal"),
+            ("社保卡坏了咋整", "social-security-card"),
+        ] {
+            let (r, _) = ask(&index, q, &fresh);
+            assert_eq!(r.outcome, Outcome::Answered, "{q}");
+            assert_eq!(r.citations[0].doc_id.as_str(), doc, "{q}");
+        }
     }
 
     #[test]

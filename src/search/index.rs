@@ -630,6 +630,8 @@ pub struct Retrieval {
     pub typed: usize,
     /// Official terms added by the synonym rules and the glossary.
     pub expanded: Vec<String>,
+    /// Terms jieba made up from colloquial glue (`Segmenter::glue_words`): they name nothing.
+    pub glue: Vec<String>,
     pub passages: Vec<ScoredPassage>,
     pub docs: Vec<ScoredDoc>,
 }
@@ -877,6 +879,11 @@ impl KnowledgeIndex {
         &self.topics[pos as usize]
     }
 
+    /// The terms of a document's title.
+    pub fn title_terms(&self, pos: u32) -> &HashSet<String> {
+        &self.titles[pos as usize]
+    }
+
     pub fn passage(&self, id: u32) -> &Passage {
         &self.catalog.passages[id as usize]
     }
@@ -974,6 +981,7 @@ impl KnowledgeIndex {
             terms: typed.iter().chain(&added).cloned().collect(),
             typed: typed.len(),
             expanded,
+            glue: self.segmenter.glue_words(question),
             ..Default::default()
         };
         let grams = query_grams(question);

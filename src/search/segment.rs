@@ -76,6 +76,37 @@ impl Segmenter {
         out
     }
 
+    /// Words jieba's hidden Markov model made up (not in its dictionary) that name nothing:
+    /// one it tags as other than a noun, or a noun that opens with a pronoun or ends with a
+    /// locative. A colloquial question's single characters get joined into words of their own
+    /// — a noun with the predicate after it ("卡坏" in 卡坏了, "证快" in 证快到期了), a question
+    /// word with its verb ("咋领"), a possessive ("我证"), a place ("证上") — while a made-up
+    /// noun ("办狗证") may still name something.
+    pub fn glue_words(&self, text: &str) -> Vec<String> {
+        let text = normalise(text);
+        let dictionary_tag = |c: char| {
+            let c = c.to_string();
+            self.jieba
+                .has_word(&c)
+                .then(|| self.jieba.tag(&c, false).first().map(|t| t.tag.to_string()))
+                .flatten()
+        };
+        self.jieba
+            .tag(&text, true)
+            .into_iter()
+            .filter(|t| {
+                let c: Vec<char> = t.word.chars().collect();
+                let made_up =
+                    c.len() >= 2 && c.iter().all(|&c| is_han(c)) && !self.jieba.has_word(t.word);
+                made_up
+                    && (!is_nominal(t.tag)
+                        || dictionary_tag(c[0]).as_deref() == Some("r")
+                        || dictionary_tag(c[c.len() - 1]).as_deref() == Some("f"))
+            })
+            .map(|t| t.word.to_string())
+            .collect()
+    }
+
     /// Plain (precise-mode) words with jieba's part-of-speech tags (its dictionary's, or its
     /// guess for a word the dictionary lacks), without punctuation or spaces.
     pub fn tagged(&self, text: &str) -> Vec<(String, String)> {
@@ -99,6 +130,12 @@ impl Segmenter {
             .map(str::to_string)
             .collect()
     }
+}
+
+/// Whether a jieba part-of-speech tag is a noun's: nouns and names (n…), abbreviations (j),
+/// verbal nouns (vn).
+fn is_nominal(tag: &str) -> bool {
+    tag.starts_with('n') || tag == "j" || tag == "vn"
 }
 
 /// Character n-grams of normalised text: every Han character and every pair of adjacent Han
@@ -208,6 +245,20 @@ mod tests {
         assert!(terms.contains(&"id".to_string()), "{terms:?}");
         assert!(terms.contains(&"card".to_string()), "{terms:?}");
         assert!(!terms.iter().any(|t| t == "？" || t == " "));
+    }
+
+    #[test]
+    fn words_made_up_from_glue_are_told_from_names() {
+        let seg = Segmenter::new(&[]);
+        // A noun with the predicate after it, and a pronoun before a noun: made up, no names.
+        assert_eq!(seg.glue_words("卡坏了还能用吗"), vec!["卡坏"]);
+        assert!(
+            seg.glue_words("我证上的号码错了")
+                .contains(&"我证".to_string())
+        );
+        // Dictionary words are never glue; neither is a made-up noun.
+        assert!(seg.glue_words("身份证坏了").is_empty());
+        assert!(!seg.glue_words("驾证过期了").contains(&"驾证".to_string()));
     }
 
     #[test]
