@@ -51,22 +51,44 @@ fn quantile(hist: &[u64; 256], q: f64) -> u8 {
     255
 }
 
-/// `img` with every pixel one of `inks` picks turned grey: as light as its strongest channel,
-/// brightened by its ink's gain — the paper's brightness (the 90th percentile of every
-/// pixel's strongest channel) over the ink's own (the same percentile over that ink's
-/// pixels) — so that ink over bare paper becomes paper and does not stay a faint grey text
-/// the detector still finds (a blue stamp's strongest channel is 194 on a 240 ground), while
-/// ink over black print stays as much darker as the print made it. Other pixels unchanged.
+/// How far (pixels) ink's antialiased rim reaches beyond the pixels [`inked`] takes: a blend
+/// of ink and paper too pale to be taken as ink, which left in place draws each character's
+/// outline, and the detector reads the outlines as text (a blue 仅供…使用 stamp read through,
+/// its box swallowing the 住所 label under it).
+const RIM: usize = 2;
+
+/// A rim pixel is set aside only when at most this much darker (strongest channel) than the
+/// paper: the edge of black print beside the ink is darker and stays, on an overexposed page
+/// too, where print is lighter than on a good scan.
+const RIM_DARKER: u8 = 60;
+
+/// The side (pixels) of the squares whose own ground colour replaces the ink inside them: a
+/// card's tinted and patterned ground is not the white of the lightest pixels, and ink
+/// turned to white there leaves its letters readable (样本 read as 羊本).
+const GROUND_BLOCK: usize = 16;
+
+/// `img` with every pixel one of `inks` picks, and the pale rim around it ([`RIM`],
+/// [`RIM_DARKER`]), turned to the ground's colour around it ([`ground`]) darkened by what the
+/// ink covered: the pixel's strongest channel brightened by its ink's gain — the paper's
+/// brightness (the 90th percentile of every pixel's strongest channel) over the ink's own
+/// (the same percentile over that ink's pixels) — over the paper's brightness. Ink over bare
+/// paper becomes paper, neither a faint grey text nor a white one the detector still finds (a
+/// blue stamp's strongest channel is 194 on a 240 ground), while ink over black print stays
+/// as much darker as the print made it. Other pixels unchanged.
 fn without(img: &RgbImage, inks: &[fn([u8; 3]) -> bool]) -> RgbImage {
     let strongest = |p: [u8; 3]| p[0].max(p[1]).max(p[2]);
+    let (w, h) = (img.width() as usize, img.height() as usize);
     let mut all = [0u64; 256];
     let mut per = vec![[0u64; 256]; inks.len()];
+    let mut which: Vec<Option<u8>> = Vec::with_capacity(w * h);
     for p in img.pixels() {
         let v = usize::from(strongest(p.0));
         all[v] += 1;
-        if let Some(k) = inks.iter().position(|is_ink| is_ink(p.0)) {
+        let k = inks.iter().position(|is_ink| is_ink(p.0));
+        if let Some(k) = k {
             per[k][v] += 1;
         }
+        which.push(k.map(|k| k as u8));
     }
     let paper = quantile(&all, 0.9);
     let gains: Vec<f32> = per
@@ -76,11 +98,78 @@ fn without(img: &RgbImage, inks: &[fn([u8; 3]) -> bool]) -> RgbImage {
             f32::from(paper.max(own)) / f32::from(own)
         })
         .collect();
+    let rim = near(&which, w, h);
+    let light = paper.saturating_sub(RIM_DARKER);
+    let taken: Vec<Option<u8>> = img
+        .pixels()
+        .enumerate()
+        .map(|(i, p)| which[i].or(rim[i].filter(|_| strongest(p.0) >= light)))
+        .collect();
+    let grounds = ground(img, &taken, paper);
+    let blocks_across = w.div_ceil(GROUND_BLOCK);
     let mut out = img.clone();
-    for p in out.pixels_mut() {
-        if let Some(k) = inks.iter().position(|is_ink| is_ink(p.0)) {
-            let v = (f32::from(strongest(p.0)) * gains[k]).min(255.0) as u8;
-            p.0 = [v, v, v];
+    for (i, p) in out.pixels_mut().enumerate() {
+        if let Some(k) = taken[i] {
+            let share = (f32::from(strongest(p.0)) * gains[usize::from(k)]
+                / f32::from(paper.max(1)))
+            .min(1.0);
+            let block = (i / w) / GROUND_BLOCK * blocks_across + (i % w) / GROUND_BLOCK;
+            p.0 = grounds[block].map(|c| (c * share).round() as u8);
+        }
+    }
+    out
+}
+
+/// The ground's colour in each [`GROUND_BLOCK`] square, row by row: the mean of its pixels
+/// neither `taken` as ink nor print (strongest channel within [`RIM_DARKER`] of `paper`), or
+/// of the whole page's such pixels where a square has none.
+fn ground(img: &RgbImage, taken: &[Option<u8>], paper: u8) -> Vec<[f32; 3]> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let across = w.div_ceil(GROUND_BLOCK);
+    let mut sums = vec![[0f64; 4]; across * h.div_ceil(GROUND_BLOCK)];
+    let mut page = [0f64; 4];
+    let light = paper.saturating_sub(RIM_DARKER);
+    for (i, p) in img.pixels().enumerate() {
+        if taken[i].is_some() || p.0.iter().max().is_none_or(|&m| m < light) {
+            continue;
+        }
+        let block = (i / w) / GROUND_BLOCK * across + (i % w) / GROUND_BLOCK;
+        for s in [&mut sums[block], &mut page] {
+            for (sum, &v) in s.iter_mut().zip(&p.0) {
+                *sum += f64::from(v);
+            }
+            s[3] += 1.0;
+        }
+    }
+    let mean = |s: &[f64; 4]| [0, 1, 2].map(|c| (s[c] / s[3]) as f32);
+    let fallback = if page[3] > 0.0 {
+        mean(&page)
+    } else {
+        [f32::from(paper); 3]
+    };
+    sums.iter()
+        .map(|s| if s[3] > 0.0 { mean(s) } else { fallback })
+        .collect()
+}
+
+/// For every pixel, the ink (the first in `which`'s order) of some pixel within [`RIM`] of it
+/// in both directions; `which` gives each pixel's own ink, row by row over a `w` × `h` image.
+fn near(which: &[Option<u8>], w: usize, h: usize) -> Vec<Option<u8>> {
+    let spread = |get: &dyn Fn(usize) -> Option<u8>, i: usize, n: usize| {
+        (i.saturating_sub(RIM)..(i + RIM + 1).min(n))
+            .filter_map(get)
+            .min()
+    };
+    let mut across = vec![None; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            across[y * w + x] = spread(&|j| which[y * w + j], x, w);
+        }
+    }
+    let mut out = vec![None; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            out[y * w + x] = spread(&|j| across[j * w + x], y, h);
         }
     }
     out
@@ -152,12 +241,14 @@ mod tests {
                 "{label:?}"
             );
         }
-        let mut img = RgbImage::from_pixel(3, 1, Rgb([22, 22, 22]));
+        // On a card's pale ground: black print, the stamp, a label beside it.
+        let mut img = RgbImage::from_pixel(16, 1, Rgb([236, 240, 244]));
+        img.put_pixel(0, 0, Rgb([22, 22, 22]));
         img.put_pixel(1, 0, Rgb([104, 119, 194]));
         img.put_pixel(2, 0, Rgb([35, 95, 165]));
         let out = without_overprint_ink(&img);
         assert_eq!(out.get_pixel(0, 0).0, [22, 22, 22]);
-        assert_eq!(out.get_pixel(1, 0).0, [194, 194, 194]);
+        assert_eq!(out.get_pixel(1, 0).0, [236, 240, 244]);
         assert_eq!(out.get_pixel(2, 0).0, [35, 95, 165]);
     }
 
@@ -169,9 +260,45 @@ mod tests {
         img.put_pixel(0, 0, Rgb([104, 119, 194]));
         img.put_pixel(1, 0, Rgb([60, 66, 130]));
         let out = without_overprint_ink(&img);
-        assert_eq!(out.get_pixel(0, 0).0, [242, 242, 242]);
+        assert_eq!(out.get_pixel(0, 0).0, [232, 238, 242]);
         let edge = out.get_pixel(1, 0).0[0];
         assert!((140..200).contains(&edge), "{edge}");
         assert_eq!(out.get_pixel(5, 0).0, [232, 238, 242]);
+    }
+
+    #[test]
+    fn the_inks_pale_rim_goes_print_beside_it_stays() {
+        // Issue 13: a blue stamp's letters turned to paper left their antialiased rim — ink
+        // blended with paper, too pale to be taken as ink — and the detector read the
+        // outlines as text. Cream paper; stamp ink; its rim on either side; black print two
+        // pixels beyond the rim; a rim-coloured pixel far from any ink.
+        let paper = [250, 247, 238];
+        let mut img = RgbImage::from_pixel(32, 1, Rgb(paper));
+        img.put_pixel(10, 0, Rgb([110, 122, 192]));
+        img.put_pixel(9, 0, Rgb([226, 226, 230]));
+        img.put_pixel(11, 0, Rgb([184, 188, 217]));
+        img.put_pixel(12, 0, Rgb([60, 60, 60]));
+        img.put_pixel(28, 0, Rgb([226, 226, 230]));
+        let out = without_overprint_ink(&img);
+        for x in [9, 10, 11] {
+            assert_eq!(out.get_pixel(x, 0).0, paper, "{x}");
+        }
+        assert_eq!(out.get_pixel(12, 0).0, [60, 60, 60]);
+        assert_eq!(out.get_pixel(28, 0).0, [226, 226, 230]);
+    }
+
+    #[test]
+    fn ink_takes_the_colour_of_the_ground_around_it() {
+        // A card's tinted ground beside white: red 样本 over the tint becomes the tint, not
+        // white letters on it that read as 羊本.
+        let tint = [200, 222, 240];
+        let mut img = RgbImage::from_pixel(32, 1, Rgb([252, 252, 252]));
+        for x in 16..32 {
+            img.put_pixel(x, 0, Rgb(tint));
+        }
+        img.put_pixel(24, 0, Rgb([230, 90, 90]));
+        let out = without_overprint_ink(&img);
+        assert_eq!(out.get_pixel(24, 0).0, tint);
+        assert_eq!(out.get_pixel(4, 0).0, [252, 252, 252]);
     }
 }
