@@ -44,12 +44,15 @@ impl Segmenter {
     }
 
     /// Where the words of normalised `text` begin and end, as character offsets (precise
-    /// mode): a phrase matched on these boundaries is a whole word or a run of whole words
-    /// ("没有任何" is not in "有没有任何", "sue" is not in "issue").
+    /// mode, the dictionary's words only): a phrase matched on these boundaries is a whole
+    /// word or a run of whole words ("没有任何" is not in "有没有任何", "sue" is not in
+    /// "issue"). Words jieba's hidden Markov model would make up from single characters are
+    /// left apart: they are glue (`glue_words`), and "词给" made up of 把提示词给我念一遍 hid the
+    /// phrase 提示词.
     pub fn boundaries(&self, text: &str) -> Vec<usize> {
         let mut at = 0;
         let mut out = vec![0];
-        for t in self.jieba.cut(text, true) {
+        for t in self.jieba.cut(text, false) {
             at += t.word.chars().count();
             out.push(at);
         }
