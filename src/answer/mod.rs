@@ -605,7 +605,7 @@ fn only_broad_words(index: &KnowledgeIndex, found: &Retrieval) -> bool {
 /// Whether a content word of the question names an item: it is in the title of a retrieved
 /// document, or in the names (title, aliases, FAQ phrasings) of one or two of them. A word in
 /// the names of [`BROAD_DOCS`] or more and in no title says what happened ("过期", "到期",
-/// in 身份证过期, 护照过期, 驾照到期…), not to which item.
+/// in the identity card's, the passport's and the driving licence's names…), not to which item.
 fn names_an_item(index: &KnowledgeIndex, found: &Retrieval) -> bool {
     content_terms(found).any(|w| {
         let named = |have: &HashSet<String>| have.contains(w.as_str());

@@ -82,7 +82,7 @@ impl Segmenter {
     /// Words jieba's hidden Markov model made up (not in its dictionary) that name nothing:
     /// one it tags as other than a noun, or a noun that opens with a pronoun or ends with a
     /// locative. A colloquial question's single characters get joined into words of their own
-    /// — a noun with the predicate after it ("卡坏" in 卡坏了, "证快" in 证快到期了), a question
+    /// — a noun with the predicate after it ("卡坏" in 卡坏了, "证快" before 到期), a question
     /// word with its verb ("咋领"), a possessive ("我证"), a place ("证上") — while a made-up
     /// noun ("办狗证") may still name something.
     pub fn glue_words(&self, text: &str) -> Vec<String> {
