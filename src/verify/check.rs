@@ -208,10 +208,10 @@ pub fn id_card(
     out
 }
 
-/// Characters the recogniser confuses in the OCR-B digits cards print.
+/// Characters the recogniser confuses in the OCR-B digits cards print, taken for the digits of
+/// a licence's credit code too.
 const CONFUSABLE: &[(char, char)] = &[('1', '7'), ('0', '8'), ('3', '8'), ('5', '6'), ('6', '8')];
 
-/// Whether replacing one character by its look-alike makes `n` pass `valid`.
 /// The fields a consistency rule reads. The number rules (`gb11643.*`, `gb32100.*`) are left
 /// out: their own look-alike reading ([`one_slip_from_valid`]) decides whether a misread
 /// explains them.
@@ -292,6 +292,7 @@ pub fn doubt_unsure_reads(
     }
 }
 
+/// Whether replacing one character by its look-alike ([`CONFUSABLE`]) makes `n` pass `valid`.
 fn one_slip_from_valid(n: &str, valid: impl Fn(&str) -> bool) -> bool {
     let chars: Vec<char> = n.chars().collect();
     (0..chars.len()).any(|i| {
@@ -417,28 +418,42 @@ pub fn licence(f: &Fields, today: NaiveDate) -> Vec<CheckResult> {
                     "代码为18位且字符合法",
                     GB32100,
                 ));
+                // As for an identity number: a wrong check character that one look-alike
+                // slip explains may be the reader's, not the print's.
+                let misread =
+                    parsed.is_err() && one_slip_from_valid(code, |c| CreditCode::parse(c).is_ok());
+                let slip =
+                    "，但改正一个易混字符（如 1 与 7）即可相符，可能是识别有误，请人工核对原件";
                 let org_ok = !matches!(parsed, Err(CreditCodeError::OrganisationCheck { .. }));
-                out.push(result(
+                let mut org = result(
                     "gb32100.organisation_check",
                     org_ok,
-                    if org_ok {
-                        "组织机构代码（第9–17位）校验码正确"
+                    &if org_ok {
+                        "组织机构代码（第9–17位）校验码正确".to_string()
+                    } else if misread {
+                        format!("组织机构代码（第9–17位）校验码不符{slip}")
                     } else {
-                        "组织机构代码（第9–17位）校验码错误"
+                        "组织机构代码（第9–17位）校验码错误".to_string()
                     },
                     GB11714,
-                ));
+                );
+                org.misread_possible = !org_ok && misread;
+                out.push(org);
                 let ok = CreditCode::check_characters(&code[..17]) == code[17..].chars().next();
-                out.push(result(
+                let mut check = result(
                     "gb32100.check_character",
                     ok,
-                    if ok {
-                        "第18位校验码正确"
+                    &if ok {
+                        "第18位校验码正确".to_string()
+                    } else if misread {
+                        format!("第18位校验码不符{slip}")
                     } else {
-                        "第18位校验码错误，代码可能识别有误或不真实"
+                        "第18位校验码错误，代码可能识别有误或不真实".to_string()
                     },
                     GB32100,
-                ));
+                );
+                check.misread_possible = !ok && misread;
+                out.push(check);
             }
         }
         if let Some(kind) = value(f, "type") {
@@ -866,5 +881,34 @@ mod tests {
         let c = f(&code("91110108MA01G0FB1"), "有限责任公司", "", "");
         assert_eq!(outcome(&c, "gb32100.organisation_check"), Some(false));
         assert_eq!(outcome(&c, "gb32100.check_character"), Some(true));
+    }
+
+    /// The checks' (rule, passed, misread_possible) for a licence with only `code`.
+    fn code_checks(code: &str) -> Vec<(String, bool, bool)> {
+        licence(&fields(&[("credit_code", code)]), today())
+            .into_iter()
+            .filter(|c| c.rule.starts_with("gb32100."))
+            .map(|c| (c.rule, c.passed, c.misread_possible))
+            .collect()
+    }
+
+    // Issue 13: a wrong check character that one look-alike slip explains may be the reader's
+    // misreading, for a credit code (GB 32100-2015) as for an identity number: review, not
+    // fail. A wrong character no slip explains still fails.
+    #[test]
+    fn a_credit_code_one_look_alike_from_valid_is_a_possible_misread() {
+        let good = "91110108MA01G0FB09";
+        assert!(code_checks(good).iter().all(|(_, passed, _)| *passed));
+        // 1 read as 7 in the region code: only the final check fails.
+        let slipped = code_checks("97110108MA01G0FB09");
+        assert!(slipped.contains(&("gb32100.check_character".into(), false, true)));
+        // The same slip inside the organisation code fails both checks, both a possible misread.
+        let slipped = code_checks("91110108MA07G0FB09");
+        let failed: Vec<_> = slipped.iter().filter(|(_, passed, _)| !passed).collect();
+        assert_eq!(failed.len(), 2, "{slipped:?}");
+        assert!(failed.iter().all(|(_, _, misread)| *misread), "{slipped:?}");
+        // A final character no look-alike slip of any character repairs.
+        let wrong = code_checks("91110108MA01G0FB0Q");
+        assert!(wrong.contains(&("gb32100.check_character".into(), false, false)));
     }
 }
