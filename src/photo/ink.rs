@@ -181,6 +181,13 @@ pub fn without_overprint_ink(img: &RgbImage) -> RgbImage {
     without(img, &[is_warm_ink, is_violet_ink])
 }
 
+/// `img` without its red to yellow ink only: for a page on which nothing was found once its
+/// violet-blue went too (a card's labels under a screen's violet cast, see
+/// `verify::Verifier::read_page`).
+pub fn without_warm_ink(img: &RgbImage) -> RgbImage {
+    without(img, &[is_warm_ink])
+}
+
 /// `img` without its blue ink (a licence's page only).
 pub fn without_cool_ink(img: &RgbImage) -> RgbImage {
     without(img, &[is_cool_ink])

@@ -544,15 +544,31 @@ impl Verifier {
     /// Reads a page upright with its red and violet-blue ink set aside (`photo::ink`: seal,
     /// 样本, a stamped or written 仅供…使用, emblem, border; a card's greener blue labels
     /// kept) and a screen's lattice smoothed away (`warning::without_screen_lattice`), then
-    /// looks again if needed: a card front lacking a short value (`second_look`), a licence with blue ink across it (a 仅供…使用 stamp or writing; a
-    /// licence prints nothing in blue, a card its labels) read again without it, both times
-    /// counted. Gives the page as it came turned upright — ink kept, for the image measures —
+    /// looks again if needed: a page showing no document with only its red ink set aside, a
+    /// card front lacking a short value (`second_look`), a licence with blue ink across it (a
+    /// 仅供…使用 stamp or writing; a licence prints nothing in blue, a card its labels) read
+    /// again without it, every time counted. Gives the page as it came turned upright — ink kept, for the image measures —
     /// the reading and the turn.
     fn read_page(&self, image: RgbImage) -> anyhow::Result<(RgbImage, OcrPage, u16)> {
         let smoothed = warning::without_screen_lattice(&image);
-        let up = self.ocr.read_upright(crate::photo::without_overprint_ink(
-            smoothed.as_ref().unwrap_or(&image),
-        ))?;
+        let source = smoothed.as_ref().unwrap_or(&image);
+        let mut up = self
+            .ocr
+            .read_upright(crate::photo::without_overprint_ink(source))?;
+        // A screen's violet cast makes a card's blue labels look like a pen's ink, and they
+        // went with it: a page on which no document was found is read again with only its red
+        // ink set aside, and that reading kept when it finds one.
+        if classify::classify(&up.page) == DocumentType::Unknown {
+            let mut again = self
+                .ocr
+                .read_upright(crate::photo::without_warm_ink(source))?;
+            if classify::classify(&again.page) == DocumentType::Unknown {
+                add_timings(&mut up.page, again.page.timings);
+            } else {
+                add_timings(&mut again.page, up.page.timings);
+                up = again;
+            }
+        }
         let page = self.second_look(&up.image, up.page)?;
         let mut page = self.address_again(&up.image, page)?;
         if classify::classify(&page) == DocumentType::BusinessLicense
