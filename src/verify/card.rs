@@ -491,6 +491,33 @@ mod tests {
         assert!((f["id_number"].confidence - 0.80).abs() < 1e-6);
     }
 
+    // Issue 13: a stamped 仅供办理XX使用，他用无效 runs on over the portrait, where its end is
+    // read as a line of its own beside the address (a clean scan of seed 7160 gave
+    // "示例省示例市东城区光明用无效巷8号4栋3单元803室"); that piece is the stamp's, not the
+    // address's.
+    #[test]
+    fn the_end_of_a_stamp_beside_the_address_is_not_address() {
+        for piece in ["用无效", "地用无效！", "无效"] {
+            let f = front(vec![
+                line_at("出生", 1.0, 137.0, 275.0, 56.0, 30.0),
+                line_at("1977年10月26日", 1.0, 237.0, 276.0, 273.0, 28.0),
+                line_at(piece, 0.89, 663.0, 317.0, 116.0, 34.0),
+                line_at("住址", 1.0, 136.0, 340.0, 60.0, 32.0),
+                line_at("示例省示例市东城区光明", 1.0, 238.0, 340.0, 329.0, 32.0),
+                line_at("巷8号4栋3单元803室", 1.0, 237.0, 383.0, 279.0, 32.0),
+                line_at("公民身份号码", 1.0, 138.0, 534.0, 146.0, 29.0),
+                line_at("350102197710261433", 0.97, 359.0, 525.0, 490.0, 31.0),
+            ]);
+            assert_eq!(
+                value(&f, "address"),
+                "示例省示例市东城区光明巷8号4栋3单元803室",
+                "{piece}"
+            );
+        }
+        // Text of an address that merely holds 无 stays.
+        assert!(!is_boilerplate("无锡路"));
+    }
+
     // An unlabelled number ends the address before it (low resolution: 公民身份号码 unread).
     #[test]
     fn address_stops_at_an_unlabelled_number() {

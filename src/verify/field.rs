@@ -895,9 +895,15 @@ pub fn template_tail(text: &str) -> usize {
     best.map_or(0, |(_, n)| n)
 }
 
-/// The holder's own 仅供办理XX使用，他用无效 written or stamped across a copy.
+/// The holder's own 仅供办理XX使用，他用无效 written or stamped across a copy, or its end read
+/// as a line of its own (用无效, 无效, 地用无效 for a misread 他): on a card the stamp runs on
+/// over the portrait, where its ink is not told from the photo's grey, and that piece was taken
+/// into the address beside it.
 fn is_purpose_overprint(t: &str) -> bool {
-    t.contains("他用无效") || (t.starts_with("仅供") && t.contains("使用"))
+    let bare: String = t.chars().filter(|c| is_cjk(*c)).collect();
+    t.contains("他用无效")
+        || (t.starts_with("仅供") && t.contains("使用"))
+        || (bare.chars().count() <= 4 && (bare.ends_with("用无效") || bare == "无效"))
 }
 
 #[cfg(test)]
