@@ -172,6 +172,13 @@ fn whole_pipeline_with_pp_ocr_meets_its_floors() {
     }
 }
 
+/// Two cards and two licences of `seed` in `condition`, and a verifier with the PP-OCR models;
+/// `None` (skip) as [`generate`] and [`engine`] say.
+fn two_of_each(seed: &str, condition: &str) -> Option<(tempfile::TempDir, Verifier)> {
+    let dir = generate(&["--count", "2", "--seed", seed, "--conditions", condition])?;
+    Some((dir, Verifier::new(engine()?, forms())))
+}
+
 // Issue 13: under a screen's violet cast a card's blue labels look like a pen's ink and were
 // set aside with it, so a photographed screen showing a card front was no document at all, its
 // number unread, and the back beside it reported as not matching. Seed 9001's first two
@@ -179,18 +186,9 @@ fn whole_pipeline_with_pp_ocr_meets_its_floors() {
 // set aside: neither recognised; on seed 7160's 38 screen photos of fronts, 7 not).
 #[test]
 fn card_fronts_photographed_on_a_screen_are_recognised() {
-    let Some(dir) = generate(&[
-        "--count",
-        "2",
-        "--seed",
-        "9001",
-        "--conditions",
-        "recapture",
-    ]) else {
+    let Some((dir, verifier)) = two_of_each("9001", "recapture") else {
         return;
     };
-    let Some(ocr) = engine() else { return };
-    let verifier = Verifier::new(ocr, forms());
     let mut read = |img: &image::RgbImage, _: &TruthImage| verifier.read(img);
     let s = run(
         dir.path(),
@@ -216,18 +214,9 @@ fn card_fronts_photographed_on_a_screen_are_recognised() {
 // recognised again with its box reaching further right).
 #[test]
 fn a_photocopied_licence_keeps_its_scope_s_closing_period() {
-    let Some(dir) = generate(&[
-        "--count",
-        "2",
-        "--seed",
-        "9007",
-        "--conditions",
-        "photocopy",
-    ]) else {
+    let Some((dir, verifier)) = two_of_each("9007", "photocopy") else {
         return;
     };
-    let Some(ocr) = engine() else { return };
-    let verifier = Verifier::new(ocr, forms());
     for n in 0..2 {
         let file = dir.path().join(format!("licence-{n:04}.png"));
         let img = image::open(&file).unwrap().to_rgb8();
