@@ -227,6 +227,31 @@ fn a_photocopied_licence_keeps_its_scope_s_closing_period() {
     }
 }
 
+// Issue 13: navy writing (仅供…使用，他用无效) across a licence's 住所 line. With its violet
+// set aside too few blue pixels were left for the licence to be read again without blue ink,
+// and the blend of ink and paper along the strokes stayed; the address came out as
+// 力示例市滨江区新华街2海层 and the licence went to review. Seed 9011's second clean licence.
+#[test]
+fn a_licence_with_navy_writing_across_its_address_keeps_the_address() {
+    let Some((dir, verifier)) = two_of_each("9011", "clean") else {
+        return;
+    };
+    let truth: xiaoban::measure::documents::Truth =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("truth.json")).unwrap())
+            .unwrap();
+    let case = truth.cases.iter().find(|c| c.id == "licence-0001").unwrap();
+    assert_eq!(case.overprint, "sample+handwritten");
+    let img = image::open(dir.path().join(&case.images[0].file))
+        .unwrap()
+        .to_rgb8();
+    let reading = verifier.read(&img).unwrap();
+    let fields = xiaoban::verify::licence::extract(&reading.page);
+    assert_eq!(
+        fields.get("address").map(|f| f.value.expose()),
+        Some(case.fields["address"].as_str())
+    );
+}
+
 // Regression guards, not targets. Measured on this set (debug build, 2026-12-06) after the
 // specimens were redrawn from the published layouts (caption, footer, ornament, seal and
 // overprints on the 2019 licence, GA 450 cards): document types 0.966 (28/29), fields 0.744
