@@ -847,8 +847,6 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()
     }
 
-    // The second look: only a front missing its sex or ethnicity, and the second reading
-    // taken only when it keeps every field and finds more.
     #[test]
     fn a_licence_reading_s_sound_fields_are_those_read_without_doubt() {
         // Of two readings of a licence the second is kept unless it loses a field the first
@@ -887,6 +885,8 @@ mod tests {
         );
     }
 
+    // The second look: only a front missing its sex or ethnicity, and the second reading
+    // taken only when it keeps every field and finds more.
     #[test]
     fn second_look_only_when_a_lone_value_is_missing() {
         let number = "11010519900307003";
