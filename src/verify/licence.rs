@@ -183,7 +183,8 @@ const SCOPE_HEADINGS: [&str; 2] = ["一般项目", "许可项目"];
 /// A scope with its items' separators as the 2019 licence prints them (the registration
 /// catalogue's wording: 一般项目：item；item（note, with commas）。许可项目：…): outside brackets,
 /// items are separated by ；, which the recogniser reads as ， or ： — so those become ；, except
-/// the ： after a heading. Commas inside a bracketed note stay.
+/// the ： after a heading. Commas inside a bracketed note stay. The scope's sentences end with
+/// 。, which on a tight box the recogniser reads as a Latin full stop (. or ．).
 fn scope_separators(scope: &str) -> String {
     let mut out = String::with_capacity(scope.len());
     let mut depth = 0usize;
@@ -194,6 +195,10 @@ fn scope_separators(scope: &str) -> String {
             '，' | '：' if depth == 0 => {
                 let heading = c == '：' && SCOPE_HEADINGS.iter().any(|h| out.ends_with(h));
                 out.push(if heading { c } else { '；' });
+                continue;
+            }
+            '.' | '．' if depth == 0 => {
+                out.push('。');
                 continue;
             }
             _ => {}
@@ -512,13 +517,16 @@ mod tests {
     }
 
     // Issue 13: the scope's items are separated by ； (the registration catalogue's wording),
-    // which the recogniser reads as ， or ：; the heading's ： and a bracketed note's ， stay.
+    // which the recogniser reads as ， or ：; the heading's ： and a bracketed note's ， stay;
+    // its sentences end with 。, read as . on a tight box.
     #[test]
     fn scope_separators_follow_the_catalogue_wording() {
         assert_eq!(
             scope_separators("餐饮服务，食品销售：预包装食品零售。"),
             "餐饮服务；食品销售；预包装食品零售。"
         );
+        assert_eq!(scope_separators("会议及展览服务."), "会议及展览服务。");
+        assert_eq!(scope_separators("会议及展览服务．"), "会议及展览服务。");
         let v = "一般项目：软件开发，技术服务（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）。";
         assert_eq!(
             scope_separators(v),
