@@ -284,10 +284,10 @@ impl Default for Settings {
     }
 }
 
-/// The fields a document of this kind should show.
 /// The warning on a card back uploaded without its front.
 pub const FRONT_MISSING: &str = "front_missing";
 
+/// The fields a document of this kind should show.
 fn expected_fields(t: DocumentType, fields: &BTreeMap<String, Field>) -> Vec<&'static str> {
     match t {
         DocumentType::IdCardFront => card::FRONT_FIELDS.to_vec(),
