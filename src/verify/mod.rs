@@ -578,16 +578,10 @@ impl Verifier {
         if classify::classify(&page) == DocumentType::BusinessLicense
             && crate::photo::has_cool_ink(source)
         {
-            let mut again = self
+            let again = self
                 .ocr
                 .read_turned(&crate::photo::without_cool_ink(&up.image))?;
-            let (before, after) = (sound_fields(&page), sound_fields(&again));
-            if before.iter().all(|n| after.contains(n)) {
-                add_timings(&mut again, page.timings);
-                page = again;
-            } else {
-                add_timings(&mut page, again.timings);
-            }
+            page = sounder(page, again, false);
         }
         let mut page = self.scope_end_again(&up.image, page)?;
         // A licence missing a field or reading one in doubt is read again with its mid-greys
@@ -598,14 +592,8 @@ impl Verifier {
         if classify::classify(&page) == DocumentType::BusinessLicense && licence_in_doubt(&page) {
             let grey = crate::photo::without_grey(&up.image);
             let again = self.ocr.read_turned(&grey)?;
-            let mut again = self.scope_end_again(&grey, again)?;
-            let (before, after) = (sound_fields(&page), sound_fields(&again));
-            if after.len() > before.len() && before.iter().all(|n| after.contains(n)) {
-                add_timings(&mut again, page.timings);
-                page = again;
-            } else {
-                add_timings(&mut page, again.timings);
-            }
+            let again = self.scope_end_again(&grey, again)?;
+            page = sounder(page, again, true);
         }
         let image = match up.turned {
             90 => image::imageops::rotate90(&image),
@@ -827,6 +815,19 @@ fn sound_fields(page: &OcrPage) -> Vec<String> {
         })
         .map(|(name, _)| name)
         .collect()
+}
+
+/// Of a licence's reading and another, `again` when it reads soundly every field `first` did
+/// ([`sound_fields`]) — and more, when `more` — else `first`; the time of both counted.
+fn sounder(mut first: OcrPage, mut again: OcrPage, more: bool) -> OcrPage {
+    let (before, after) = (sound_fields(&first), sound_fields(&again));
+    if (!more || after.len() > before.len()) && before.iter().all(|n| after.contains(n)) {
+        add_timings(&mut again, first.timings);
+        again
+    } else {
+        add_timings(&mut first, again.timings);
+        first
+    }
 }
 
 /// Whether a licence page lacks a field it should show or reads one in doubt.
