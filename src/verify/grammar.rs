@@ -44,6 +44,13 @@ pub fn has_foreign_text(value: &str) -> bool {
     FOREIGN_TEXT.iter().any(|f| t.contains(f))
 }
 
+/// Marks that end or divide a sentence, which an address never holds (a house number may
+/// carry a hyphen, a note its brackets): one in a reading is the ，of an overprint's
+/// 仅供…使用，他用无效 or a speck across the line.
+const SENTENCE_MARKS: [char; 12] = [
+    '，', ',', '。', '；', ';', '：', ':', '！', '!', '？', '?', '、',
+];
+
 /// What a border stroke or rule of the template reads as before a value: 一 (a horizontal
 /// stroke), 丨 or a bar (a vertical one), dashes.
 fn starts_with_stroke(value: &str) -> bool {
@@ -223,7 +230,7 @@ pub fn doubt(document: DocumentType, name: &str, value: &str) -> Option<String> 
     };
     match field {
         FieldName::Address => {
-            if has_foreign_text(value) {
+            if has_foreign_text(value) || value.contains(SENTENCE_MARKS) {
                 return Some(format!("“{label}”识别结果含有非地址文字，请核对原件"));
             }
             if !begins_with_division(value) {
@@ -394,7 +401,8 @@ mod tests {
     }
 
     // DOMAIN.md: addresses begin with an administrative division; the overprint (样本, 仅供…
-    // 使用，他用无效) and the QR caption are not address text (issue 13: 示例市临江区样本).
+    // 使用，他用无效) and the QR caption are not address text (issue 13: 示例市临江区样本), nor
+    // is a sentence's punctuation (the ，of 使用，他用无效 read into the line).
     #[test]
     fn addresses() {
         for ok in [
@@ -402,6 +410,7 @@ mod tests {
             "新疆维吾尔自治区乌鲁木齐市天山区",
             "示例省示例县城关镇",
             "内蒙古自治区锡林郭勒盟",
+            "示例市临江区解放路88号3-2-101室（集中办公区）",
         ] {
             assert_eq!(doubt(LICENCE, "address", ok), None, "{ok}");
         }
@@ -412,6 +421,8 @@ mod tests {
             "解放路88号",
             "88号示例市",
             "示例市临江区扫描二维码登录",
+            "示例省示例市新华区河滨用，降旁建栋3单元1903室",
+            "示例省示例县石桥村10组]，",
         ] {
             assert!(doubt(LICENCE, "address", bad).is_some(), "{bad}");
         }
