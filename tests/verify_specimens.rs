@@ -288,6 +288,30 @@ fn a_photocopied_licence_is_read_through_its_grey_overprint() {
     }
 }
 
+// Issue 13: on a washed-out copy the scope's closing 。 is a faint ring the recogniser misses
+// or reads as ， or ．, and the line's separators come out differently each time it is read;
+// the scope then looked cut short. Seed 9038's second washed-out licence (handwriting across
+// it): before its last line was read again from a stretched crop too, and a closing mark
+// found there taken as the 。, the scope read "。餐饮服务；…零售。" and the capital 参佰万元整.
+#[test]
+fn a_washed_out_copy_s_scope_keeps_its_closing_period() {
+    let Some((truth, fields)) = read_licence(
+        "9038",
+        "photocopy_overexposed",
+        "licence-0001",
+        "sample+handwritten",
+    ) else {
+        return;
+    };
+    for name in ["business_scope", "registered_capital"] {
+        assert_eq!(
+            fields.get(name).map(|f| f.value.expose()),
+            Some(truth[name].as_str()),
+            "{name}"
+        );
+    }
+}
+
 // Regression guards, not targets. Measured on this set (debug build, 2026-12-06) after the
 // specimens were redrawn from the published layouts (caption, footer, ornament, seal and
 // overprints on the 2019 licence, GA 450 cards): document types 0.966 (28/29), fields 0.744

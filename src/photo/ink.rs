@@ -226,15 +226,34 @@ const GREY_LEVEL: f32 = 0.65;
 /// threshold, and the line was lost; its black print keeps its cores, only its edges thin.
 /// Taken relative to the page's own ink and paper, it holds for dark and washed-out copies.
 pub fn without_grey(img: &RgbImage) -> RgbImage {
+    let (ink, paper) = ink_and_paper(img);
+    levelled(img, ink, ink + GREY_LEVEL * (paper - ink))
+}
+
+/// `img` with its levels stretched: the ink's (the darkest 1 % of the pixels' strongest
+/// channel) to black and the paper's (the 90th percentile) to white. A washed-out copy's
+/// faint marks — a 。 printed as a small ring, the thinnest of its print — come back dark
+/// enough for the recogniser, which reads pixels as they are.
+pub fn stretched(img: &RgbImage) -> RgbImage {
+    let (ink, paper) = ink_and_paper(img);
+    levelled(img, ink, paper)
+}
+
+/// The levels of a page's ink (the darkest 1 % of its pixels' strongest channel) and paper
+/// (the 90th percentile).
+fn ink_and_paper(img: &RgbImage) -> (f32, f32) {
     let mut hist = [0u64; 256];
     for p in img.pixels() {
         hist[usize::from(p.0[0].max(p.0[1]).max(p.0[2]))] += 1;
     }
-    let (ink, paper) = (
+    (
         f32::from(quantile(&hist, 0.01)),
         f32::from(quantile(&hist, 0.9)),
-    );
-    let white = ink + GREY_LEVEL * (paper - ink);
+    )
+}
+
+/// `img` with every channel stretched so that `ink` becomes black and `white` white.
+fn levelled(img: &RgbImage, ink: f32, white: f32) -> RgbImage {
     if white - ink < 1.0 {
         return img.clone();
     }
@@ -258,6 +277,22 @@ pub fn has_cool_ink(img: &RgbImage) -> bool {
 mod tests {
     use super::*;
     use image::Rgb;
+
+    // Issue 13: a washed-out copy's faint marks (a 。's ring) come back dark enough to read;
+    // its ink goes black and its paper white.
+    #[test]
+    fn a_washed_out_crop_is_stretched_from_its_ink_to_its_paper() {
+        let img = RgbImage::from_fn(100, 10, |x, _| match x {
+            0..2 => Rgb([150, 150, 150]),
+            2..8 => Rgb([215, 215, 215]),
+            _ => Rgb([250, 250, 250]),
+        });
+        let out = stretched(&img);
+        assert_eq!(out.get_pixel(0, 0).0, [0, 0, 0]);
+        assert_eq!(out.get_pixel(50, 0).0, [255, 255, 255]);
+        let mark = out.get_pixel(5, 0).0[0];
+        assert!((160..170).contains(&mark), "{mark}");
+    }
 
     #[test]
     fn ink_goes_black_print_and_paper_stay() {

@@ -608,8 +608,11 @@ impl Verifier {
     /// leaves out now and then, on a photocopy's speckled ground most (on the seen seed 7160,
     /// 31 of the 35 scopes read whole but for it were photocopies). Without it the scope
     /// looks cut short and goes to review. The scope's last line is recognised again with its
-    /// box reaching [`SCOPE_END_REACH`] of its height further right, and that reading taken
-    /// only when it is the same text with 。 after it; the time is counted.
+    /// box reaching [`SCOPE_END_REACH`] of its height further right, as it is and with its
+    /// levels stretched (`photo::stretched`: on a washed-out copy the 。 is a faint ring), and
+    /// the line given its 。 when either reading finds a closing mark after the same text
+    /// ([`scope_end_in`]; on the seen seed 7160's 114 photocopied licences, 6 more scopes read
+    /// whole, 1 fewer); the time is counted.
     fn scope_end_again(&self, image: &RgbImage, mut page: OcrPage) -> anyhow::Result<OcrPage> {
         if classify::classify(&page) != DocumentType::BusinessLicense {
             return Ok(page);
@@ -646,18 +649,27 @@ impl Verifier {
         for p in [1, 2] {
             quad[p][0] = (quad[p][0] + reach).min(right);
         }
-        let again = self
+        let crop = crate::ocr::recognise::crop(image, &quad);
+        let stretched = crate::ocr::recognise::Crop {
+            image: crate::photo::stretched(&crop.image),
+        };
+        let found = self
             .ocr
-            .recognise(&[crate::ocr::recognise::crop(image, &quad)])?
-            .pop();
-        if let Some(d) = again.filter(|d| d.text.strip_suffix('。') == Some(line.text.as_str())) {
-            page.lines[last] = OcrLine {
-                confidence: d.confidences.iter().sum::<f32>() / d.confidences.len().max(1) as f32,
-                text: d.text,
-                char_confidences: d.confidences,
-                alternatives: d.alternatives,
-                quad,
-            };
+            .recognise(&[crop, stretched])?
+            .into_iter()
+            .find_map(|d| scope_end_in(&line.text, &d.text).then_some(d));
+        if let Some(d) = found {
+            let line = &mut page.lines[last];
+            line.text.push('。');
+            line.char_confidences
+                .push(d.confidences.last().copied().unwrap_or(0.0));
+            if !line.alternatives.is_empty() {
+                line.alternatives
+                    .push(d.alternatives.last().cloned().unwrap_or_default());
+            }
+            line.confidence =
+                line.char_confidences.iter().sum::<f32>() / line.char_confidences.len() as f32;
+            line.quad = quad;
         }
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         page.timings.recognise_ms += ms;
@@ -836,6 +848,23 @@ fn licence_in_doubt(page: &OcrPage) -> bool {
     sound_fields(page).len() < expected.len()
 }
 
+/// Whether `again`, the scope's last line read again reaching further right, is `line` with
+/// the scope's closing 。 after it: the same text but for the items' separators (；, read as
+/// ， or ： either time), then one mark where the first reading ended. The mark is read as
+/// 。, ．, . or ， as often as 。 on a faint copy; a scope's list never ends in a separator,
+/// so any of them there is its full stop.
+fn scope_end_in(line: &str, again: &str) -> bool {
+    let Some(rest) = again.strip_suffix(['。', '．', '.', '，', ',', '；']) else {
+        return false;
+    };
+    let separator = |c: char| matches!(c, '；' | ';' | '，' | ',' | '：' | ':');
+    rest.chars().count() == line.chars().count()
+        && rest
+            .chars()
+            .zip(line.chars())
+            .all(|(a, b)| a == b || (separator(a) && separator(b)))
+}
+
 /// How far right of the scope's last line, in line heights, its 。 is looked for: a full-width
 /// dot takes a character's width, about one line height, of which the detector's box has
 /// often taken some.
@@ -920,6 +949,30 @@ mod tests {
             !sound.contains(&"legal_representative".to_owned()),
             "{sound:?}"
         );
+    }
+
+    // Issue 13: a washed-out copy's 。 read again right of the scope's last line; it comes as
+    // ， or ． as often, and the separators of the line may be read differently each time.
+    #[test]
+    fn a_scope_s_closing_mark_is_found_after_its_last_line_only() {
+        let line = "食品销售：日用百货销售；烟草制品零售";
+        for again in [
+            "食品销售：日用百货销售；烟草制品零售。",
+            "食品销售；日用百货销售；烟草制品零售。",
+            "食品销售，日用百货销售；烟草制品零售．",
+            "食品销售：日用百货销售；烟草制品零售，",
+        ] {
+            assert!(scope_end_in(line, again), "{again}");
+        }
+        for again in [
+            "食品销售：日用百货销售；烟草制品零售",
+            "食品销售：日用百货销售；烟草制品零售售。",
+            "食品销售：日用百货销售；烟草制品零。",
+            "食品销售、日用百货销售；烟草制品零售。",
+            "食品销售：日用百货销售；烟草制品零售）",
+        ] {
+            assert!(!scope_end_in(line, again), "{again}");
+        }
     }
 
     // The second look: only a front missing its sex or ethnicity, and the second reading
