@@ -312,6 +312,35 @@ fn a_washed_out_copy_s_scope_keeps_its_closing_period() {
     }
 }
 
+// Issue 13: on a washed-out black-and-white copy a stamp's 仅供…使用 across a card's address
+// stays a light grey after the page's grey step, and its 用，他 was read into the line. Seed
+// 9032's second washed-out card front (样本 and a stamp): before the address bands were read
+// again with lower greys set to paper too, its address read 东例省示例县东风村组书子。号.
+#[test]
+fn a_stamp_across_a_copied_card_s_address_is_read_around() {
+    let Some((dir, verifier)) = two_of_each("9032", "photocopy_overexposed") else {
+        return;
+    };
+    let truth: xiaoban::measure::documents::Truth =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("truth.json")).unwrap())
+            .unwrap();
+    let case = truth
+        .cases
+        .into_iter()
+        .find(|c| c.id == "idcard-0001")
+        .unwrap();
+    assert_eq!(case.overprint, "sample+stamp");
+    let img = image::open(dir.path().join("idcard-0001-front.png"))
+        .unwrap()
+        .to_rgb8();
+    let reading = verifier.read(&img).unwrap();
+    let fields = xiaoban::verify::card::extract_front(&reading.page);
+    assert_eq!(
+        fields.get("address").map(|f| f.value.expose()),
+        Some(case.fields["address"].as_str())
+    );
+}
+
 // Regression guards, not targets. Measured on this set (debug build, 2026-12-06) after the
 // specimens were redrawn from the published layouts (caption, footer, ornament, seal and
 // overprints on the 2019 licence, GA 450 cards): document types 0.966 (28/29), fields 0.744

@@ -226,8 +226,14 @@ const GREY_LEVEL: f32 = 0.65;
 /// threshold, and the line was lost; its black print keeps its cores, only its edges thin.
 /// Taken relative to the page's own ink and paper, it holds for dark and washed-out copies.
 pub fn without_grey(img: &RgbImage) -> RgbImage {
+    without_grey_above(img, GREY_LEVEL)
+}
+
+/// `img` with the greys above `level` of the way from its ink to its paper set to paper
+/// ([`without_grey`] at [`GREY_LEVEL`]).
+pub fn without_grey_above(img: &RgbImage, level: f32) -> RgbImage {
     let (ink, paper) = ink_and_paper(img);
-    levelled(img, ink, ink + GREY_LEVEL * (paper - ink))
+    levelled(img, ink, ink + level * (paper - ink))
 }
 
 /// `img` with its levels stretched: the ink's (the darkest 1 % of the pixels' strongest

@@ -15,8 +15,8 @@ pub mod intake;
 pub mod locate;
 
 pub use ink::{
-    has_cool_ink, stretched, without_cool_ink, without_grey, without_overprint_ink,
-    without_warm_ink,
+    has_cool_ink, stretched, without_cool_ink, without_grey, without_grey_above,
+    without_overprint_ink, without_warm_ink,
 };
 pub use intake::{ACCEPTED, IntakeError, IntakeLimits, Scan, intake, sniff};
 pub use locate::{Found, find_document, rectify};
