@@ -255,7 +255,46 @@ const JOINT: &[&str] = &[
     "一次办",
     "一件事",
     "一起弄",
+    "同时",
 ];
+
+/// Words by which a citizen speaks of a card, a certificate or a paper of their own without
+/// saying which ("卡突然用不了了", "本子淋湿了字都花了", "让我交个东西上去"): with no
+/// item named, the question is about something only they know, and asking which item
+/// (DOMAIN.md: one short question when the answer depends on what is not known) serves them
+/// better than saying the knowledge base does not cover it.
+const UNNAMED_THINGS: &[&str] = &[
+    "卡", "证", "证件", "本", "本子", "本本", "东西", "那个", "这个",
+];
+
+/// Whether the question speaks of one of the citizen's things without naming it
+/// ([`UNNAMED_THINGS`]). A one-character word counts only where no word qualifies it: first in
+/// its clause, or after a pronoun or 的 ("他的证", "我本"); after any other word it ends a
+/// name jieba left in two (献血 / 证, 老年 / 证).
+fn speaks_of_unnamed_thing(index: &KnowledgeIndex, text: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric()).any(|clause| {
+        let words = index.segmenter().tagged(clause);
+        words.iter().enumerate().any(|(i, (w, _))| {
+            UNNAMED_THINGS.contains(&w.as_str())
+                && (w.chars().count() > 1
+                    || i == 0
+                    || words[i - 1].1.starts_with('r')
+                    || words[i - 1].1.starts_with('u'))
+        })
+    })
+}
+
+/// Whether the question asks for several things to be done together: one of [`JOINT`], or
+/// 一次 or 联着 before a verb of getting something done ("一次申请", "联着跑"); 一次性 (a
+/// lump sum) is no such request.
+fn asks_jointly(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    let at_once = chars.windows(3).any(|w| {
+        matches!((w[0], w[1]), ('一', '次') | ('联', '着'))
+            && (REQUEST_VERBS.contains(&w[2]) || matches!(w[2], '申' | '跑' | '提'))
+    });
+    at_once || JOINT.iter().any(|j| text.contains(j))
+}
 
 /// Verbs of asking or getting something done, and the measure words that follow them in
 /// "办个", "问点", "弄件", "开个": together they say nothing about what is meant.
@@ -375,6 +414,11 @@ fn respond(
         r.0.ranked = ranked;
         return Ok(r);
     }
+    if top_topical == 0 && !names_an_item(index, &found) && speaks_of_unnamed_thing(index, text) {
+        let mut r = clarify_vague(index);
+        r.0.ranked = ranked;
+        return Ok(r);
+    }
     let named = only_shared_names(index, &found, text);
     if named.len() > 1 {
         return Ok(clarify_documents(index, &named, aspect, ranked));
@@ -407,13 +451,18 @@ fn respond(
         r.ranked = ranked;
         return Ok((r, conv.clone()));
     };
-    let joint = aspect == Some(Aspect::Items) || JOINT.iter().any(|j| text.contains(j));
+    let joint = aspect == Some(Aspect::Items) || asks_jointly(text);
     let event = found.docs.iter().take(5).find(|d| {
         index.doc_at(d.doc).meta.kind == DocKind::LifeEvent && d.score >= 0.5 * top.score
     });
     if joint && let Some(event) = event {
         let mut r = about(index, event.doc, aspect, text, None, &found)?;
         r.0.ranked = with_first(ranked, &index.doc_at(event.doc).meta.id);
+        return Ok(r);
+    }
+    if !joint && let Some(item) = item_named_over_event(index, &found, top) {
+        let mut r = about(index, item, aspect, text, None, &found)?;
+        r.0.ranked = with_first(ranked, &index.doc_at(item).meta.id);
         return Ok(r);
     }
     if top_topical == 0 {
@@ -431,6 +480,40 @@ fn respond(
     let mut r = about(index, top.doc, aspect, text, None, &found)?;
     r.0.ranked = ranked;
     Ok(r)
+}
+
+/// How close to a life event's score one of its items must come to be answered instead.
+const ITEM_OVER_EVENT: f32 = 0.5;
+
+/// When the best document is a life event and the question asks for nothing to be done
+/// together, one of its items whose name the question uses more of than the event's, retrieved
+/// at least [`ITEM_OVER_EVENT`] as strongly: "不动产转移登记收费吗" is about that item, which
+/// the event only bundles with others (its text names every item, and so often ranks first).
+fn item_named_over_event(index: &KnowledgeIndex, found: &Retrieval, top: ScoredDoc) -> Option<u32> {
+    let event = index.doc_at(top.doc);
+    if event.meta.kind != DocKind::LifeEvent {
+        return None;
+    }
+    let items: Vec<DocId> = event
+        .section(Aspect::Items)
+        .map(|s| {
+            s.body
+                .lines()
+                .filter_map(compose::item_id)
+                .filter_map(|(_, id)| DocId::parse(id).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let event_named = topical_terms(index, found, top.doc);
+    found
+        .docs
+        .iter()
+        .skip(1)
+        .take(5)
+        .filter(|d| d.score >= ITEM_OVER_EVENT * top.score)
+        .filter(|d| items.contains(&index.doc_at(d.doc).meta.id))
+        .find(|d| topical_terms(index, found, d.doc) > event_named)
+        .map(|d| d.doc)
 }
 
 fn with_first(mut ranked: Vec<DocId>, first: &DocId) -> Vec<DocId> {
@@ -1089,6 +1172,16 @@ mod tests {
         for q in ["证过期了能用吗", "证件快到期了怎么弄"] {
             assert_eq!(ask(&index, q, &fresh).0.outcome, Outcome::Clarify, "{q}");
         }
+        // A card, a certificate or a paper spoken of without its name is one only the
+        // citizen knows: asked which, not declined. A name jieba leaves in two (钓鱼 / 证)
+        // still names something the knowledge base lacks.
+        for q in ["那个本子被水泡坏了", "证件让狗咬烂了咋办"] {
+            assert_eq!(ask(&index, q, &fresh).0.outcome, Outcome::Clarify, "{q}");
+        }
+        assert_eq!(
+            ask(&index, "钓鱼证被水泡了", &fresh).0.outcome,
+            Outcome::OutOfScope
+        );
         // The same said of an item is answered from its guide.
         for (q, doc) in [
             ("身份证眼看到期了咋整", "id-card-renewal"),
@@ -1100,6 +1193,36 @@ mod tests {
             assert_eq!(r.outcome, Outcome::Answered, "{q}");
             assert_eq!(r.citations[0].doc_id.as_str(), doc, "{q}");
         }
+    }
+
+    #[test]
+    fn an_item_is_answered_from_its_guide_and_a_joint_request_from_its_life_event() {
+        let (_data, index) = demo_index();
+        let fresh = Conversation::default();
+        let first = |q: &str| {
+            let (r, _) = ask(&index, q, &fresh);
+            assert_eq!(r.outcome, Outcome::Answered, "{q}");
+            r.citations[0].doc_id.as_str().to_string()
+        };
+        // DOMAIN.md: life events bundle items across departments. A question about one of the
+        // items is about that item's guide, even when the event's text (which names every
+        // item) scores higher.
+        for (q, doc) in [
+            ("二手房交易契税申报要什么材料", "deed-tax-resale"),
+            ("不动产转移登记在哪办", "property-transfer-resale"),
+        ] {
+            assert_eq!(first(q), doc, "{q}");
+        }
+        // Asked to be done at once, the items are the life event's.
+        for (q, doc) in [
+            ("退休的手续能一次跑完吗", "life-event-retirement"),
+            ("开饭馆那几个证可以同时申请吗", "life-event-restaurant"),
+        ] {
+            assert_eq!(first(q), doc, "{q}");
+        }
+        // 一次性 is a lump sum, not a joint request.
+        assert!(!asks_jointly("失业金一次性领取可以吗"));
+        assert!(asks_jointly("几样手续能一次办吗"));
     }
 
     #[test]
