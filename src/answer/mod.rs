@@ -285,7 +285,7 @@ fn speaks_of_unnamed_thing(index: &KnowledgeIndex, text: &str) -> bool {
 }
 
 /// Whether the question asks for several things to be done together: one of [`JOINT`], or
-/// 一次 or 联着 before a verb of getting something done ("一次申请", "联着跑"); 一次性 (a
+/// 一次 or 联着 before a verb of getting something done ("一次办完", "联着跑"); 一次性 (a
 /// lump sum) is no such request.
 fn asks_jointly(text: &str) -> bool {
     let chars: Vec<char> = text.chars().collect();
@@ -1175,7 +1175,7 @@ mod tests {
         // A card, a certificate or a paper spoken of without its name is one only the
         // citizen knows: asked which, not declined. A name jieba leaves in two (钓鱼 / 证)
         // still names something the knowledge base lacks.
-        for q in ["那个本子被水泡坏了", "证件让狗咬烂了咋办"] {
+        for q in ["本子被雨淋得看不清了", "证件让狗咬烂了咋办"] {
             assert_eq!(ask(&index, q, &fresh).0.outcome, Outcome::Clarify, "{q}");
         }
         assert_eq!(
@@ -1222,7 +1222,7 @@ mod tests {
         }
         // 一次性 is a lump sum, not a joint request.
         assert!(!asks_jointly("失业金一次性领取可以吗"));
-        assert!(asks_jointly("几样手续能一次办吗"));
+        assert!(asks_jointly("这些事能一次办完吗"));
     }
 
     #[test]
