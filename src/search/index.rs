@@ -976,7 +976,14 @@ impl KnowledgeIndex {
         weights: &Weights,
     ) -> Result<Retrieval> {
         let question = &self.corrected(question);
-        let (typed, added, expanded) = self.query_parts(question);
+        let (mut typed, added, expanded) = self.query_parts(question);
+        // Amounts, ages and years said in words count as the digits guides print them in.
+        let numbers = crate::text::chinese_numbers(question);
+        for n in &numbers {
+            if !typed.contains(n) {
+                typed.push(n.clone());
+            }
+        }
         let mut out = Retrieval {
             terms: typed.iter().chain(&added).cloned().collect(),
             typed: typed.len(),
@@ -984,7 +991,12 @@ impl KnowledgeIndex {
             glue: self.segmenter.glue_words(question),
             ..Default::default()
         };
-        let grams = query_grams(question);
+        let mut grams = query_grams(question);
+        for n in numbers {
+            if !grams.contains(&n) {
+                grams.push(n);
+            }
+        }
         if out.terms.is_empty() && grams.is_empty() {
             return Ok(out);
         }
