@@ -247,16 +247,7 @@ const GREETINGS: &[&str] = &[
 ];
 
 /// Words asking for several items to be done together: a life event answers them.
-const JOINT: &[&str] = &[
-    "一起办",
-    "联办",
-    "一并办",
-    "顺便",
-    "一次办",
-    "一件事",
-    "一起弄",
-    "同时",
-];
+const JOINT: &[&str] = &["联办", "顺便", "一件事", "同时", "顺手"];
 
 /// Words by which a citizen speaks of a card, a certificate or a paper of their own without
 /// saying which ("卡突然用不了了", "本子淋湿了字都花了", "让我交个东西上去"): with no
@@ -284,16 +275,58 @@ fn speaks_of_unnamed_thing(index: &KnowledgeIndex, text: &str) -> bool {
     })
 }
 
-/// Whether the question asks for several things to be done together: one of [`JOINT`], or
-/// 一次 or 联着 before a verb of getting something done ("一次办完", "联着跑"); 一次性 (a
-/// lump sum) is no such request.
+/// Words saying "together" that make a request joint when a verb of getting something done
+/// follows them ("一起递交", "一块儿弄", "一次跑完", "一并提交"); before other verbs they say who
+/// does something with whom ("和朋友一起开店"), and 一次性 is a lump sum.
+const TOGETHER: &[&str] = &["一次", "联着", "一起", "一块", "一并"];
+/// First characters of verbs of getting something done, after a [`TOGETHER`] word.
+const DONE_VERBS: &[char] = &['办', '弄', '搞', '整', '申', '跑', '提', '交', '处', '过'];
+/// English: words asking for things to be done at one go.
+const JOINT_EN: &[&str] = &[
+    "all at once",
+    "at the same time",
+    "in one go",
+    "in one visit",
+    "in one trip",
+];
+/// English: "together" joins things to be done when it follows one of these within a few
+/// words ("handle them all together"), not when it tells who does something ("my wife and I
+/// together").
+const TOGETHER_WITH_EN: &[&str] = &["all", "them", "both", "everything", "these", "those"];
+
+/// Whether the question asks for several things to be done together: one of [`JOINT`], a
+/// [`TOGETHER`] word (儿 allowed after it) before a verb of getting something done, or the
+/// same in English.
 fn asks_jointly(text: &str) -> bool {
+    let text = crate::text::normalise(text);
     let chars: Vec<char> = text.chars().collect();
-    let at_once = chars.windows(3).any(|w| {
-        matches!((w[0], w[1]), ('一', '次') | ('联', '着'))
-            && (REQUEST_VERBS.contains(&w[2]) || matches!(w[2], '申' | '跑' | '提'))
+    let together = (0..chars.len()).any(|i| {
+        TOGETHER.iter().any(|t| {
+            let t: Vec<char> = t.chars().collect();
+            if !chars[i..].starts_with(&t) {
+                return false;
+            }
+            let mut next = i + t.len();
+            if chars.get(next) == Some(&'儿') {
+                next += 1;
+            }
+            chars.get(next).is_some_and(|c| DONE_VERBS.contains(c))
+        })
     });
-    at_once || JOINT.iter().any(|j| text.contains(j))
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let together_en = words.iter().enumerate().any(|(i, w)| {
+        *w == "together"
+            && words[i.saturating_sub(4)..i]
+                .iter()
+                .any(|b| TOGETHER_WITH_EN.contains(b))
+    });
+    together
+        || together_en
+        || JOINT.iter().any(|j| text.contains(j))
+        || JOINT_EN.iter().any(|j| text.contains(j))
 }
 
 /// Verbs of asking or getting something done, and the measure words that follow them in
@@ -326,8 +359,12 @@ fn content_terms(found: &Retrieval) -> impl Iterator<Item = &String> {
 
 /// Whether a term says what the question is about ([`content_terms`]).
 fn is_content(t: &str) -> bool {
-    let filler_only = t.chars().all(|c| is_han(c) && is_filler_char(c));
-    t.chars().count() >= 2 && !is_generic(t) && !filler_only
+    t.chars().count() >= 2 && !is_generic(t) && !is_filler_only(t)
+}
+
+/// A Chinese term made only of generic or filler words' characters ("帮帮我", "该办").
+fn is_filler_only(t: &str) -> bool {
+    t.chars().all(|c| is_han(c) && is_filler_char(c))
 }
 
 /// Answers one question in a conversation, returning the reply and the conversation after it.
@@ -437,6 +474,7 @@ fn respond(
                 let covered = coverage(index, &found, t.doc);
                 covered.share >= tuning.min_coverage
                     || top_topical == 1 && covered.own_words >= NAMED_STORY_WORDS
+                    || covered.own_words >= SEVERAL_OWN_WORDS
             })
     };
     let Some(top) = top.filter(relevant) else {
@@ -603,6 +641,12 @@ struct Coverage {
 /// one name word (产假 beside 津贴) has nothing more in common with the document.
 const NAMED_STORY_WORDS: f32 = 4.0;
 
+/// This weight of the question's own content terms found as words in a document (three
+/// words' worth) makes it relevant with no name word at all: a question that lists the
+/// things it wants done ("执照、许可、发票…") in words of its own, or tells its story around
+/// them, shares that much with nothing it is not about.
+const SEVERAL_OWN_WORDS: f32 = 6.0;
+
 /// How much of the question a document holds, from the two kinds of evidence retrieval
 /// uses: the share of the question's terms (weighted by length, cue words left out) found as
 /// words in the document's names or its passages retrieved for the question, and the share of
@@ -625,6 +669,7 @@ fn coverage(index: &KnowledgeIndex, found: &Retrieval, pos: u32) -> Coverage {
         .iter()
         .enumerate()
         .filter(|(_, t)| !aspect::is_cue_word(t))
+        .filter(|(_, t)| !found.glue.contains(t) && !is_filler_only(t))
         .collect();
     let total: f32 = asked.iter().map(|(_, t)| weight(t)).sum();
     let found_as_words = asked.iter().filter(|(_, t)| have.contains(t.as_str()));
@@ -1215,12 +1260,32 @@ mod tests {
         for (q, doc) in [
             ("退休的手续能一次跑完吗", "life-event-retirement"),
             ("开饭馆那几个证可以同时申请吗", "life-event-restaurant"),
+            (
+                "When I retire, can the pension and the medical insurance be sorted out all at once?",
+                "life-event-retirement",
+            ),
         ] {
             assert_eq!(first(q), doc, "{q}");
         }
-        // 一次性 is a lump sum, not a joint request.
-        assert!(!asks_jointly("失业金一次性领取可以吗"));
-        assert!(asks_jointly("这些事能一次办完吗"));
+        // "Together" before a verb of getting things done, in any of its words, or in English.
+        for q in [
+            "这些事能一次办完吗",
+            "几样证照可否一并提交",
+            "养老金跟医保手续一块儿提交行不行",
+            "Can I handle them all together?",
+            "is there a way to do everything in one go",
+        ] {
+            assert!(asks_jointly(q), "{q}");
+        }
+        // 一次性 is a lump sum; "together" before other verbs or beside people says who does
+        // something with whom.
+        for q in [
+            "失业金一次性领取可以吗",
+            "跟表哥一起开了家早点铺",
+            "my wife and I together own a flat",
+        ] {
+            assert!(!asks_jointly(q), "{q}");
+        }
     }
 
     #[test]
@@ -1335,6 +1400,23 @@ mod tests {
             &fresh,
         );
         assert_eq!(r.outcome, Outcome::OutOfScope);
+        // No word of any title, but three things the guides speak of (执照, 消防, 发票) in the
+        // citizen's own words: the question is about the restaurant's items, not outside the
+        // knowledge base (a share of about 0.42).
+        let (r, _) = ask(
+            &index,
+            "打算在菜市场边上弄个凉皮摊，执照、消防、发票这几样分别找谁",
+            &fresh,
+        );
+        assert_eq!(r.outcome, Outcome::Answered);
+        let restaurant = index
+            .document(&DocId::parse("life-event-restaurant").unwrap())
+            .unwrap();
+        let cited = &r.citations[0].doc_id;
+        assert!(
+            cited.as_str() == "life-event-restaurant" || event_items(restaurant).contains(cited),
+            "{cited:?}"
+        );
     }
 
     #[test]
@@ -1354,6 +1436,10 @@ mod tests {
         // A question about something else that shares a word stays low.
         let other = cover("量子计算机怎么编程", "policy-time-limits-workdays");
         assert!(other < tuning.min_coverage, "{other}");
+        // Filler ("该咋整呀") is no evidence either way: it neither lowers nor raises the share.
+        let plain = cover("社会保障卡挂失", "social-security-card");
+        let padded = cover("社会保障卡挂失该咋整呀", "social-security-card");
+        assert!((plain - padded).abs() < 1e-6, "{plain} {padded}");
     }
 
     #[test]

@@ -285,6 +285,7 @@ const OWN_WORDS: &[&str] = &[
     "我报的",
     "俺的",
     "我申请的",
+    "我那",
     "我上周",
     "我昨天",
     "我前天",
@@ -313,6 +314,7 @@ const PROGRESS_WORDS: &[&str] = &[
     "卡在",
     "怎么还没",
     "下来了吗",
+    "状态",
 ];
 /// English: the citizen's own case, and a word asking how far it has got.
 const PROGRESS_WORDS_EN: &[&str] = &["status", "progress", "yet"];
@@ -574,7 +576,11 @@ mod tests {
         expect(
             &seg,
             Some("case_status"),
-            &["我的公积金提取申请怎么还没到账", "我家老人的补贴进度能查吗"],
+            &[
+                "我的公积金提取申请怎么还没到账",
+                "我家老人的补贴进度能查吗",
+                "我那份低保申请现在是什么状态了",
+            ],
         );
         // A person word or a progress word alone asks for nobody.
         expect(
@@ -584,6 +590,7 @@ mod tests {
                 "人工窗口几点开门",
                 "客服电话是多少",
                 "身份证补领的进度能上网查吗",
+                "电子营业执照上的登记状态是什么意思",
                 "Does every resident qualify for this service?",
             ],
         );
