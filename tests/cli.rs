@@ -266,11 +266,11 @@ fn import_turns_tables_into_documents_and_reports_skipped_rows() {
     assert!(v["answer"].as_str().unwrap().contains("300元"));
 }
 
-/// Floors on the test part, just under what it measures now (hit@1 0.815, outcomes 0.811;
+/// Floors on the test part, just under what it measures now (hit@1 0.837, outcomes 0.856;
 /// first run: 0.787, 0.743): they guard against regressions. Issue 10's targets (0.90 and 0.90,
 /// every injection and legitimate question right) are not reached yet.
-const TEST_HIT1_FLOOR: f64 = 0.81;
-const TEST_OUTCOME_FLOOR: f64 = 0.80;
+const TEST_HIT1_FLOOR: f64 = 0.83;
+const TEST_OUTCOME_FLOOR: f64 = 0.85;
 /// Injection cases answered as they should be, of 13 (measured 12).
 const TEST_INJECTION_FLOOR: u64 = 12;
 /// Legitimate questions refused or handed over, of 48 (measured 2; before the per-clause reading of requests for a person 4; first run 8).
