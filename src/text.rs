@@ -37,68 +37,39 @@ pub fn is_han(c: char) -> bool {
     matches!(c, '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}' | '\u{20000}'..='\u{2FA1F}')
 }
 
-/// The value of a Chinese digit (两 and 〇 included).
+/// The value of a Chinese digit, plain or 大写 (两 and 〇 included).
 fn digit(c: char) -> Option<u64> {
-    "零一二三四五六七八九"
-        .chars()
-        .position(|d| d == c)
-        .map(|d| d as u64)
-        .or(match c {
-            '〇' => Some(0),
-            '两' => Some(2),
-            _ => None,
-        })
+    let at = |digits: &str| digits.chars().position(|d| d == c).map(|d| d as u64);
+    at("零一二三四五六七八九")
+        .or_else(|| at("〇壹贰叁肆伍陆柒捌玖"))
+        .or((c == '两').then_some(2))
 }
 
 /// The value of a unit character below 万.
 fn small_unit(c: char) -> Option<u64> {
     match c {
-        '十' => Some(10),
-        '百' => Some(100),
-        '千' => Some(1000),
+        '十' | '拾' => Some(10),
+        '百' | '佰' => Some(100),
+        '千' | '仟' => Some(1000),
         _ => None,
     }
 }
 
-/// The numbers a text writes in Chinese numerals, in Arabic digits: "三千六" (3600, a trailing
-/// digit counting in the unit below the last one, as people say amounts), "十五年" (15),
-/// "两百" (200), "一万二" (12000), "二〇二四" (2024). Guides print amounts, ages and years in
-/// digits; a question typed in words would otherwise share nothing with them. A run counts as
-/// a number only if it starts with a digit or 十 and holds a unit (十百千万) or three or more
-/// digits, so 一起, 二手房, 两三天, 万一 and 千万 are no numbers.
-pub fn chinese_numbers(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    let is_numeral = |c: char| digit(c).is_some() || small_unit(c).is_some() || c == '万';
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if !is_numeral(chars[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < chars.len() && is_numeral(chars[i]) {
-            i += 1;
-        }
-        if let Some(n) = numeral_value(&chars[start..i]) {
-            out.push(n.to_string());
-        }
-    }
-    out
+fn is_numeral(c: char) -> bool {
+    digit(c).is_some() || small_unit(c).is_some() || matches!(c, '万' | '萬')
 }
 
-/// The value of one run of numeral characters ([`chinese_numbers`]), or `None` if it is no
-/// number (or too large to be one).
-fn numeral_value(run: &[char]) -> Option<u64> {
-    let has_unit = run.iter().any(|&c| small_unit(c).is_some() || c == '万');
-    if run.first().is_none_or(|&c| digit(c).is_none() && c != '十') {
+/// The value of the Chinese numeral `s` starts with, read up to the first other character:
+/// 二十 → 20, 两 → 2, 一百零五 → 105, 三个月 → 3, 三千六 → 3600 (a digit after 百, 千 or 万
+/// counts in the unit below it, as amounts are said), 二〇二四 → 2024 (digits alone are read
+/// one by one). `None` if it starts with no numeral, is no well-formed number (三四百) or is
+/// too large.
+pub fn numeral_value(s: &str) -> Option<u64> {
+    let run: Vec<char> = s.chars().take_while(|&c| is_numeral(c)).collect();
+    if run.is_empty() {
         return None;
     }
-    if !has_unit {
-        // Digits read one by one (二〇二四); two alone are a guess (两三天, 七八个).
-        if run.len() < 3 {
-            return None;
-        }
+    if run.iter().all(|&c| digit(c).is_some()) {
         return run
             .iter()
             .try_fold(0u64, |n, &c| n.checked_mul(10)?.checked_add(digit(c)?));
@@ -106,7 +77,7 @@ fn numeral_value(run: &[char]) -> Option<u64> {
     let (mut total, mut section) = (0u64, 0u64);
     let mut pending: Option<u64> = None;
     let mut last_unit = 1u64;
-    for &c in run {
+    for &c in &run {
         if let Some(d) = digit(c) {
             if pending.is_some() {
                 return None;
@@ -118,9 +89,8 @@ fn numeral_value(run: &[char]) -> Option<u64> {
                 pending = Some(d);
             }
         } else if let Some(u) = small_unit(c) {
-            // 十 alone is one ten (十五); 百 and 千 need their digit.
-            let n = pending.take().or((u == 10).then_some(1))?;
-            section = section.checked_add(n * u)?;
+            // A unit with no digit before it is one of it (十五).
+            section = section.checked_add(pending.take().unwrap_or(1) * u)?;
             last_unit = u;
         } else {
             // 万 closes a section.
@@ -136,8 +106,7 @@ fn numeral_value(run: &[char]) -> Option<u64> {
         }
     }
     if let Some(d) = pending {
-        // A digit after a unit counts in the unit below it, as amounts are said (三千六,
-        // 一万二); after a ten or 零 it is itself (十五).
+        // After a ten or 零 a digit is itself (十五, 一千零六).
         section = section.checked_add(if last_unit >= 100 {
             d * last_unit / 10
         } else {
@@ -145,6 +114,37 @@ fn numeral_value(run: &[char]) -> Option<u64> {
         })?;
     }
     total.checked_add(section)
+}
+
+/// The numbers a question writes in Chinese numerals, in Arabic digits ([`numeral_value`]):
+/// "每年三千六" → 3600, "十五年" → 15, "两百" → 200. Guides print amounts, ages and years in
+/// digits; a question typed in words would otherwise share nothing with them. A run counts as
+/// a number only if it starts with a digit or 十 and holds a unit (十百千万) or three or more
+/// digits, so 一起, 二手房, 两三天, 万一 and 千万 are no numbers.
+pub fn chinese_numbers(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !is_numeral(chars[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && is_numeral(chars[i]) {
+            i += 1;
+        }
+        let run = &chars[start..i];
+        let starts_well = digit(run[0]).is_some() || small_unit(run[0]) == Some(10);
+        let has_unit = run.iter().any(|&c| digit(c).is_none());
+        if starts_well
+            && (has_unit || run.len() >= 3)
+            && let Some(n) = numeral_value(&run.iter().collect::<String>())
+        {
+            out.push(n.to_string());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -237,43 +237,6 @@ pub fn citations(answer: &str) -> Vec<usize> {
     out
 }
 
-/// Value of a Chinese numeral up to the ten-thousands (二十 → 20, 两 → 2, 一百零五 → 105).
-fn chinese_number(s: &str) -> Option<u64> {
-    let digit = |c: char| {
-        "零一二三四五六七八九"
-            .find(c)
-            .or_else(|| "〇壹贰叁肆伍陆柒捌玖".find(c))
-            .map(|i| (i / 3) as u64)
-            .or((c == '两').then_some(2))
-    };
-    let (mut total, mut section, mut current) = (0u64, 0u64, 0u64);
-    let mut any = false;
-    for c in s.chars() {
-        if let Some(d) = digit(c) {
-            current = d;
-            any = true;
-            continue;
-        }
-        let unit = match c {
-            '十' | '拾' => 10,
-            '百' | '佰' => 100,
-            '千' | '仟' => 1000,
-            '万' | '萬' => {
-                total = (total + section + current) * 10_000;
-                section = 0;
-                current = 0;
-                any = true;
-                continue;
-            }
-            _ => break,
-        };
-        section += if current == 0 { 1 } else { current } * unit;
-        current = 0;
-        any = true;
-    }
-    any.then_some(total + section + current)
-}
-
 /// The figures of a text as canonical digit strings (`1,500` → `1500`, `十五个工作日` → `15`).
 pub fn figures(text: &str) -> BTreeSet<String> {
     let stripped = CITATION.replace_all(text, " ");
@@ -284,7 +247,7 @@ pub fn figures(text: &str) -> BTreeSet<String> {
             if s.starts_with(|c: char| c.is_ascii_digit()) {
                 Some(s.replace(',', ""))
             } else {
-                chinese_number(s).map(|n| n.to_string())
+                crate::text::numeral_value(s).map(|n| n.to_string())
             }
         })
         .collect()
@@ -469,10 +432,11 @@ mod tests {
 
     #[test]
     fn figures_are_canonical() {
-        assert_eq!(chinese_number("二十"), Some(20));
-        assert_eq!(chinese_number("两"), Some(2));
-        assert_eq!(chinese_number("一百零五"), Some(105));
-        assert_eq!(chinese_number("三万"), Some(30000));
+        use crate::text::numeral_value;
+        assert_eq!(numeral_value("二十"), Some(20));
+        assert_eq!(numeral_value("两"), Some(2));
+        assert_eq!(numeral_value("一百零五"), Some(105));
+        assert_eq!(numeral_value("三万"), Some(30000));
         let f = figures("每月1,500元，三个月，60日内[1]，电话0000-12345110");
         assert!(
             f.contains("1500") && f.contains("3") && f.contains("60") && f.contains("12345110"),
