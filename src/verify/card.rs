@@ -363,6 +363,7 @@ pub fn extract_back(page: &OcrPage) -> BTreeMap<String, Field> {
                 })
                 .flatten();
             let end = split.map_or(r.end, |at| r.start + at);
+            let end = s.one_line_value(r.start..end).end;
             let authority = s.text(r.start..end);
             if let Some(f) = s.field(r.start..end, FieldValue::public(clean_text(&authority))) {
                 out.insert(name, f);
@@ -642,6 +643,41 @@ mod tests {
         assert_eq!(value(&b, "issuing_authority"), "示例市公安局滨江分局有欢");
         assert_eq!(value(&b, "valid_from"), "2011-10-20");
         assert_eq!(value(&b, "valid_to"), "2031-10-20");
+    }
+
+    #[test]
+    fn an_overprint_beside_the_authority_is_not_the_authority() {
+        // DOMAIN.md, the card's back: 签发机关 names a public security bureau, printed on one
+        // line in one size. The 样本 overprint beside it, read as a line of its own (羊本, 羊木
+        // on tuning specimens), is not part of it: taller than the row, or after a gap.
+        let back = |lines: Vec<OcrLine>| {
+            let mut all = vec![
+                line_at("中华人民共和国", 0.99, 326.0, 130.0, 336.0, 43.0),
+                line_at("居民身份证", 0.99, 340.0, 206.0, 355.0, 55.0),
+                line_at("签发机关", 0.99, 211.0, 464.0, 102.0, 30.0),
+                line_at("有效期限", 0.99, 211.0, 525.0, 101.0, 30.0),
+                line_at("2019.02.05-2039.02.05", 0.99, 364.0, 525.0, 291.0, 27.0),
+            ];
+            all.extend(lines);
+            value(&extract_back(&page_of(992, 676, all)), "issuing_authority").to_string()
+        };
+        let authority = || line_at("示例市公安局长安分局", 0.99, 365.0, 464.0, 277.0, 29.0);
+        // Twice the row's height, beside it.
+        let tall = line_at("羊本", 0.92, 694.0, 440.0, 120.0, 58.0);
+        assert_eq!(back(vec![authority(), tall]), "示例市公安局长安分局");
+        // Twice its height and reaching down to the row's foot: the row below its centre is
+        // still a row of its own, with its label before its value.
+        let reaching = line_at("羊本", 0.82, 706.0, 417.0, 127.0, 62.0);
+        assert_eq!(back(vec![authority(), reaching]), "示例市公安局长安分局");
+        // The row's height, two characters' width to the right.
+        let apart = line_at("羊木", 0.7, 705.0, 460.0, 109.0, 36.0);
+        assert_eq!(back(vec![authority(), apart]), "示例市公安局长安分局");
+        // The authority cut by the detector into two boxes side by side is one value.
+        let split = vec![
+            line_at("示例市公安局", 0.99, 365.0, 464.0, 166.0, 29.0),
+            line_at("长安分局", 0.99, 534.0, 464.0, 108.0, 29.0),
+        ];
+        assert_eq!(back(split), "示例市公安局长安分局");
     }
 
     // A stamp across the address taken into one box with its first line (a tuning specimen

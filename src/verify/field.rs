@@ -214,7 +214,9 @@ pub fn line_height(q: &Quad) -> f32 {
 }
 
 /// Lines in reading order: grouped into rows (a line joins a row when its vertical centre lies
-/// within the row's first line's extent), rows top to bottom, lines left to right.
+/// within the row's first line's extent and that line's centre within its own), rows top to
+/// bottom, lines left to right. Both ways, so that a line standing taller than its row (an
+/// overprint beside a value) does not take in the row below it.
 pub fn reading_order<'a>(lines: &[&'a OcrLine]) -> Vec<&'a OcrLine> {
     let mut sorted: Vec<&OcrLine> = lines.to_vec();
     sorted.sort_by(|a, b| {
@@ -227,7 +229,14 @@ pub fn reading_order<'a>(lines: &[&'a OcrLine]) -> Vec<&'a OcrLine> {
         let (_, y0, _, y1) = bounds(&l.quad);
         let c = (y0 + y1) / 2.0;
         match rows.last_mut() {
-            Some((top, bottom, row)) if c > *top && c < *bottom => row.push(l),
+            Some((top, bottom, row))
+                if c > *top
+                    && c < *bottom
+                    && (*top + *bottom) / 2.0 > y0
+                    && (*top + *bottom) / 2.0 < y1 =>
+            {
+                row.push(l)
+            }
             _ => rows.push((y0, y1, vec![l])),
         }
     }
@@ -524,6 +533,27 @@ impl Stream {
             }
         }
         self.select(&keep)
+    }
+
+    /// `r` up to the first line in it that stands taller than half again its first line or
+    /// starts more than one and a half of that line's height right of where the line before
+    /// ended: an overprint read as a line of its own beside a one-line value, on its row
+    /// (样本 after a card's 签发机关, read 羊本 or 羊木). A one-line value is printed in one
+    /// size without gaps (DOMAIN.md, the card's back).
+    pub fn one_line_value(&self, r: std::ops::Range<usize>) -> std::ops::Range<usize> {
+        let Some(first) = self.glyphs.get(r.start).filter(|_| !r.is_empty()) else {
+            return r;
+        };
+        let h = line_height(&first.quad);
+        let end = (r.start + 1..r.end)
+            .find(|&i| {
+                let (g, before) = (&self.glyphs[i], &self.glyphs[i - 1]);
+                g.line != before.line
+                    && (line_height(&g.quad) > 1.5 * h
+                        || bounds(&g.quad).0 - bounds(&before.quad).2 > 1.5 * h)
+            })
+            .unwrap_or(r.end);
+        r.start..end
     }
 
     /// A stream of the glyphs at `indices` (in that order).
