@@ -170,7 +170,11 @@ pub fn extract_front(page: &OcrPage) -> BTreeMap<String, Field> {
                 let v = d.format("%Y-%m-%d").to_string();
                 part(&s, r.start, at, len - at, FieldValue::personal(v))
             }),
-            "address" => s.field(r, FieldValue::personal(clean_text(&text))),
+            "address" => {
+                let kept = s.without_apart(r);
+                let text = kept.text(0..kept.len());
+                kept.field(0..kept.len(), FieldValue::personal(clean_text(&text)))
+            }
             "id_number" => find_id_number(&text)
                 .and_then(|(at, v)| part(&s, r.start, at, 18, FieldValue::personal(v))),
             _ => None,
@@ -535,6 +539,40 @@ mod tests {
         }
         // Text of an address that merely holds 无 stays.
         assert!(!is_boilerplate("无锡路"));
+    }
+
+    // DOMAIN.md, the card's front: the address is printed as one run wrapping onto further
+    // lines. A piece read apart on its last row (a pen's 他用 beside 号 on a tuning specimen,
+    // read 他印) is not part of it; a piece of the row's print the detector cut off is.
+    #[test]
+    fn a_piece_apart_on_the_address_row_is_not_address() {
+        let front = |second: Vec<OcrLine>| {
+            let mut lines = vec![
+                line_at("姓名", 1.0, 136.0, 129.0, 60.0, 36.0),
+                line_at("袁平桂", 1.0, 236.0, 128.0, 95.0, 37.0),
+                line_at("性别", 1.0, 137.0, 197.0, 60.0, 32.0),
+                line_at("男", 1.0, 235.0, 196.0, 37.0, 33.0),
+                line_at("民族朝鲜", 1.0, 323.0, 194.0, 160.0, 38.0),
+                line_at("出生", 1.0, 137.0, 263.0, 59.0, 32.0),
+                line_at("1963年10月4日", 1.0, 239.0, 264.0, 257.0, 30.0),
+                line_at("住址", 1.0, 139.0, 331.0, 57.0, 30.0),
+                line_at("示例省示例县东风村5组14", 1.0, 240.0, 330.0, 349.0, 30.0),
+                line_at("公民身份号码", 1.0, 141.0, 523.0, 145.0, 29.0),
+                line_at("230102196310043117", 0.96, 362.0, 514.0, 488.0, 31.0),
+            ];
+            lines.extend(second);
+            value(&extract_front(&page_of(992, 676, lines)), "address").to_string()
+        };
+        let apart = vec![
+            line_at("号", 1.0, 241.0, 369.0, 27.0, 39.0),
+            line_at("他印", 0.56, 542.0, 357.0, 119.0, 47.0),
+        ];
+        assert_eq!(front(apart), "示例省示例县东风村5组14号");
+        let cut = vec![
+            line_at("号", 1.0, 241.0, 369.0, 27.0, 39.0),
+            line_at("1栋", 1.0, 272.0, 369.0, 56.0, 39.0),
+        ];
+        assert_eq!(front(cut), "示例省示例县东风村5组14号1栋");
     }
 
     // An unlabelled number ends the address before it (low resolution: 公民身份号码 unread).

@@ -556,6 +556,31 @@ impl Stream {
         r.start..end
     }
 
+    /// The glyphs in `r` but the lines starting more than one and a half line heights right
+    /// of where the last line kept on their row ended: print of one value runs on without
+    /// gaps, so a piece standing apart on its row is something else read there (on the card
+    /// front, the end of a pen's 仅供…使用，他用无效 beside the address's last line).
+    pub fn without_apart(&self, r: std::ops::Range<usize>) -> Stream {
+        let mut keep: Vec<usize> = Vec::new();
+        let mut i = r.start;
+        while i < r.end {
+            let line = self.glyphs[i].line;
+            let end = (i..r.end)
+                .find(|&j| self.glyphs[j].line != line)
+                .unwrap_or(r.end);
+            let (x, ..) = bounds(&self.glyphs[i].quad);
+            let apart = keep.last().is_some_and(|&k| {
+                let before = &self.glyphs[k];
+                self.same_row(k, i) && x - bounds(&before.quad).2 > 1.5 * line_height(&before.quad)
+            });
+            if !apart {
+                keep.extend(i..end);
+            }
+            i = end;
+        }
+        self.select(&keep)
+    }
+
     /// A stream of the glyphs at `indices` (in that order).
     fn select(&self, indices: &[usize]) -> Stream {
         Stream {
