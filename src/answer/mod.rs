@@ -1407,7 +1407,7 @@ mod tests {
         };
         // Colloquial words the guide does not use (换新证, 交钱) still count by their
         // characters: two thirds of the words, nearly all of the characters.
-        let colloquial = cover("身份证快过期了换个新证要交钱不", "id-card-renewal");
+        let colloquial = cover("身份证眼看要过期换个新证要交钱不", "id-card-renewal");
         assert!(colloquial > 0.75, "{colloquial}");
         // A question about something else that shares a word stays low.
         let other = cover("量子计算机怎么编程", "policy-time-limits-workdays");
