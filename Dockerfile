@@ -38,7 +38,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && objcopy --strip-debug target/release/xiaoban /usr/local/bin/xiaoban
 
 FROM ${RUST_IMAGE} AS models
-ARG MODELS="pp-ocrv4 onnxruntime"
+ARG MODELS="pp-ocrv6 onnxruntime"
 ARG FETCH_FLAGS=""
 # A PyPI mirror for the wheels the OCR models and ONNX Runtime come from (unset: PyPI).
 ARG PIP_INDEX_URL=""

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # OCR benchmark against a peer: xiaoban's PP-OCR pipeline (Rust, ort) and the Python RapidOCR
-# package (rapidocr-onnxruntime, pinned in scripts/requirements-rapidocr.txt) over the same
+# package (rapidocr, pinned in scripts/requirements-rapidocr.txt) over the same
 # generated specimen images, with the same ONNX model files and the same number of threads.
 #
 #   scripts/bench_ocr.sh [DIR] [THREADS]
@@ -15,7 +15,7 @@
 # resident memory for both, the ratio of the medians, and the identity-number accuracy of both
 # after the same parsing (`xiaoban eval-docs`; RapidOCR's lines through `--lines`). Results
 # are kept in target/bench-ocr/. Needs python3 (venv), the OCR models (`xiaoban models fetch
-# pp-ocrv4 && xiaoban models fetch onnxruntime`), and /usr/bin/time.
+# pp-ocrv6 && xiaoban models fetch onnxruntime`), and /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,10 +48,10 @@ fi
 "$VENV/bin/pip" install --quiet -r scripts/requirements-rapidocr.txt
 
 # Same model files: the wheel's copies must be the manifest's (which xiaoban loads).
-WHEEL_MODELS=$("$VENV/bin/python" -c 'import os, rapidocr_onnxruntime as r; print(os.path.join(os.path.dirname(r.__file__), "models"))')
-for f in ch_PP-OCRv4_det_infer.onnx ch_ppocr_mobile_v2.0_cls_infer.onnx ch_PP-OCRv4_rec_infer.onnx; do
-    pinned=$(grep -A1 "path = \"pp-ocrv4/$f\"" models/manifest.toml | sed -n 's/^sha256 = "\(.*\)".*/\1/p')
-    ours=$(sha256sum "models/pp-ocrv4/$f" | cut -d' ' -f1)
+WHEEL_MODELS=$("$VENV/bin/python" -c 'import os, rapidocr as r; print(os.path.join(os.path.dirname(r.__file__), "models"))')
+for f in PP-OCRv6_det_small.onnx ch_ppocr_mobile_v2.0_cls_mobile.onnx PP-OCRv6_rec_small.onnx; do
+    pinned=$(grep -A1 "path = \"pp-ocrv6/$f\"" models/manifest.toml | sed -n 's/^sha256 = "\(.*\)".*/\1/p')
+    ours=$(sha256sum "models/pp-ocrv6/$f" | cut -d' ' -f1)
     wheel=$(sha256sum "$WHEEL_MODELS/$f" | cut -d' ' -f1)
     if [ "$pinned" != "$ours" ] || [ "$pinned" != "$wheel" ]; then
         echo "bench_ocr: $f differs (manifest $pinned, models/ $ours, wheel $wheel)" >&2

@@ -8,7 +8,7 @@
 #   scripts/load.sh --only soak           # 1,000 verification uploads, 8 at a time: resident
 #                                         # memory under 500 MB and flat after the first 100
 #
-# Needs python3 (3.11) with venv, the OCR models (`xiaoban models fetch pp-ocrv4` and
+# Needs python3 (3.11) with venv, the OCR models (`xiaoban models fetch pp-ocrv6` and
 # `onnxruntime`; fetched here when missing) and Debian's fonts-noto-cjk for the specimens.
 # Everything it writes stays under target/load/.
 set -euo pipefail
@@ -25,7 +25,7 @@ fi
 
 cargo build --release --quiet --bin xiaoban
 bin=target/release/xiaoban
-"$bin" models fetch pp-ocrv4 >/dev/null
+"$bin" models fetch pp-ocrv6 >/dev/null
 "$bin" models fetch onnxruntime >/dev/null
 
 # Synthetic (样本) identity cards and licences to upload.

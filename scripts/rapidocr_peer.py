@@ -3,7 +3,7 @@
 
     python rapidocr_peer.py SPECIMEN_DIR MODELS_DIR THREADS OUT.json
 
-Reads every image named in SPECIMEN_DIR/truth.json with rapidocr-onnxruntime (pinned in
+Reads every image named in SPECIMEN_DIR/truth.json with rapidocr (pinned in
 scripts/requirements-rapidocr.txt) using the det/cls/rec ONNX files in MODELS_DIR (the same
 files `xiaoban` loads) and THREADS intra-op threads, after one warm-up image. Writes OUT.json:
 
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from rapidocr_onnxruntime import RapidOCR
+from rapidocr import RapidOCR
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -41,32 +41,35 @@ def main() -> None:
     truth = json.loads((spec / "truth.json").read_text(encoding="utf-8"))
     files = sorted({img["file"] for case in truth["cases"] for img in case["images"]})
     engine = RapidOCR(
-        det_model_path=str(models / "pp-ocrv4/ch_PP-OCRv4_det_infer.onnx"),
-        cls_model_path=str(models / "pp-ocrv4/ch_ppocr_mobile_v2.0_cls_infer.onnx"),
-        rec_model_path=str(models / "pp-ocrv4/ch_PP-OCRv4_rec_infer.onnx"),
-        intra_op_num_threads=threads,
-        inter_op_num_threads=1,
+        params={
+            "Det.model_path": str(models / "pp-ocrv6/PP-OCRv6_det_small.onnx"),
+            "Cls.model_path": str(models / "pp-ocrv6/ch_ppocr_mobile_v2.0_cls_mobile.onnx"),
+            "Rec.model_path": str(models / "pp-ocrv6/PP-OCRv6_rec_small.onnx"),
+            "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            "Global.log_level": "error",
+        }
     )
-    for part in (engine.text_det, engine.text_cls, engine.text_rec):
-        # rapidocr-onnxruntime 1.4.4 keeps its OrtInferSession as `infer` (detection,
-        # classification) or `session` (recognition); either wraps an InferenceSession.
-        infer = getattr(part, "infer", None) or part.session
-        got = infer.session.get_session_options().intra_op_num_threads
-        assert got == threads, f"RapidOCR runs {got} threads, not {threads}"
     engine(str(spec / files[0]))
+    for part in (engine.text_det, engine.text_cls, engine.text_rec):
+        # rapidocr 3.x loads each model on first use (the warm-up above) and keeps its
+        # OrtInferSession as `session`, which wraps an InferenceSession.
+        got = part.session.session.get_session_options().intra_op_num_threads
+        assert got == threads, f"RapidOCR runs {got} threads, not {threads}"
     stages: dict[str, list[float]] = {"detect": [], "classify": [], "recognise": [], "total": []}
     lines: dict[str, list[dict]] = {}
     for f in files:
         t = time.perf_counter()
-        result, elapse = engine(str(spec / f))
+        result = engine(str(spec / f))
         stages["total"].append((time.perf_counter() - t) * 1000.0)
-        det, cls, rec = elapse if elapse else (0.0, 0.0, 0.0)
-        stages["detect"].append(det * 1000.0)
-        stages["classify"].append(cls * 1000.0)
-        stages["recognise"].append(rec * 1000.0)
+        det, cls, rec = (list(result.elapse_list) + [0.0, 0.0, 0.0])[:3]
+        stages["detect"].append((det or 0.0) * 1000.0)
+        stages["classify"].append((cls or 0.0) * 1000.0)
+        stages["recognise"].append((rec or 0.0) * 1000.0)
+        found = zip(result.boxes, result.txts, result.scores) if result.txts else []
         lines[f] = [
             {"text": text, "confidence": float(score), "quad": [[float(x), float(y)] for x, y in box]}
-            for box, text, score in (result or [])
+            for box, text, score in found
         ]
     report = {
         "threads": threads,

@@ -358,7 +358,7 @@ async fn a_full_run_logs_json_lines_with_request_ids_and_no_personal_data() {
         }
     } else {
         eprintln!(
-            "NOTE: the OCR models are not in models/ (`xiaoban models fetch pp-ocrv4 && xiaoban models fetch onnxruntime`): the upload was refused and no document was read in this run"
+            "NOTE: the OCR models are not in models/ (`xiaoban models fetch pp-ocrv6 && xiaoban models fetch onnxruntime`): the upload was refused and no document was read in this run"
         );
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     }

@@ -702,7 +702,7 @@ fn the_shipped_manifest_parses() {
     for name in [
         "qwen2.5-0.5b-instruct",
         "qwen2.5-1.5b-instruct",
-        "pp-ocrv4",
+        "pp-ocrv6",
         "onnxruntime",
     ] {
         assert!(manifest.find(name).is_some(), "{name} missing");
@@ -714,6 +714,6 @@ fn the_shipped_manifest_parses() {
             .name,
         "qwen2.5-0.5b-instruct"
     );
-    let ocr = manifest.find("pp-ocrv4").unwrap();
+    let ocr = manifest.find("pp-ocrv6").unwrap();
     assert!(ocr.files.iter().all(|f| f.is_pinned() && f.size > 0));
 }

@@ -25,7 +25,7 @@ fn engine() -> &'static OcrEngine {
     ENGINE.get_or_init(|| {
         let dir = models_dir();
         let rt = tokio::runtime::Runtime::new().unwrap();
-        for model in ["pp-ocrv4", "onnxruntime"] {
+        for model in ["pp-ocrv6", "onnxruntime"] {
             rt.block_on(xiaoban::models::fetch(&dir, Some(model), false))
                 .unwrap_or_else(|e| panic!("cannot fetch {model} from PyPI: {e:#}"));
         }

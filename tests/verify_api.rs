@@ -883,7 +883,7 @@ async fn without_the_ocr_models_verification_says_how_to_get_them() {
     assert_eq!(health["verification"]["available"], false);
     let hint = health["verification"]["hint"].as_str().unwrap();
     assert!(
-        hint.contains("xiaoban models fetch pp-ocrv4 && xiaoban models fetch onnxruntime"),
+        hint.contains("xiaoban models fetch pp-ocrv6 && xiaoban models fetch onnxruntime"),
         "{hint}"
     );
     let clerk = desk.token("clerk", Role::Clerk).await;
@@ -895,14 +895,14 @@ async fn without_the_ocr_models_verification_says_how_to_get_them() {
         p["detail"]
             .as_str()
             .unwrap()
-            .contains("xiaoban models fetch pp-ocrv4 && xiaoban models fetch onnxruntime")
+            .contains("xiaoban models fetch pp-ocrv6 && xiaoban models fetch onnxruntime")
     );
     let p = problem(
         desk.batch(&clerk, vec![png("f")]).await,
         StatusCode::SERVICE_UNAVAILABLE,
     )
     .await;
-    assert!(p["detail"].as_str().unwrap().contains("pp-ocrv4"));
+    assert!(p["detail"].as_str().unwrap().contains("pp-ocrv6"));
     // Roles are still checked first.
     let aud = desk.token("aud", Role::Auditor).await;
     problem(

@@ -70,7 +70,7 @@ fn card_png(name: &str, number: &str) -> Vec<u8> {
 
 async fn fetch_models() {
     let dir = common::repo().join("models");
-    for model in ["pp-ocrv4", "onnxruntime"] {
+    for model in ["pp-ocrv6", "onnxruntime"] {
         xiaoban::models::fetch(&dir, Some(model), false)
             .await
             .unwrap_or_else(|e| panic!("cannot fetch {model} from PyPI: {e:#}"));

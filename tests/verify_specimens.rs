@@ -108,7 +108,7 @@ fn engine() -> Option<xiaoban::ocr::OcrEngine> {
         return Some(e);
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    for model in ["pp-ocrv4", "onnxruntime"] {
+    for model in ["pp-ocrv6", "onnxruntime"] {
         if let Err(e) = rt.block_on(xiaoban::models::fetch(&dir, Some(model), false)) {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -127,7 +127,7 @@ fn whole_pipeline_with_pp_ocr_meets_its_floors() {
     let Some(ocr) = engine() else { return };
     let verifier = Verifier::new(ocr, forms());
     let mut read = |img: &image::RgbImage, _: &TruthImage| verifier.read(img);
-    let s = run(dir, "pp-ocrv4", &mut read, &forms(), &Settings::default()).unwrap();
+    let s = run(dir, "pp-ocrv6", &mut read, &forms(), &Settings::default()).unwrap();
     eprintln!("{}", show(&s));
     assert!(s.document_type.accuracy >= TYPE_FLOOR, "{}", show(&s));
     assert!(s.fields_all.accuracy >= FIELDS_FLOOR, "{}", show(&s));
@@ -193,7 +193,7 @@ fn card_fronts_photographed_on_a_screen_are_recognised() {
     let mut read = |img: &image::RgbImage, _: &TruthImage| verifier.read(img);
     let s = run(
         dir.path(),
-        "pp-ocrv4",
+        "pp-ocrv6",
         &mut read,
         &forms(),
         &Settings::default(),

@@ -58,7 +58,7 @@ pub struct Availability {
 }
 
 /// What an administrator runs when the OCR models are missing.
-pub const FETCH_HINT: &str = "证件识别暂不可用：识别模型未安装。请运行 `xiaoban models fetch pp-ocrv4 && xiaoban models fetch onnxruntime` 后重启服务。";
+pub const FETCH_HINT: &str = "证件识别暂不可用：识别模型未安装。请运行 `xiaoban models fetch pp-ocrv6 && xiaoban models fetch onnxruntime` 后重启服务。";
 
 /// The analysis of `crate::verify` on the PP-OCR engine, as a reader.
 struct VerifierReader(crate::verify::Verifier);

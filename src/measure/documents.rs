@@ -675,7 +675,7 @@ pub fn command(
             }
             Ok(r)
         };
-        let s = run(dir, "pp-ocrv4", &mut read, &forms, &settings)?;
+        let s = run(dir, "pp-ocrv6", &mut read, &forms, &settings)?;
         if let Readings::Save(path) = readings {
             std::fs::write(path, serde_json::to_string(&saved)?)
                 .with_context(|| format!("写入 {} 失败", path.display()))?;

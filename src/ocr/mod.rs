@@ -79,13 +79,13 @@ impl OcrPage {
 }
 
 /// Model files, relative to the models folder (as in `models/manifest.toml`).
-pub const DET_MODEL: &str = "pp-ocrv4/ch_PP-OCRv4_det_infer.onnx";
-pub const CLS_MODEL: &str = "pp-ocrv4/ch_ppocr_mobile_v2.0_cls_infer.onnx";
-pub const REC_MODEL: &str = "pp-ocrv4/ch_PP-OCRv4_rec_infer.onnx";
+pub const DET_MODEL: &str = "pp-ocrv6/PP-OCRv6_det_small.onnx";
+pub const CLS_MODEL: &str = "pp-ocrv6/ch_ppocr_mobile_v2.0_cls_mobile.onnx";
+pub const REC_MODEL: &str = "pp-ocrv6/PP-OCRv6_rec_small.onnx";
 pub const RUNTIME_LIBRARY: &str = "onnxruntime/libonnxruntime.so.1.32.0";
 
 /// The command that fetches everything OCR needs.
-pub const FETCH_HINT: &str = "xiaoban models fetch pp-ocrv4 && xiaoban models fetch onnxruntime";
+pub const FETCH_HINT: &str = "xiaoban models fetch pp-ocrv6 && xiaoban models fetch onnxruntime";
 
 /// Why OCR cannot run. The `Display` text says what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -595,7 +595,7 @@ mod tests {
         };
         assert_eq!(files.len(), 4);
         let msg = err.to_string();
-        assert!(msg.contains("xiaoban models fetch pp-ocrv4"), "{msg}");
+        assert!(msg.contains("xiaoban models fetch pp-ocrv6"), "{msg}");
         assert!(msg.contains("onnxruntime"), "{msg}");
     }
 

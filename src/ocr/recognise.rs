@@ -7,6 +7,8 @@
 //! to its widest crop only. Its output is decoded greedily (CTC: best class per time step,
 //! repeats merged, blanks dropped).
 
+use std::collections::HashMap;
+
 use image::RgbImage;
 
 use crate::photo::geometry;
@@ -96,6 +98,12 @@ pub fn batches(widths: &[u32], batch: usize) -> Vec<Vec<usize>> {
 #[derive(Debug, Clone)]
 pub struct Charset {
     classes: Vec<String>,
+    /// (variant, standard) class pairs: a multilingual recogniser's dictionary holds a
+    /// fullwidth digit or letter beside the ASCII one and a traditional character beside its
+    /// simplified one, and splits its belief between the two (汉 0.52, 漢 0.48 on a clean card).
+    /// A mainland document prints only the standard forms, so decoding adds each variant's
+    /// probability to its standard class ([`Charset::folded`]).
+    folds: Vec<(usize, usize)>,
 }
 
 impl Charset {
@@ -109,7 +117,23 @@ impl Charset {
                 .map(str::to_owned),
         );
         classes.push(" ".into());
-        Charset { classes }
+        let folds = variant_folds(&classes);
+        Charset { classes, folds }
+    }
+
+    /// `probs` (`steps × classes`) with every variant's probability moved to its standard
+    /// class.
+    fn folded(&self, probs: &[f32], classes: usize) -> Vec<f32> {
+        let mut out = probs.to_vec();
+        for step in out.chunks_exact_mut(classes) {
+            for &(variant, standard) in &self.folds {
+                if let (Some(&v), true) = (step.get(variant), standard < step.len()) {
+                    step[standard] += v;
+                    step[variant] = 0.0;
+                }
+            }
+        }
+        out
     }
 
     /// Number of classes, blank and space included.
@@ -158,6 +182,53 @@ pub const MAX_ALTERNATIVES: usize = 4;
 /// …each with at least this probability.
 pub const MIN_ALTERNATIVE: f32 = 0.01;
 
+/// The standard form of a character a mainland document would print in its place: the ASCII
+/// digit or letter for a fullwidth one; the simplified character for a traditional one that is
+/// not itself in simplified use (OpenCC's table: 漢 → 汉, 號 → 号; 於 and 乾, which simplified
+/// text also uses, stay).
+fn standard_form(c: char, traditional: &HashMap<&str, Vec<&str>>) -> Option<char> {
+    if matches!(c, '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ') {
+        return char::from_u32(u32::from(c) - 0xFEE0);
+    }
+    let mut buf = [0u8; 4];
+    let key: &str = c.encode_utf8(&mut buf);
+    let values = traditional.get(key)?;
+    if values.contains(&key) {
+        return None;
+    }
+    let mut simplified = values.first()?.chars();
+    match (simplified.next(), simplified.next()) {
+        (Some(s), None) => Some(s),
+        _ => None,
+    }
+}
+
+/// The (variant, standard) class pairs of a dictionary ([`standard_form`]), both in it.
+fn variant_folds(classes: &[String]) -> Vec<(usize, usize)> {
+    let single = |s: &str| {
+        let mut cs = s.chars();
+        match (cs.next(), cs.next()) {
+            (Some(c), None) => Some(c),
+            _ => None,
+        }
+    };
+    let index: HashMap<char, usize> = classes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((single(s)?, i)))
+        .collect();
+    let traditional: HashMap<&str, Vec<&str>> =
+        hanconv::RawDictionary::TSCharacters.var_iter().collect();
+    let mut folds: Vec<(usize, usize)> = index
+        .iter()
+        .filter_map(|(&c, &i)| Some((i, *index.get(&standard_form(c, &traditional)?)?)))
+        .collect();
+    let variants: Vec<usize> = folds.iter().map(|f| f.0).collect();
+    folds.retain(|f| !variants.contains(&f.1));
+    folds.sort_unstable();
+    folds
+}
+
 /// What greedy decoding read in one crop: the text, one confidence and one list of
 /// alternatives per character.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -175,6 +246,13 @@ pub struct Decoded {
 /// reconsider a doubtful character (`verify::correct`). Leading and trailing spaces are trimmed.
 pub fn ctc_greedy(probs: &[f32], classes: usize, charset: &Charset) -> Decoded {
     // (text, confidence, first and last step of its run, class)
+    let folded;
+    let probs = if charset.folds.is_empty() {
+        probs
+    } else {
+        folded = charset.folded(probs, classes);
+        &folded
+    };
     let mut text: Vec<(&str, f32, usize, usize, usize)> = Vec::new();
     let mut prev = 0usize;
     for (t, step) in probs.chunks_exact(classes).enumerate() {
@@ -241,6 +319,29 @@ mod tests {
         assert_eq!(text, "姓名张三三");
         assert_eq!(confs.len(), 5);
         assert!(confs.iter().all(|&c| (c - 0.9).abs() < 1e-6));
+    }
+
+    // A multilingual recogniser split its belief between 汉 and 漢 (0.52 / 0.48) and between
+    // 1 and １ on clean cards, which sent them to review as doubtful; the standard form takes
+    // both shares. 於, a surname in simplified use, is not folded into 于.
+    #[test]
+    fn a_variants_probability_goes_to_its_standard_form() {
+        let cs = Charset::from_dictionary("1\n１\n汉\n漢\n于\n於");
+        let classes = cs.len();
+        let mut probs = vec![0.0f32; 4 * classes];
+        for (t, (a, b)) in [(1, 2), (0, 0), (3, 4), (5, 6)].into_iter().enumerate() {
+            let step = &mut probs[t * classes..(t + 1) * classes];
+            if a == 0 {
+                step[0] = 1.0;
+            } else {
+                (step[a], step[b]) = (0.51, 0.49);
+            }
+        }
+        let d = ctc_greedy(&probs, classes, &cs);
+        assert_eq!(d.text, "1汉于");
+        assert!(d.confidences[..2].iter().all(|&p| p > 0.99), "{d:?}");
+        assert!(d.alternatives[..2].iter().all(Vec::is_empty), "{d:?}");
+        assert_eq!(d.alternatives[2], vec![('於', 0.49)]);
     }
 
     #[test]

@@ -50,8 +50,8 @@ export HANDOFF_TEST_AGENT=browser-agent
 export HANDOFF_TEST_PASSWORD="$CLERK_TEST_PASSWORD"
 printf '%s\n' "$HANDOFF_TEST_PASSWORD" |
   "$BIN" user add "$HANDOFF_TEST_AGENT" --role agent --data-dir "$TMP/data" >/dev/null
-if [[ ! -e models/pp-ocrv4/ch_PP-OCRv4_rec_infer.onnx || ! -d models/onnxruntime ]]; then
-  "$BIN" models fetch pp-ocrv4 && "$BIN" models fetch onnxruntime ||
+if [[ ! -e models/pp-ocrv6/PP-OCRv6_rec_small.onnx || ! -d models/onnxruntime ]]; then
+  "$BIN" models fetch pp-ocrv6 && "$BIN" models fetch onnxruntime ||
     echo "run.sh: could not fetch the OCR models; the clerk page's upload steps will fail" >&2
 fi
 export CLERK_TEST_SPECIMENS="$TMP/specimens"

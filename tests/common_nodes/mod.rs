@@ -272,7 +272,7 @@ pub async fn settle(
 /// jobs these tests run are read by the real OCR.
 pub async fn fetch_models() {
     let dir = repo().join("models");
-    for model in ["pp-ocrv4", "onnxruntime"] {
+    for model in ["pp-ocrv6", "onnxruntime"] {
         xiaoban::models::fetch(&dir, Some(model), false)
             .await
             .unwrap_or_else(|e| {
