@@ -329,8 +329,12 @@ pub fn extract(page: &OcrPage) -> BTreeMap<String, Field> {
             // A licence's legal representative or operator is a person.
             // A person's name: ideographs (and the middle dot of minority names) only, so a
             // stray mark the OCR saw before it (！韩霞桐) is not part of it.
+            // It is printed as one run in one size, so a piece read apart from it on its row
+            // or standing taller is a pen's or stamp's 仅供…使用 across the page (余梅勇 and
+            // 记使 far right of it), not more of the name (`Stream::one_line_value`).
             "legal_representative" => {
-                let v: String = text.chars().filter(|&c| is_cjk(c)).collect();
+                let r = s.one_line_value(r);
+                let v: String = s.text(r.clone()).chars().filter(|&c| is_cjk(c)).collect();
                 put(&name, s.field(r, FieldValue::personal(v)))
             }
             _ => put(&name, s.field(r, FieldValue::public(clean_text(&text)))),
@@ -444,6 +448,21 @@ mod tests {
         ));
         assert_eq!(value(&f, "type"), "有限责任公司（自然人独资）");
         assert_eq!(value(&f, "business_term"), "长期");
+    }
+
+    // Issue 13: the end of a pen's 仅供…使用 read as a line of its own far right of the legal
+    // representative on its row (记使) was appended to the name; a name the detector split in
+    // two boxes side by side stays whole.
+    #[test]
+    fn a_piece_apart_on_the_representative_s_row_is_not_the_name() {
+        let mut page = with_line(9, "法定代表人余梅勇", 120.0);
+        page.lines
+            .push(line_at("记使", 0.97, 640.0, 418.0, 48.0, 34.0));
+        assert_eq!(value(&extract(&page), "legal_representative"), "余梅勇");
+        let mut page = with_line(9, "法定代表人余梅", 120.0);
+        page.lines
+            .push(line_at("勇", 0.97, 290.0, 410.0, 24.0, 26.0));
+        assert_eq!(value(&extract(&page), "legal_representative"), "余梅勇");
     }
 
     // Issue 13: a label misread by one character still ends the value before it, found by
