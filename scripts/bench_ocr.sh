@@ -29,23 +29,24 @@ if [ "$THREADS" != "$(nproc)" ]; then
     exit 2
 fi
 
+# The peer, in its own venv, pinned. Its Pillow (a dependency of rapidocr) also draws the
+# specimens, so the system python3 needs nothing installed.
+VENV=target/rapidocr-venv
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install --quiet -r scripts/requirements-rapidocr.txt
+
 # (i) the specimens
 if [ ! -f "$DIR/truth.json" ]; then
     echo "== generating about 290 specimen images in $DIR"
-    python3 scripts/make_specimens.py "$DIR" --count 100 --seed 11 >/dev/null
+    "$VENV/bin/python" scripts/make_specimens.py "$DIR" --count 100 --seed 11 >/dev/null
 fi
 
 # (ii) xiaoban, release build
 echo "== building xiaoban (release)"
 cargo build --release --quiet
 BIN=target/release/xiaoban
-
-# The peer, in its own venv, pinned.
-VENV=target/rapidocr-venv
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
-"$VENV/bin/pip" install --quiet -r scripts/requirements-rapidocr.txt
 
 # Same model files: the wheel's copies must be the manifest's (which xiaoban loads).
 WHEEL_MODELS=$("$VENV/bin/python" -c 'import os, rapidocr as r; print(os.path.join(os.path.dirname(r.__file__), "models"))')
