@@ -635,7 +635,10 @@ impl Verifier {
             .lines
             .iter()
             .enumerate()
-            .filter(|(_, l)| (top..=bottom).contains(&middle(&l.quad)) && l.text.ends_with(&tail))
+            .filter(|(_, l)| {
+                (top..=bottom).contains(&middle(&l.quad))
+                    && field::clean_text(&l.text).ends_with(&tail)
+            })
             .max_by(|(_, a), (_, b)| middle(&a.quad).total_cmp(&middle(&b.quad)))
             .map(|(i, _)| i)
         else {
@@ -862,11 +865,14 @@ fn licence_in_doubt(page: &OcrPage) -> bool {
 }
 
 /// Whether `again`, the scope's last line read again reaching further right, is `line` with
-/// the scope's closing 。 after it: the same text but for the items' separators (；, read as
-/// ， or ： either time), then one mark where the first reading ended. The mark is read as
+/// the scope's closing 。 after it: the same text as printed (`field::clean_text`) but for the
+/// items' separators (；, read as ， or ： either time), then one mark where the first reading
+/// ended. The mark is read as
 /// 。, ．, . or ， as often as 。 on a faint copy; a scope's list never ends in a separator,
 /// so any of them there is its full stop.
 fn scope_end_in(line: &str, again: &str) -> bool {
+    // Either reading may print a bracket or separator in ASCII (活动) and 活动）).
+    let (line, again) = (field::clean_text(line), field::clean_text(again));
     let Some(rest) = again.strip_suffix(['。', '．', '.', '，', ',', '；']) else {
         return false;
     };
@@ -995,6 +1001,9 @@ mod tests {
         ] {
             assert!(!scope_end_in(line, again), "{again}");
         }
+        // PP-OCRv6 reads a closing bracket in ASCII as often as not, either time.
+        assert!(scope_end_in("开展经营活动)", "开展经营活动）。"));
+        assert!(scope_end_in("开展经营活动）", "开展经营活动)。"));
     }
 
     // The second look: only a front missing its sex or ethnicity, and the second reading
