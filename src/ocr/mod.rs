@@ -21,8 +21,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use image::RgbImage;
-use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{RunOptions, Session};
 use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
 
@@ -223,6 +223,16 @@ fn share_cpu_arena(env: &ort::environment::Environment) -> ort::Result<()> {
             std::ptr::null(),
         ))
     }
+}
+
+/// Options for every model run: the shared CPU arena gives back, when the run ends, the
+/// memory it grew by during the run. Pages and line batches differ in size from run to run,
+/// and an arena that keeps every block it ever took grew with PP-OCRv6's larger activations
+/// to 573 MB over 1,000 uploads (`scripts/load.sh --only soak`, limit 500 MB).
+fn shrinking_run() -> ort::Result<RunOptions> {
+    let mut options = RunOptions::new()?;
+    options.set("memory.enable_memory_arena_shrinkage", "cpu:0")?;
+    Ok(options)
 }
 
 /// What one page orientation pass found (see [`OcrEngine::read_upright`]).
@@ -432,11 +442,12 @@ impl OcrEngine {
             [1usize, 3, h as usize, w as usize],
             input.data.as_slice(),
         ))?;
+        let shrinking = shrinking_run()?;
         let mut session = self
             .det
             .lock()
             .map_err(|_| anyhow!("detector lock poisoned"))?;
-        let outputs = session.run(ort::inputs![tensor])?;
+        let outputs = session.run_with_options(ort::inputs![tensor], &shrinking)?;
         let (shape, pred) = outputs[0].try_extract_tensor::<f32>()?;
         let dims: Vec<i64> = shape.iter().copied().collect();
         if dims.len() != 4 || dims[2] as u32 != h || dims[3] as u32 != w {
@@ -461,11 +472,12 @@ impl OcrEngine {
                 [chunk.len(), 3, REC_HEIGHT as usize, CLS_WIDTH as usize],
                 data.as_slice(),
             ))?;
+            let shrinking = shrinking_run()?;
             let mut session = self
                 .cls
                 .lock()
                 .map_err(|_| anyhow!("classifier lock poisoned"))?;
-            let outputs = session.run(ort::inputs![tensor])?;
+            let outputs = session.run_with_options(ort::inputs![tensor], &shrinking)?;
             let (shape, probs) = outputs[0].try_extract_tensor::<f32>()?;
             let classes = *shape.last().context("classifier output has no shape")? as usize;
             if classes < 2 || probs.len() != classes * chunk.len() {
@@ -494,11 +506,12 @@ impl OcrEngine {
                 [group.len(), 3, REC_HEIGHT as usize, width as usize],
                 data.as_slice(),
             ))?;
+            let shrinking = shrinking_run()?;
             let mut session = self
                 .rec
                 .lock()
                 .map_err(|_| anyhow!("recogniser lock poisoned"))?;
-            let outputs = session.run(ort::inputs![tensor])?;
+            let outputs = session.run_with_options(ort::inputs![tensor], &shrinking)?;
             let (shape, probs) = outputs[0].try_extract_tensor::<f32>()?;
             let dims: Vec<i64> = shape.iter().copied().collect();
             if dims.len() != 3 || dims[0] as usize != group.len() {
