@@ -223,7 +223,7 @@ fn variant_folds(classes: &[String]) -> Vec<(usize, usize)> {
         .iter()
         .filter_map(|(&c, &i)| Some((i, *index.get(&standard_form(c, &traditional)?)?)))
         .collect();
-    let variants: Vec<usize> = folds.iter().map(|f| f.0).collect();
+    let variants: std::collections::HashSet<usize> = folds.iter().map(|f| f.0).collect();
     folds.retain(|f| !variants.contains(&f.1));
     folds.sort_unstable();
     folds
